@@ -1,0 +1,343 @@
+"""Bounds on the region (SPEC section 2): curvature, coupling, Euclidean margin, Lipschitz.
+
+    estimate_bounds(game)                 ->  Bounds        mu_i, L_ij, gamma, beta(1)
+    estimate_in_metric(game, w, bounds)   ->  MetricBounds  beta(w), metric margin
+
+Both passes run the same engine: every quantity is written as a "badness" to maximise
+(-mu_i, L_ij, -gamma, beta, ...), Jacobians are evaluated in one jit-compiled vmap per chunk
+of points (chunks sized to a memory budget), each chunk keeps only its worst few points per
+quantity, and a short projected local search from those points pushes each extreme further,
+since plain sampling under-covers the true inf and sup.
+
+When the Jacobian provably does not depend on x (see Game.has_constant_jacobian), one
+evaluation gives the exact bounds; they are widened by a rounding allowance and called exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _config
+from ._errors import GameDefinitionError
+from ._game import Game, _short
+from ._result import Result
+from ._sampling import sample_points
+
+#: Most local-search starts in one refinement (all quantities together): past this, starts go
+#: to the curvatures, the margins and Lipschitz first, then to the largest couplings.
+MAX_REFINE_STARTS = 512
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampled:
+    """Bounds from samples plus local search: estimates, never proofs (verified = False)."""
+
+    samples: int = _config.DEFAULT_SAMPLES
+    seed: int = _config.DEFAULT_SEED
+    refine_steps: int = _config.REFINE_STEPS
+    refine_starts: int = _config.REFINE_STARTS
+    name = "sampled"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bounds(Result):
+    """Curvature, coupling, Euclidean margin and Euclidean Lipschitz constant on the region.
+
+    Attributes:
+        curvature: mu_i, lower bounds on lambda_min(sym J_ii) (length N).
+        coupling: L_ij, upper bounds on ||J_ij||_2; row i = affected player, zero diagonal.
+        euclidean_margin: gamma, lower bound on lambda_min(sym J).
+        lipschitz: upper bound on ||J||_2 (beta for equal weights).
+        method: "sampled" (estimates) or "exact" (constant Jacobian, rigorous).
+        exact: True when the bounds provably hold on the whole region.
+        samples, seed: the sampling options used.
+        evaluated: how many Jacobians were evaluated, local search included.
+        points: the points evaluated (reused by the metric pass; not serialised).
+    """
+
+    curvature: np.ndarray
+    coupling: np.ndarray
+    euclidean_margin: float
+    lipschitz: float
+    method: str
+    exact: bool
+    samples: int
+    seed: int
+    evaluated: int
+    points: np.ndarray = dataclasses.field(repr=False, compare=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricBounds(Result):
+    """Quantities measured in the metric M(w) = blockdiag(w_i I).
+
+    Attributes:
+        lipschitz: beta(w), upper bound on ||W^{1/2} J W^{-1/2}||_2 (a singular value).
+        margin: the metric margin, min over the points of lambda_min(sym(W^{1/2} J W^{-1/2})):
+            what strong monotonicity in M(w) the Jacobians show directly. SGN's alpha(w) is a
+            lower bound on it; the gap measures how conservative the SGN bound is.
+        margin_point: where that minimum was found.
+        evaluated: Jacobians evaluated.
+    """
+
+    lipschitz: float
+    margin: float
+    margin_point: np.ndarray
+    evaluated: int
+
+
+def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None = None,
+                    method: Sampled | None = None, progress: Progress | None = None) -> Bounds:
+    """Bound curvature, coupling, Euclidean margin and Lipschitz constant on game.region."""
+    method = method or Sampled()
+    method = dataclasses.replace(
+        method,
+        samples=method.samples if samples is None else int(samples),
+        seed=method.seed if seed is None else int(seed),
+    )
+    if method.samples < 1:
+        raise GameDefinitionError("samples must be >= 1")
+    n = game.n_players
+    if game.has_constant_jacobian:
+        points = game.region.centre[None, :]
+        worst, _, evaluated = _exact_extremes(game, "bounds", _bounds_badness(game), None,
+                                              points)
+        name, exact = "exact", True
+    else:
+        points = sample_points(game.region, method.samples, method.seed)
+        worst, _, evaluated, refined = _search_extremes(
+            game, "bounds", _bounds_badness(game), None, points, method, progress,
+            priority=_bounds_priority(n),
+        )
+        points = np.concatenate([points, refined])
+        name, exact = "sampled", False
+    mu, L, gamma, beta = _unpack_bounds(worst, n)
+    return Bounds(mu, L, gamma, beta, name, exact, method.samples, method.seed, evaluated, points)
+
+
+def estimate_in_metric(game: Game, weights, bounds: Bounds, *,
+                       method: Sampled | None = None,
+                       progress: Progress | None = None) -> MetricBounds:
+    """beta(w) and the metric margin, on the points `bounds` used, then refined."""
+    method = method or Sampled(samples=bounds.samples, seed=bounds.seed)
+    w = np.asarray(weights, dtype=np.float64)
+    root_w = np.repeat(np.sqrt(w / w[0]), game.dims)
+    if bounds.exact:
+        worst, where, evaluated = _exact_extremes(game, "metric", _metric_badness, root_w,
+                                                  bounds.points)
+    else:
+        worst, where, evaluated, _ = _search_extremes(
+            game, "metric", _metric_badness, root_w, bounds.points, method, progress,
+            priority=np.array([0, 1]),
+        )
+    return MetricBounds(float(worst[0]), float(-worst[1]), where[1], evaluated)
+
+
+# --- what is measured: badness vectors (each entry is maximised) -------------------------------
+
+def _bounds_badness(game: Game):
+    n = game.n_players
+    off = ~np.eye(n, dtype=bool)
+
+    def badness(J, _params):
+        mu, L = _blocks(game, J)
+        gamma = jnp.linalg.eigvalsh(0.5 * (J + J.T))[0]
+        beta = _norm2(J)
+        return jnp.concatenate([-mu, L[off], jnp.stack([-gamma, beta])])
+
+    return badness
+
+
+def _unpack_bounds(worst: np.ndarray, n: int):
+    mu = -worst[:n]
+    L = np.zeros((n, n))
+    L[~np.eye(n, dtype=bool)] = worst[n:n + n * (n - 1)]
+    return mu, L, float(-worst[-2]), float(worst[-1])
+
+
+def _bounds_priority(n: int) -> np.ndarray:
+    """Quantity order for refinement when starts are capped: mu, gamma, beta, couplings."""
+    q = n + n * (n - 1)
+    return np.concatenate([np.arange(n), [q, q + 1], np.arange(n, q)])
+
+
+def _metric_badness(J, root_w):
+    A = root_w[:, None] * J / root_w[None, :]  # W^{1/2} J W^{-1/2}
+    return jnp.stack([_norm2(A), -jnp.linalg.eigvalsh(0.5 * (A + A.T))[0]])
+
+
+def _blocks(game: Game, J):
+    """Per player lambda_min(sym J_ii) (N,) and the block norms ||J_ij||_2 (N, N)."""
+    n, dims = game.n_players, game.dims
+    if len(set(dims)) == 1:  # equal dims: one batched eigen-solve and one batched SVD
+        k = dims[0]
+        B = J.reshape(n, k, n, k).transpose(0, 2, 1, 3)
+        own = B[jnp.arange(n), jnp.arange(n)]
+        mu = jnp.linalg.eigvalsh(0.5 * (own + jnp.swapaxes(own, -1, -2)))[..., 0]
+        L = _norm2(B) * (1.0 - jnp.eye(n))
+        return mu, L
+    mu, rows = [], []
+    for i in range(n):
+        own = J[game.block(i, i)]
+        mu.append(jnp.linalg.eigvalsh(0.5 * (own + own.T))[0])
+        rows.append(jnp.stack([0.0 if i == j else _norm2(J[game.block(i, j)])
+                               for j in range(n)]))
+    return jnp.stack(mu), jnp.stack(rows)
+
+
+def _norm2(A):
+    """Largest singular value over the last two axes (|a| for 1 x 1 blocks)."""
+    if A.shape[-1] == 1 or A.shape[-2] == 1:
+        return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))
+    return jnp.linalg.svd(A, compute_uv=False)[..., 0]
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+def _exact_extremes(game: Game, kind: str, badness, params, points):
+    """Constant Jacobian: one evaluation, widened by a rounding allowance on every quantity.
+
+    Symmetric eigen-solves and SVDs are backward stable: each computed value is within
+    c * d * eps * ||A||_F of the true one, A the (scaled) matrix they were taken of.
+    """
+    J = np.asarray(game.jacobian_fn(jnp.asarray(points[0])))
+    if not np.isfinite(J).all():
+        raise GameDefinitionError("the Jacobian is not finite (it is constant, so everywhere)")
+    evaluate = _compiled(game, (kind, "exact"), lambda: jax.jit(badness))
+    values = np.asarray(evaluate(jnp.asarray(J), params))
+    A = J if params is None else params[:, None] * J / params[None, :]
+    slack = _config.ROUNDING_SLACK_FACTOR * J.shape[0] * np.finfo(float).eps * np.linalg.norm(A)
+    where = np.repeat(points[:1], values.size, axis=0)
+    return values + slack, where, 1
+
+
+def _search_extremes(game: Game, kind: str, badness, params, points, method: Sampled,
+                     progress: Progress | None, priority: np.ndarray):
+    """Worst value of each badness entry over the points, then refined by local search.
+
+    Returns (values (Q,), argmax points (Q, d), evaluated count), and separately the refined
+    points so callers can reuse them.
+    """
+    d = game.dim
+    chunk = _chunk_size(d, len(points))
+    starts = max(1, min(method.refine_starts, chunk))
+    evaluate = _compiled(game, (kind, "chunk", chunk, starts),
+                         lambda: _chunk_evaluator(game, badness, starts))
+    total = len(points)
+    top_vals, top_pts = [], []
+    for lo in range(0, total, chunk):
+        block = points[lo:lo + chunk]
+        padded = np.concatenate([block, np.repeat(block[:1], chunk - len(block), axis=0)])
+        vals, idx, finite = (np.asarray(a) for a in evaluate(jnp.asarray(padded), params))
+        if not finite.all():
+            bad = padded[int(np.flatnonzero(~finite)[0])]
+            raise GameDefinitionError(
+                f"costs, gradient or Jacobian are not finite at x = {_short(bad)} in the region; "
+                "fix the game there or shrink the region"
+            )
+        top_vals.append(vals)                         # (Q, starts)
+        top_pts.append(padded[idx])                   # (Q, starts, d)
+        if progress:
+            progress(min(lo + chunk, total), total, f"sampling {kind}")
+    vals = np.concatenate(top_vals, axis=1)
+    pts = np.concatenate(top_pts, axis=1)
+    order = np.argsort(-vals, axis=1)[:, :starts]
+    vals = np.take_along_axis(vals, order, axis=1)
+    pts = np.take_along_axis(pts, order[..., None], axis=1)
+    best_vals, best_pts = vals[:, 0].copy(), pts[:, 0].copy()
+
+    if method.refine_steps <= 0:
+        return best_vals, best_pts, total, np.empty((0, d))
+    # Local search: (quantity, start) pairs, the most important quantities first.
+    per_q = max(1, min(starts, MAX_REFINE_STARTS // len(priority)))
+    chosen = priority[: max(1, MAX_REFINE_STARTS // per_q)]
+    q_index = np.repeat(chosen, per_q)
+    x0 = pts[chosen, :per_q].reshape(-1, d)
+    size = int(2 ** np.ceil(np.log2(len(q_index))))  # padded: few distinct compiled shapes
+    pad = size - len(q_index)
+    q_index = np.concatenate([q_index, np.repeat(q_index[:1], pad)])
+    x0 = np.concatenate([x0, np.repeat(x0[:1], pad, axis=0)])
+    climb = _compiled(game, (kind, "climb", size, method.refine_steps),
+                      lambda: _climber(game, badness, method.refine_steps))
+    if progress:
+        progress(0, 1, f"refining {kind} extremes")
+    x_new, f_new = (np.asarray(a) for a in climb(jnp.asarray(x0), jnp.asarray(q_index), params))
+    if progress:
+        progress(1, 1, f"refining {kind} extremes")
+    for q, x, f in zip(q_index, x_new, f_new):
+        if np.isfinite(f) and f > best_vals[q]:
+            best_vals[q], best_pts[q] = f, x
+    return best_vals, best_pts, total + size * (method.refine_steps + 1), x_new[: size - pad]
+
+
+def _chunk_evaluator(game: Game, badness, starts: int):
+    def at_point(x, params):
+        J = game.jacobian(x)
+        finite = jnp.all(jnp.isfinite(J)) & jnp.all(jnp.isfinite(game.pseudo_gradient(x)))
+        if game.costs is not None:
+            xs = game.split(x)
+            finite &= jnp.all(jnp.isfinite(jnp.stack([f(*xs) for f in game.costs])))
+        return badness(J, params), finite
+
+    def evaluate(X, params):
+        bad, finite = jax.vmap(at_point, in_axes=(0, None))(X, params)
+        bad = jnp.where(finite[:, None] & ~jnp.isnan(bad), bad, -jnp.inf)
+        vals, idx = jax.lax.top_k(bad.T, starts)  # worst `starts` points per quantity
+        return vals, idx, finite
+
+    return jax.jit(evaluate)
+
+
+def _climber(game: Game, badness, steps: int):
+    """Projected ascent of one badness entry, in box coordinates z in [0, 1]^d.
+
+    Each step moves every coordinate by at most s along the normalised gradient; a step that
+    does not improve is undone and s is halved, one that does grows s by half.
+    """
+    low = jnp.asarray(game.region.low)
+    width = jnp.asarray(game.region.width)
+    safe_width = jnp.where(width > 0, width, 1.0)
+
+    def climb_one(x0, q, params):
+        def f(z):
+            return badness(game.jacobian(low + z * width), params)[q]
+
+        value_and_grad = jax.value_and_grad(f)
+
+        def step(_, carry):
+            z, fz, s = carry
+            _, g = value_and_grad(z)
+            g = jnp.where(jnp.isfinite(g), g, 0.0)
+            z_try = jnp.clip(z + s * g / jnp.maximum(jnp.max(jnp.abs(g)), 1e-300), 0.0, 1.0)
+            f_try = f(z_try)
+            better = f_try > fz
+            return (jnp.where(better, z_try, z), jnp.where(better, f_try, fz),
+                    jnp.where(better, 1.5 * s, 0.5 * s))
+
+        z0 = (x0 - low) / safe_width
+        z, fz, _ = jax.lax.fori_loop(0, steps, step, (z0, f(z0), _config.REFINE_FIRST_STEP))
+        return low + z * width, fz
+
+    return jax.jit(jax.vmap(climb_one, in_axes=(0, 0, None)))
+
+
+def _chunk_size(d: int, n_points: int) -> int:
+    """Points per batch: a power of two within the memory budget (about 8 d x d arrays each)."""
+    fit = max(1, _config.CHUNK_BYTES // (8 * 8 * d * d))
+    size = 1 << int(np.floor(np.log2(fit)))
+    return int(max(1, min(size, 1 << int(np.ceil(np.log2(max(n_points, 1)))))))
+
+
+def _compiled(game: Game, key, build):
+    """Compiled functions are cached on the game, so repeated calls reuse them."""
+    cache = game.__dict__.setdefault("_compiled_cache", {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]

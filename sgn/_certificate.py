@@ -1,0 +1,162 @@
+"""The certificate: data anyone can re-check (SPEC section 6), and its JSON schema.
+
+docs/certificate.md documents every key. The schema is versioned: readers refuse a version they
+do not know instead of guessing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from typing import Any
+
+from ._errors import CertificateFormatError
+from ._result import Result, plain
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, enum.Enum):
+    """What the certificate says; `.message` is the sentence a user reads first."""
+
+    CERTIFIED = "certified"
+    NOT_CERTIFIED = "not_certified"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def message(self) -> str:
+        return {
+            "certified": "gradient play converges to the unique Nash equilibrium on the region, "
+                         "at the rate and with the step sizes below",
+            "not_certified": "SGN cannot certify this game on this region; the reasons say why "
+                             "and what would have to change",
+            "inconclusive": "the bounds are too close to the boundary of certifiability, or "
+                            "disagree with each other; the reasons say what to try",
+        }[self.value]
+
+
+# Required keys and their JSON types, checked by from_dict. Nested objects list their own.
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "status": str,
+    "verified": bool,
+    "geometry": str,
+    "game": dict,
+    "estimator": dict,
+    "bounds": dict,
+    "weights": list,
+    "margin": (int, float),
+    "rates": (dict, type(None)),
+    "step_sizes": (dict, type(None)),
+    "band": (dict, type(None)),
+    "diagnostics": dict,
+    "reasons": list,
+}
+_NESTED = {
+    "game": ("name", "players", "region"),
+    "estimator": ("method", "samples", "seed"),
+    "bounds": ("curvature", "coupling", "lipschitz", "euclidean_margin"),
+    "diagnostics": ("metric_margin",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificate(Result):
+    """An SGN certificate. `to_dict()` / `to_json()` write it, `from_json()` reads it back.
+
+    Attributes mirror the JSON keys (docs/certificate.md): status, verified, geometry, game,
+    estimator, bounds, weights, margin, rates, step_sizes, band, diagnostics, reasons, notes,
+    equilibrium, schema_version, tool.
+    """
+
+    status: Status
+    verified: bool
+    geometry: str
+    game: dict
+    estimator: dict
+    bounds: dict
+    weights: list
+    margin: float
+    rates: dict | None
+    step_sizes: dict | None
+    band: dict | None
+    diagnostics: dict
+    reasons: list
+    notes: list = dataclasses.field(default_factory=list)
+    equilibrium: dict | None = None
+    schema_version: int = SCHEMA_VERSION
+    tool: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        # A certificate is data: store plain JSON values, so that equality, hashing of its
+        # text and round trips through JSON all see the same thing.
+        for f in dataclasses.fields(self):
+            if f.name != "status":
+                object.__setattr__(self, f.name, plain(getattr(self, f.name)))
+        object.__setattr__(self, "status", Status(self.status))
+
+    @property
+    def certified(self) -> bool:
+        return self.status is Status.CERTIFIED
+
+    @property
+    def n_players(self) -> int:
+        return len(self.game["players"])
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Certificate:
+        """Read a certificate, refusing anything that is not a well-formed version-1 one."""
+        if not isinstance(data, dict):
+            raise CertificateFormatError("a certificate is a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise CertificateFormatError(
+                f"unknown certificate schema_version {version!r}; this sgn reads version "
+                f"{SCHEMA_VERSION}"
+            )
+        for key, kind in _REQUIRED.items():
+            if key not in data:
+                raise CertificateFormatError(f"certificate is missing the key '{key}'")
+            if not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
+                raise CertificateFormatError(f"certificate key '{key}' has the wrong type")
+        for key, inner in _NESTED.items():
+            for sub in inner:
+                if sub not in data[key]:
+                    raise CertificateFormatError(f"certificate is missing the key '{key}.{sub}'")
+        try:
+            status = Status(data["status"])
+        except ValueError:
+            raise CertificateFormatError(f"unknown certificate status {data['status']!r}") from None
+        n = len(data["game"]["players"])
+        shapes_ok = (
+            len(data["weights"]) == n
+            and len(data["bounds"]["curvature"]) == n
+            and len(data["bounds"]["coupling"]) == n
+            and all(isinstance(r, list) and len(r) == n for r in data["bounds"]["coupling"])
+        )
+        if not shapes_ok:
+            raise CertificateFormatError(
+                f"certificate is inconsistent: {n} players but weights or bounds of another size"
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        fields = {k: v for k, v in data.items() if k in known}
+        fields["status"] = status
+        return cls(**fields)
+
+    @classmethod
+    def from_json(cls, text: str) -> Certificate:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CertificateFormatError(f"certificate is not valid JSON: {exc}") from None
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict:
+        first = ("schema_version", "tool")
+        data = {k: plain(self[k]) for k in first}
+        data.update({k: plain(v) for k, v in self.items() if k not in first})
+        return data

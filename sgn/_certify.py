@@ -1,0 +1,140 @@
+"""certify(): the pipeline, nothing else.
+
+    game --estimate_bounds--> Bounds --optimize_weights--> Weights
+         --estimate_in_metric--> MetricBounds --> Certificate
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import __version__, _config
+from ._bounds import Bounds, MetricBounds, Progress, Sampled, estimate_bounds, estimate_in_metric
+from ._certificate import Certificate, Status
+from ._game import Game, _short
+from ._steps import step_sizes
+from ._weights import Weights, WeightStatus, margin_matrix, optimize_weights, two_player_band
+
+
+def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
+            estimator: Sampled | None = None, optimizer=None,
+            progress: Progress | None = None) -> Certificate:
+    """Certify `game` on its region: bounds, best block weights, rate and step sizes.
+
+    Args:
+        game: an `sgn.Game`.
+        samples, seed: sampling options (override those of `estimator`).
+        estimator: how bounds are obtained (default `Sampled()`).
+        optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
+        progress: optional callback progress(done, total, description) for long work.
+    """
+    bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
+                             progress=progress)
+    weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
+    metric = estimate_in_metric(game, weights.weights, bounds, progress=progress)
+    return assemble(game, bounds, weights, metric)
+
+
+def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds) -> Certificate:
+    """The certificate from the three stages' results: status, reasons, rates, step sizes."""
+    mu, L = bounds.curvature, bounds.coupling
+    alpha = weights.margin
+    if bounds.exact:
+        # The margin is itself an eigen-solve: widen it by the same rounding allowance.
+        G = margin_matrix(weights.weights, mu, L)
+        alpha -= (_config.ROUNDING_SLACK_FACTOR * G.shape[0] * np.finfo(float).eps
+                  * np.linalg.norm(G))
+    beta = max(metric.lipschitz, alpha)
+    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
+    reasons: list[str] = []
+
+    if weights.status is WeightStatus.NOT_CERTIFIABLE:
+        status = Status.NOT_CERTIFIED
+        reasons.append(weights.message)
+    elif weights.status is WeightStatus.INCONCLUSIVE or alpha <= _config.MARGIN_TOL * scale:
+        status = Status.INCONCLUSIVE
+        reasons.append(weights.message if weights.status is WeightStatus.INCONCLUSIVE else
+                       f"the SGN margin {alpha:.3g} is within rounding of zero")
+    elif metric.margin < alpha - 1e-9 * scale:
+        status = Status.INCONCLUSIVE
+        reasons.append(
+            f"at x = {_short(metric.margin_point)} the Jacobian's margin in the metric "
+            f"({metric.margin:.6g}) is below the SGN margin alpha = {alpha:.6g}: the sampled "
+            "bounds missed the true extremes there; raise --samples or shrink the region"
+        )
+    elif not math.isfinite(beta):
+        status = Status.INCONCLUSIVE
+        reasons.append("the Lipschitz bound beta is not finite on the region")
+    else:
+        status = Status.CERTIFIED
+
+    steps = step_sizes(alpha, beta).to_dict() if status is Status.CERTIFIED else None
+    rates = None if steps is None else {
+        "flow": alpha, "euler": steps["euler_factor"], "rk4": steps["rk4_factor"],
+    }
+    band = None
+    if game.n_players == 2:
+        found = two_player_band(mu, L)
+        band = None if found is None else found.to_dict()
+
+    return Certificate(
+        status=status,
+        verified=bounds.exact,
+        geometry="euclidean",
+        game=game.describe(),
+        estimator={
+            "method": bounds.method,
+            "samples": bounds.samples,
+            "seed": bounds.seed,
+            "jacobian_evaluations": bounds.evaluated + metric.evaluated,
+            "constant_jacobian": bounds.exact,
+        },
+        bounds={
+            "curvature": mu,
+            "coupling": L,
+            "lipschitz": beta,
+            "euclidean_margin": bounds.euclidean_margin,
+        },
+        weights=weights.weights,
+        margin=alpha,
+        rates=rates,
+        step_sizes=steps,
+        band=band,
+        diagnostics={
+            "metric_margin": metric.margin,
+            "sgn_gap": metric.margin - alpha,
+            "euclidean_monotone": bounds.euclidean_margin > 0,
+            "euclidean_lipschitz": bounds.lipschitz,
+            "spectral_radius": weights.spectral_radius,
+            "best_possible_margin": weights.best_possible,
+            "lp_value": weights.lp_value,
+            "optimizer": weights.method,
+            "optimizer_status": weights.status,
+        },
+        reasons=reasons,
+        notes=_notes(game, bounds, status),
+        tool={"name": "sgn", "version": __version__},
+    )
+
+
+def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
+    notes = []
+    if bounds.exact:
+        notes.append("the Jacobian is constant, so the bounds are exact (one evaluation, "
+                     "widened by a rounding allowance): this certificate is verified")
+    else:
+        notes.append(f"bounds are estimated from {bounds.samples} sample points plus local "
+                     "search, not proved: the certificate holds if the true extremes on the "
+                     "region are no worse than those found")
+    if status is Status.CERTIFIED:
+        if game.constrained:
+            notes.append("the box is the strategy set: projected dynamics are covered from "
+                         "every start in it")
+        else:
+            notes.append("the region is an analysis region: the guarantees hold for "
+                         "trajectories while they stay inside it")
+        notes.append("the RK4 bound assumes the four stage points stay in the region; "
+                     "rk4_guideline is linear stability only, not a proof")
+    return notes

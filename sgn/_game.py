@@ -1,0 +1,289 @@
+"""What a game is: players' costs (or a vector field), their dims, and the region.
+
+A `Game` turns the user's per-player functions into the two objects every later stage needs,
+both on the flat joint vector x in R^d:
+
+    F(x) = (grad_{x_1} f_1(x), ..., grad_{x_N} f_N(x))      the pseudo-gradient
+    J(x) = dF/dx                                             its d x d Jacobian
+
+Everything is checked when the game is built, so that a later stage never meets a shape error
+from user code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _config  # noqa: F401  (enables float64 before any array is made)
+from ._errors import GameDefinitionError
+from ._jaxpr import output_depends_on_input
+
+
+class Box:
+    """An axis-aligned box [low, high] over the joint vector x in R^d.
+
+    `low` and `high` are scalars (the same interval for every coordinate) or arrays of length d.
+    """
+
+    def __init__(self, low, high):
+        self.low = np.asarray(low, dtype=np.float64)
+        self.high = np.asarray(high, dtype=np.float64)
+        if self.low.ndim > 1 or self.high.ndim > 1:
+            raise GameDefinitionError("Box bounds must be scalars or 1-d arrays")
+
+    def resolve(self, dim: int) -> Box:
+        """This box with both bounds as arrays of length `dim`, checked to be a compact box."""
+        try:
+            low = np.broadcast_to(self.low, (dim,)).copy()
+            high = np.broadcast_to(self.high, (dim,)).copy()
+        except ValueError:
+            raise GameDefinitionError(
+                f"region has {self._size()} coordinates but the players' dims add up to {dim}"
+            ) from None
+        if np.isnan(low).any() or np.isnan(high).any():
+            raise GameDefinitionError("region bounds contain NaN")
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise GameDefinitionError(
+                "region is unbounded (an infinite bound): SGN needs a compact region; "
+                "give finite low and high for every coordinate"
+            )
+        inverted = np.flatnonzero(low > high)
+        if inverted.size:
+            k = int(inverted[0])
+            raise GameDefinitionError(
+                f"region is empty: low > high at coordinate {k} ({low[k]} > {high[k]})"
+            )
+        return Box(low, high)
+
+    def _size(self) -> int:
+        return max(self.low.size, self.high.size)
+
+    @property
+    def centre(self) -> np.ndarray:
+        return 0.5 * (self.low + self.high)
+
+    @property
+    def width(self) -> np.ndarray:
+        return self.high - self.low
+
+    def to_dict(self) -> dict:
+        return {"kind": "box", "low": self.low.tolist(), "high": self.high.tolist()}
+
+    def __repr__(self) -> str:
+        return f"Box(low={self.low.tolist()}, high={self.high.tolist()})"
+
+
+class Game:
+    """An N-player differentiable game on a box.
+
+    Args:
+        costs: N functions; cost i takes the N players' arrays (x_1, ..., x_N) and returns
+            player i's scalar cost. They must be JAX-traceable.
+        dims: the players' dimensions d_1, ..., d_N.
+        region: a `Box` over the joint vector (length sum(dims), or scalar bounds).
+        name: shown in certificates and reports.
+        names: optional player names (default "player 1", ...).
+        constrained: True when the box is the strategy set (dynamics are projected onto it);
+            False (default) when it is only the region where the analysis is done.
+    """
+
+    def __init__(
+        self,
+        costs: Sequence[Callable] | None = None,
+        dims: Sequence[int] = (),
+        region: Box | None = None,
+        *,
+        name: str = "game",
+        names: Sequence[str] | None = None,
+        constrained: bool = False,
+        field: Callable | None = None,
+    ):
+        if (costs is None) == (field is None):
+            raise GameDefinitionError("give a game either costs=[...] or a field (Game.from_field)")
+        self.dims = _check_dims(dims)
+        self.n_players = len(self.dims)
+        self.dim = int(sum(self.dims))
+        self.offsets = tuple(int(o) for o in np.cumsum((0,) + self.dims))
+        if not isinstance(region, Box):
+            raise GameDefinitionError("region must be an sgn.Box(low, high)")
+        self.region = region.resolve(self.dim)
+        self.name = str(name)
+        self.names = _check_names(names, self.n_players)
+        self.constrained = bool(constrained)
+        self.costs = None if costs is None else tuple(costs)
+        self._field = field
+        if self.costs is not None:
+            self._check_costs()
+        else:
+            self._check_field()
+        self._check_finite_at_centre()
+
+    @classmethod
+    def from_field(
+        cls,
+        field: Callable,
+        *,
+        dims: Sequence[int],
+        region: Box,
+        name: str = "game",
+        names: Sequence[str] | None = None,
+        constrained: bool = False,
+    ) -> Game:
+        """A game given by its vector field: field(x_1, ..., x_N) -> (F_1, ..., F_N)."""
+        return cls(None, dims, region, name=name, names=names, constrained=constrained,
+                   field=field)
+
+    # --- the joint vector --------------------------------------------------------------
+
+    def split(self, x):
+        """The players' arrays (x_1, ..., x_N) of a flat joint vector x."""
+        return [x[a:b] for a, b in zip(self.offsets[:-1], self.offsets[1:])]
+
+    def block(self, i: int, j: int) -> tuple[slice, slice]:
+        """Index of block J_ij in the d x d Jacobian."""
+        return (slice(self.offsets[i], self.offsets[i + 1]),
+                slice(self.offsets[j], self.offsets[j + 1]))
+
+    # --- the pseudo-gradient and its Jacobian (JAX-traceable, flat) ----------------------
+
+    def pseudo_gradient(self, x):
+        """F(x) on the flat joint vector: JAX-traceable, returns shape (d,)."""
+        xs = self.split(x)
+        if self.costs is not None:
+            parts = [jax.grad(f, argnums=i)(*xs) for i, f in enumerate(self.costs)]
+        else:
+            parts = self._field(*xs)
+        return jnp.concatenate([jnp.reshape(p, (-1,)) for p in parts])
+
+    def jacobian(self, x):
+        """J(x) = dF/dx on the flat joint vector: JAX-traceable, returns shape (d, d)."""
+        return jax.jacfwd(self.pseudo_gradient)(x)
+
+    @cached_property
+    def field_fn(self) -> Callable:
+        """Compiled F for numpy-side callers (one compile per game, reused)."""
+        return jax.jit(self.pseudo_gradient)
+
+    @cached_property
+    def jacobian_fn(self) -> Callable:
+        """Compiled J for numpy-side callers (one compile per game, reused)."""
+        return jax.jit(self.jacobian)
+
+    @cached_property
+    def has_constant_jacobian(self) -> bool:
+        """True when J provably does not depend on x (F is affine).
+
+        Decided from the data flow of J's traced program, not from samples: if no operation
+        on the path to J's output reads x, J is the same everywhere, so bounds taken from one
+        evaluation are exact. The test errs towards False (any doubt means 'not constant').
+        """
+        closed = jax.make_jaxpr(self.jacobian)(jnp.asarray(self.region.centre))
+        return not output_depends_on_input(closed)
+
+    # --- checks at construction ----------------------------------------------------------
+
+    def _player_shapes(self):
+        return [jax.ShapeDtypeStruct((d,), jnp.float64) for d in self.dims]
+
+    def _check_costs(self):
+        if len(self.costs) != self.n_players:
+            raise GameDefinitionError(
+                f"{len(self.costs)} costs but {self.n_players} dims: give one cost per player"
+            )
+        for i, f in enumerate(self.costs):
+            if not callable(f):
+                raise GameDefinitionError(f"cost {i + 1} is not a function")
+            try:
+                out = jax.eval_shape(f, *self._player_shapes())
+            except Exception as exc:  # user code: any failure is a definition error
+                raise GameDefinitionError(
+                    f"cost {i + 1} ({self.names[i]}) fails on players of dims "
+                    f"{list(self.dims)}: {_one_line(exc)}"
+                ) from None
+            if not hasattr(out, "shape") or out.shape != ():
+                shape = getattr(out, "shape", type(out).__name__)
+                raise GameDefinitionError(
+                    f"cost {i + 1} ({self.names[i]}) returns shape {shape}, expected a scalar"
+                )
+
+    def _check_field(self):
+        if not callable(self._field):
+            raise GameDefinitionError("field is not a function")
+        try:
+            out = jax.eval_shape(self._field, *self._player_shapes())
+        except Exception as exc:
+            raise GameDefinitionError(
+                f"field fails on players of dims {list(self.dims)}: {_one_line(exc)}"
+            ) from None
+        if not isinstance(out, (tuple, list)) or len(out) != self.n_players:
+            raise GameDefinitionError(
+                f"field must return {self.n_players} per-player gradient arrays"
+            )
+        for i, (o, d) in enumerate(zip(out, self.dims)):
+            if getattr(o, "size", None) != d:
+                raise GameDefinitionError(
+                    f"field returns shape {getattr(o, 'shape', '?')} for player {i + 1}, "
+                    f"whose dim is {d}"
+                )
+
+    def _check_finite_at_centre(self):
+        x0 = jnp.asarray(self.region.centre)
+        if self.costs is not None:
+            values = [f(*self.split(x0)) for f in self.costs]
+            bad = [i for i, v in enumerate(values) if not np.isfinite(np.asarray(v))]
+            if bad:
+                raise GameDefinitionError(
+                    f"cost {bad[0] + 1} is not finite at the region's centre "
+                    f"{_short(self.region.centre)}"
+                )
+        if not np.isfinite(np.asarray(self.field_fn(x0))).all():
+            raise GameDefinitionError(
+                f"the gradient is not finite at the region's centre {_short(self.region.centre)}"
+            )
+
+    def describe(self) -> dict:
+        """The game as a certificate records it."""
+        return {
+            "name": self.name,
+            "players": [{"name": n, "dim": d} for n, d in zip(self.names, self.dims)],
+            "region": {**self.region.to_dict(), "constrained": self.constrained},
+        }
+
+    def __repr__(self) -> str:
+        return f"Game(name={self.name!r}, dims={list(self.dims)}, region={self.region!r})"
+
+
+def _check_dims(dims) -> tuple[int, ...]:
+    try:
+        out = tuple(int(d) for d in dims)
+    except (TypeError, ValueError):
+        raise GameDefinitionError(f"dims must be a list of positive integers, got {dims!r}") from None
+    if not out:
+        raise GameDefinitionError("a game needs at least one player (dims is empty)")
+    if any(d < 1 for d in out) or any(int(d) != d for d in dims):
+        raise GameDefinitionError(f"dims must be positive integers, got {list(dims)}")
+    return out
+
+
+def _check_names(names, n) -> tuple[str, ...]:
+    if names is None:
+        return tuple(f"player {i + 1}" for i in range(n))
+    names = tuple(str(s) for s in names)
+    if len(names) != n:
+        raise GameDefinitionError(f"{len(names)} player names for {n} players")
+    return names
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _short(x: np.ndarray, k: int = 6) -> str:
+    head = ", ".join(f"{v:.4g}" for v in x[:k])
+    return f"[{head}{', ...' if x.size > k else ''}]"

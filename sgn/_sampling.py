@@ -1,0 +1,39 @@
+"""Where to look: sample points in a box (SPEC section 2).
+
+The centre, the vertices (all of them when there are few, a random subset otherwise: extremes
+of smooth quantities over a box often sit on its boundary), and a scrambled Sobol set inside.
+The same seed always gives the same points.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.stats import qmc
+
+from . import _config
+from ._game import Box
+
+
+def sample_points(box: Box, samples: int, seed: int) -> np.ndarray:
+    """`samples` points of the box (rows), deterministic in `seed`; the centre comes first."""
+    if samples < 1:
+        raise ValueError("samples must be >= 1")
+    d = box.low.size
+    rng = np.random.default_rng(seed)
+    unit = [np.full((1, d), 0.5)]
+    budget = samples - 1
+    if d <= 30 and 2**d <= min(_config.MAX_ENUMERATED_VERTICES, budget // 2):
+        corners = ((np.arange(2**d)[:, None] >> np.arange(d)[None, :]) & 1).astype(np.float64)
+    else:
+        corners = rng.integers(0, 2, size=(budget // 4, d)).astype(np.float64)
+    unit.append(corners)
+    budget -= corners.shape[0]
+    if budget > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Sobol prefers powers of two; any count is valid
+            sobol = qmc.Sobol(d, scramble=True, seed=rng).random(budget)
+        unit.append(sobol)
+    points = np.concatenate(unit)[:samples]
+    return box.low + points * box.width

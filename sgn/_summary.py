@@ -1,0 +1,67 @@
+"""The short human summary of a certificate (what `sgn certify` prints as text)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._certificate import Certificate, Status
+
+
+def _g(x, digits: int = 6) -> str:
+    return "unbounded" if x is None else f"{x:.{digits}g}"
+
+
+def _vector(values, digits: int = 6, limit: int = 8) -> str:
+    shown = ", ".join(_g(v, digits) for v in values[:limit])
+    more = f", ... ({len(values)} in all)" if len(values) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def summarize(cert: Certificate) -> str:
+    """A dozen aligned lines: status, what the bounds are, the metric, rate and step sizes."""
+    game, bounds, diag = cert.game, cert.bounds, cert.diagnostics
+    n = len(game["players"])
+    how = ("verified (exact bounds: constant Jacobian)" if cert.verified
+           else f"estimated from {cert.estimator['samples']} samples (seed "
+                f"{cert.estimator['seed']}), not verified")
+    lines = [f"{game['name']}: {cert.status.value.upper().replace('_', ' ')}, {how}",
+             f"  {cert.status.message}"]
+    for reason in cert.reasons:
+        lines.append(f"  reason: {reason}")
+
+    def row(label: str, text: str) -> None:
+        lines.append(f"  {label:<12} {text}")
+
+    players = ", ".join(f"{p['name']} (dim {p['dim']})" for p in game["players"][:6])
+    row("players", players + (f", ... ({n} players)" if n > 6 else ""))
+    region = game["region"]
+    kind = "strategy set (projected dynamics)" if region["constrained"] else "analysis region"
+    row("region", f"box in R^{len(region['low'])}, {kind}")
+    row("curvature", "mu = " + _vector(bounds["curvature"]))
+    L = np.array(bounds["coupling"], dtype=float)
+    if n == 2:
+        row("coupling", f"L_12 = {_g(L[0, 1])}, L_21 = {_g(L[1, 0])}")
+    else:
+        i, j = np.unravel_index(np.argmax(L), L.shape)
+        row("coupling", f"largest L_{i + 1},{j + 1} = {_g(L[i, j])}")
+    row("small gain", f"rho = {_g(diag['spectral_radius'])} (certifiable iff < 1)")
+    gamma = bounds["euclidean_margin"]
+    row("euclidean", f"margin {_g(gamma)} ("
+        + ("monotone already" if gamma > 0 else "not monotone: the plain test fails") + ")")
+    row("weights", "w = " + _vector(cert.weights))
+    row("margin", f"alpha = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
+        f"best possible {_g(diag['best_possible_margin'])})")
+    row("lipschitz", f"beta = {_g(bounds['lipschitz'])} in the metric")
+    steps = cert.step_sizes
+    if cert.status is Status.CERTIFIED and steps is not None:
+        row("flow", f"||x(t) - y(t)||_M <= exp(-{_g(cert.margin)} t) ||x(0) - y(0)||_M")
+        row("euler", f"h < {_g(steps['euler_max'])}; at h = {_g(steps['euler_recommended'])} "
+            f"each step contracts by {_g(steps['euler_factor'])}")
+        row("rk4", f"h <= {_g(steps['rk4_proven'])} proven; guideline "
+            f"{_g(steps['rk4_guideline'])} (linear stability only)")
+    if cert.band is not None:
+        row("band", f"w2/w1 in [{_g(cert.band['low'])}, {_g(cert.band['high'])}], best "
+            f"{_g(cert.band['best_ratio'])}")
+    for note in cert.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)

@@ -1,0 +1,191 @@
+"""Block weights: decide certifiability and maximise the SGN margin (SPEC section 3).
+
+    optimize_weights(mu, L, method=Perron())  ->  Weights
+
+Every route ends the same way: the margin of the weights it proposes is recomputed by one
+dense symmetric eigen-solve of G(w), and only that number decides the status. Solvers only
+propose; the eigen-solve certifies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+import numpy as np
+
+from .. import _config
+from .._result import Result
+from ._band import Band, two_player_band
+from ._lp import lp_weights, m_matrix_lp
+from ._margin import (
+    as_bounds,
+    best_possible_margin,
+    comparison_matrix,
+    margin_matrix,
+    sgn_margin,
+    sgn_matrix,
+    spectral_radius,
+)
+from ._perron import perron_weights
+from ._sdp import sdp_bisection
+
+__all__ = [
+    "Band", "LPWeights", "Perron", "SDPBisection", "WeightStatus", "Weights",
+    "best_possible_margin", "comparison_matrix", "margin_matrix", "optimize_weights",
+    "sgn_margin", "sgn_matrix", "spectral_radius", "two_player_band",
+]
+
+
+class WeightStatus(str, enum.Enum):
+    """Outcome of the weight optimisation; `.message` says what it means for the user."""
+
+    OPTIMAL = "optimal"
+    CERTIFIABLE = "certifiable"
+    NOT_CERTIFIABLE = "not_certifiable"
+    INCONCLUSIVE = "inconclusive"
+
+    @property
+    def message(self) -> str:
+        return {
+            "optimal": "weights attain the best SGN margin these bounds allow",
+            "certifiable": "weights give a positive SGN margin (not shown to be the best)",
+            "not_certifiable": "no block weights give a positive SGN margin with these bounds",
+            "inconclusive": "the SGN margin is too close to zero, or the solvers disagree; "
+                            "tighten the bounds (more samples, a smaller region)",
+        }[self.value]
+
+    @property
+    def certifiable(self) -> bool:
+        return self in (WeightStatus.OPTIMAL, WeightStatus.CERTIFIABLE)
+
+
+# --- strategies -----------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Perron:
+    """Exact optimum from the Perron vectors of K: one N x N eigen-solve, any N."""
+
+    name = "perron"
+
+
+@dataclasses.dataclass(frozen=True)
+class SDPBisection:
+    """Bisection on alpha over SDP feasibility problems (Clarabel), bracketed by LP weights.
+
+    Dense SDPs grow slow past about 150 players on two cores; use Perron() there.
+    """
+
+    rtol: float = _config.BISECTION_RTOL
+    max_iter: int = 60
+    name = "sdp-bisection"
+
+
+@dataclasses.dataclass(frozen=True)
+class LPWeights:
+    """Feasible weights w_i = v_i/u_i from u = K^{-1} 1, v = K^{-T} 1 (no optimisation)."""
+
+    name = "lp"
+
+
+# --- result ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Weights(Result):
+    """Block weights and what they certify.
+
+    Attributes:
+        status: a `WeightStatus`.
+        weights: w with w[0] = 1 (only ratios matter). Equal weights when none certify.
+        margin: alpha(w), by a dense eigen-solve of G(w).
+        best_possible: tau(K), the smallest eigenvalue of K: no weights beat it.
+        spectral_radius: rho(diag(mu)^{-1} L); < 1 iff certifiable (inf when some mu_i <= 0).
+        lp_value: optimum t* of the M-matrix LP (> 0 iff certifiable; nan if HiGHS failed).
+        method: the strategy that proposed the weights.
+        message: one sentence for the user.
+        iterations: bisection steps (0 for the direct routes).
+    """
+
+    status: WeightStatus
+    weights: np.ndarray
+    margin: float
+    best_possible: float
+    spectral_radius: float
+    lp_value: float
+    method: str
+    message: str
+    iterations: int = 0
+
+
+def optimize_weights(curvature, coupling, *, method=None) -> Weights:
+    """Decide whether some block weights certify (mu, L), and find the best ones.
+
+    Args:
+        curvature: mu, length N.
+        coupling: L, N x N, row i = affected player, diagonal ignored.
+        method: `Perron()` (default, exact), `SDPBisection()` or `LPWeights()`.
+    """
+    method = Perron() if method is None else method
+    mu, L = as_bounds(curvature, coupling)
+    n = mu.size
+    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
+    tol = _config.MARGIN_TOL * scale
+    rho = spectral_radius(mu, L)
+    tau = best_possible_margin(mu, L)
+    ones = np.ones(n)
+
+    def result(status, w, margin, message, iterations=0, lp_value=np.nan):
+        return Weights(status, w, margin, tau, rho, lp_value, method.name, message, iterations)
+
+    weak = [i for i in range(n) if mu[i] <= 0]
+    if weak:
+        players = ", ".join(str(i + 1) for i in weak)
+        return result(
+            WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
+            f"player(s) {players} have curvature mu <= 0 on the region "
+            f"(min {mu[weak].min():.4g}): their own cost is not strongly convex there, and no "
+            "weighting can make up for it; add regularisation or shrink the region",
+        )
+
+    K = np.diag(mu) - L
+    lp = m_matrix_lp(K)
+    candidates = [ones]
+    iterations = 0
+    start = lp_weights(K)
+    if start is not None:
+        candidates.append(start / start[0])
+    if isinstance(method, Perron):
+        w = perron_weights(mu, L)
+        if w is not None:
+            candidates.append(w)
+    elif isinstance(method, SDPBisection):
+        if lp.solved and lp.value > tol:
+            out = sdp_bisection(mu, L, start if start is not None else ones,
+                                rtol=method.rtol, max_iter=method.max_iter)
+            candidates.append(out.weights)
+            iterations = out.iterations
+    elif not isinstance(method, LPWeights):
+        raise TypeError(f"unknown weight method {method!r}")
+
+    margins = [sgn_margin(w, mu, L) for w in candidates]
+    best = int(np.argmax(margins))
+    w, alpha = candidates[best], margins[best]
+
+    lp_says = None if not lp.solved else bool(lp.value > tol)
+    if alpha > tol and lp_says is not False:
+        optimal = alpha >= tau - max(tol, 10 * _config.BISECTION_RTOL * scale)
+        status = WeightStatus.OPTIMAL if optimal else WeightStatus.CERTIFIABLE
+        return result(status, w, alpha, status.message, iterations, lp.value)
+    if rho >= 1.0 and tau < -tol and lp_says is False:
+        return result(
+            WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
+            f"small-gain fails: rho = {rho:.4g} >= 1 (spectral radius of diag(mu)^-1 L); "
+            f"the couplings would have to shrink by a factor {rho:.4g}, or the curvatures "
+            "grow by it, before any block weights certify",
+            lp_value=lp.value,
+        )
+    detail = lp.message if not lp.solved else (
+        f"alpha = {alpha:.3g}, rho = {rho:.6g}, LP value {lp.value:.3g}"
+    )
+    return result(WeightStatus.INCONCLUSIVE, w, alpha,
+                  f"{WeightStatus.INCONCLUSIVE.message} ({detail})", iterations, lp.value)
