@@ -40,6 +40,8 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
 def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds) -> Certificate:
     """The certificate from the three stages' results: status, reasons, rates, step sizes."""
     mu, L = bounds.curvature, bounds.coupling
+    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
+    tol = _config.MARGIN_TOL * scale
     alpha = weights.margin
     if bounds.exact:
         # The margin is itself an eigen-solve: widen it by the same rounding allowance.
@@ -47,13 +49,21 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         alpha -= (_config.ROUNDING_SLACK_FACTOR * G.shape[0] * np.finfo(float).eps
                   * np.linalg.norm(G))
     beta = max(metric.lipschitz, alpha)
-    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
     reasons: list[str] = []
+    certified_by = None
 
-    if weights.status is WeightStatus.NOT_CERTIFIABLE:
+    if weights.status is WeightStatus.NOT_CERTIFIABLE and bounds.euclidean_margin > tol:
+        # SGN's norm bounds lose the sign structure of the couplings (a zero-sum coupling
+        # cancels in sym J), so the plain Euclidean test can succeed where SGN fails. The
+        # weights are then equal, and the metric pass measured exactly that metric.
+        status, certified_by = Status.CERTIFIED, "euclidean"
+        alpha = bounds.euclidean_margin
+        reasons.append(f"SGN does not certify ({weights.message}), but the Euclidean test "
+                       f"does: gamma = {alpha:.6g} > 0, so equal weights are used")
+    elif weights.status is WeightStatus.NOT_CERTIFIABLE:
         status = Status.NOT_CERTIFIED
         reasons.append(weights.message)
-    elif weights.status is WeightStatus.INCONCLUSIVE or alpha <= _config.MARGIN_TOL * scale:
+    elif weights.status is WeightStatus.INCONCLUSIVE or alpha <= tol:
         status = Status.INCONCLUSIVE
         reasons.append(weights.message if weights.status is WeightStatus.INCONCLUSIVE else
                        f"the SGN margin {alpha:.3g} is within rounding of zero")
@@ -68,7 +78,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         status = Status.INCONCLUSIVE
         reasons.append("the Lipschitz bound beta is not finite on the region")
     else:
-        status = Status.CERTIFIED
+        status, certified_by = Status.CERTIFIED, "sgn"
 
     steps = step_sizes(alpha, beta).to_dict() if status is Status.CERTIFIED else None
     rates = None if steps is None else {
@@ -112,6 +122,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
             "lp_value": weights.lp_value,
             "optimizer": weights.method,
             "optimizer_status": weights.status,
+            "certified_by": certified_by,
         },
         reasons=reasons,
         notes=_notes(game, bounds, status),

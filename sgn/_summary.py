@@ -21,10 +21,10 @@ def summarize(cert: Certificate) -> str:
     """A dozen aligned lines: status, what the bounds are, the metric, rate and step sizes."""
     game, bounds, diag = cert.game, cert.bounds, cert.diagnostics
     n = len(game["players"])
-    how = ("verified (exact bounds: constant Jacobian)" if cert.verified
-           else f"estimated from {cert.estimator['samples']} samples (seed "
-                f"{cert.estimator['seed']}), not verified")
-    lines = [f"{game['name']}: {cert.status.value.upper().replace('_', ' ')}, {how}",
+    how = ("bounds exact (constant Jacobian): verified" if cert.verified
+           else f"bounds estimated from {cert.estimator['samples']} samples (seed "
+                f"{cert.estimator['seed']}): not verified")
+    lines = [f"{game['name']}: {cert.status.value.upper().replace('_', ' ')}; {how}",
              f"  {cert.status.message}"]
     for reason in cert.reasons:
         lines.append(f"  reason: {reason}")
@@ -50,7 +50,7 @@ def summarize(cert: Certificate) -> str:
         + ("monotone already" if gamma > 0 else "not monotone: the plain test fails") + ")")
     row("weights", "w = " + _vector(cert.weights))
     row("margin", f"alpha = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
-        f"best possible {_g(diag['best_possible_margin'])})")
+        f"best SGN margin possible {_g(diag["best_possible_margin"])})")
     row("lipschitz", f"beta = {_g(bounds['lipschitz'])} in the metric")
     steps = cert.step_sizes
     if cert.status is Status.CERTIFIED and steps is not None:

@@ -1,0 +1,84 @@
+"""Shared fixtures for the CLI tests: small game files written into tmp_path, and a runner."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import sgn
+import sgn.cli
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+# The header every game file starts with.
+HEADER = "import jax.numpy as jnp\nimport sgn\n\n"
+
+# The SPEC's scalar toy, but written by the tests themselves (independent of examples/).
+MINI_TOY = HEADER + textwrap.dedent(
+    """
+    def f1(x1, x2):
+        return 0.5 * x1 @ x1 + 10.0 * x1 @ x2
+
+    def f2(x1, x2):
+        return 0.5 * x2 @ x2 + 0.05 * x1 @ x2
+
+    game = sgn.Game(costs=[f1, f2], dims=[1, 1], region=sgn.Box(-1.0, 1.0), name="mini-toy")
+    """
+)
+
+
+@pytest.fixture
+def game_file(tmp_path):
+    """write(body, name="game.py", header=True) -> Path of a game file in tmp_path."""
+
+    def write(body: str, name: str = "game.py", header: bool = True) -> Path:
+        path = tmp_path / name
+        text = textwrap.dedent(body)
+        path.write_text((HEADER if header else "") + text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def mini_toy(tmp_path) -> Path:
+    path = tmp_path / "mini_toy.py"
+    path.write_text(MINI_TOY)
+    return path
+
+
+@pytest.fixture
+def scalar_toy() -> Path:
+    path = EXAMPLES / "scalar_toy.py"
+    assert path.is_file(), f"missing example {path}"
+    return path
+
+
+@pytest.fixture
+def run_cli():
+    """run_cli(*args) -> click Result of `sgn <args>` run in-process (stdout/stderr separate)."""
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(sgn.cli.main, [str(a) for a in args], catch_exceptions=True)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def sgn_exe() -> str:
+    """The `sgn` console script of the environment the tests run in."""
+    beside = Path(sys.executable).parent / ("sgn.exe" if os.name == "nt" else "sgn")
+    if beside.is_file():
+        return str(beside)
+    found = shutil.which("sgn")
+    if found is None:
+        pytest.skip("the `sgn` console script is not installed")
+    return found
