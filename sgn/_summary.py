@@ -50,7 +50,7 @@ def summarize(cert: Certificate) -> str:
         + ("monotone already" if gamma > 0 else "not monotone: the plain test fails") + ")")
     row("weights", "w = " + _vector(cert.weights))
     row("margin", f"alpha = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
-        f"best SGN margin possible {_g(diag["best_possible_margin"])})")
+        f"best SGN margin possible {_g(diag['best_possible_margin'])})")
     row("lipschitz", f"beta = {_g(bounds['lipschitz'])} in the metric")
     steps = cert.step_sizes
     if cert.status is Status.CERTIFIED and steps is not None:
