@@ -311,18 +311,24 @@ def _climber(game: Game, badness, steps: int):
 
         value_and_grad = jax.value_and_grad(f)
 
-        def step(_, carry):
-            z, fz, s = carry
-            _, g = value_and_grad(z)
+        def direction(g):
             g = jnp.where(jnp.isfinite(g), g, 0.0)
-            z_try = jnp.clip(z + s * g / jnp.maximum(jnp.max(jnp.abs(g)), 1e-300), 0.0, 1.0)
-            f_try = f(z_try)
+            return g / jnp.maximum(jnp.max(jnp.abs(g)), 1e-300)
+
+        # One value-and-gradient per step (at the trial point), so f is traced once in the loop:
+        # compile time, not run time, dominates this search.
+        def step(_, carry):
+            z, fz, dz, s = carry
+            z_try = jnp.clip(z + s * dz, 0.0, 1.0)
+            f_try, g_try = value_and_grad(z_try)
             better = f_try > fz
             return (jnp.where(better, z_try, z), jnp.where(better, f_try, fz),
-                    jnp.where(better, 1.5 * s, 0.5 * s))
+                    jnp.where(better, direction(g_try), dz), jnp.where(better, 1.5 * s, 0.5 * s))
 
         z0 = (x0 - low) / safe_width
-        z, fz, _ = jax.lax.fori_loop(0, steps, step, (z0, f(z0), _config.REFINE_FIRST_STEP))
+        f0, g0 = value_and_grad(z0)
+        init = (z0, f0, direction(g0), jnp.asarray(_config.REFINE_FIRST_STEP))
+        z, fz, _, _ = jax.lax.fori_loop(0, steps, step, init)
         return low + z * width, fz
 
     return jax.jit(jax.vmap(climb_one, in_axes=(0, 0, None)))
