@@ -46,6 +46,27 @@ def _guarded(command):
 @click.version_option(package_name="small-gain-nash", prog_name="sgn")
 def main():
     """Certify that gradient learning in an N-player game converges to its Nash equilibrium."""
+    _use_compilation_cache()
+
+
+def _use_compilation_cache() -> None:
+    """Keep XLA's compiled programs on disk between runs: certifying the same game again skips
+    most of the compile time, which dominates small games. SGN_CACHE_DIR moves the cache;
+    SGN_CACHE_DIR="" turns it off."""
+    folder = os.environ.get("SGN_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "sgn", "jax")
+    if not folder:
+        return
+    import jax
+
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return  # an unwritable home is no reason to fail: run without the cache
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 @main.command()

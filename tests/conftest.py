@@ -82,3 +82,15 @@ def sgn_exe() -> str:
     if found is None:
         pytest.skip("the `sgn` console script is not installed")
     return found
+
+
+@pytest.fixture(scope="session")
+def mini_toy_json(tmp_path_factory) -> str:
+    """`sgn certify mini_toy.py --format json` stdout, computed once per session."""
+    path = tmp_path_factory.mktemp("mini_toy") / "mini_toy.py"
+    path.write_text(MINI_TOY)
+    result = CliRunner().invoke(
+        sgn.cli.main, ["certify", str(path), "--samples", "64", "--format", "json"]
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout

@@ -130,6 +130,7 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
     n = mu.size
     scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
     tol = _config.MARGIN_TOL * scale
+    optimal_gap = max(tol, 10 * _config.BISECTION_RTOL * scale)  # "optimal" within this of tau
     rho = spectral_radius(mu, L)
     tau = best_possible_margin(mu, L)
     ones = np.ones(n)
@@ -155,7 +156,7 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
     if start is not None:
         candidates.append(start / start[0])
     if isinstance(method, Perron):
-        w = perron_weights(mu, L)
+        w = perron_weights(mu, L, optimal_gap)
         if w is not None:
             candidates.append(w)
     elif isinstance(method, SDPBisection):
@@ -173,8 +174,8 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
 
     lp_says = None if not lp.solved else bool(lp.value > tol)
     if alpha > tol and lp_says is not False:
-        optimal = alpha >= tau - max(tol, 10 * _config.BISECTION_RTOL * scale)
-        status = WeightStatus.OPTIMAL if optimal else WeightStatus.CERTIFIABLE
+        status = (WeightStatus.OPTIMAL if alpha >= tau - optimal_gap
+                  else WeightStatus.CERTIFIABLE)
         return result(status, w, alpha, status.message, iterations, lp.value)
     if rho >= 1.0 and tau < -tol and lp_says is False:
         return result(

@@ -1,37 +1,76 @@
 """The exact optimum: weights from the Perron vectors of the comparison matrix.
 
-With K u = tau u and K^T v = tau v (tau the smallest eigenvalue of K, u, v > 0) and
-w_i = v_i / u_i, the matrix A = W^{1/2} K W^{-1/2} has z = sqrt(u v) as both left and right
-eigenvector for tau, so sym(A) z = tau z. sym(A) is a symmetric Z-matrix and z > 0, so tau is
-its smallest eigenvalue: alpha(w) = tau. No w does better, since alpha(w) <= Re(lambda) for
-every eigenvalue of K. One eigen-solve of an N x N matrix: the route that scales.
+Irreducible K (every player feels every other, possibly through others): with K u = tau u and
+K^T v = tau v (tau the smallest eigenvalue of K, u, v > 0) and w_i = v_i / u_i, the matrix
+A = W^{1/2} K W^{-1/2} has z = sqrt(u v) as both left and right eigenvector for tau, so
+sym(A) z = tau z. sym(A) is a symmetric Z-matrix and z > 0, so tau is its smallest eigenvalue:
+alpha(w) = tau. No w does better, since alpha(w) <= Re(lambda) for every eigenvalue of K.
+One eigen-solve of an N x N matrix: the route that scales.
 
-When K is reducible (some players do not feel each other, even through others) the Perron
-vectors can have zero entries and the supremum is approached but not attained. We then use the
-Perron vectors of K with every zero coupling raised to a tiny `floor`: larger couplings only
-lower alpha, so the margin of the weights, evaluated with the true couplings, is at least that
-of the perturbed problem, which tends to the supremum as the floor tends to zero.
+Reducible K (some influence runs one way only): K is block-triangular over the strongly
+connected components of the coupling graph, tau(K) is the smallest of the components' taus,
+and the supremum is approached, not attained, by weighting every component far above the
+components it pushes. We use Perron weights inside each component and scale component c by
+R^height(c), height being the length of the longest chain of components c pushes; the cross
+terms of G then shrink like 1/sqrt(R). R grows until alpha is within tolerance of tau (or the
+weights would leave float range), so the metric is no more skewed than it needs to be.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+from scipy.sparse.csgraph import connected_components
 
-#: Relative size of the coupling floor for reducible K. Costs at most about sqrt(1e-10) = 1e-5
-#: of the margin (the worst case is two equal curvatures), far below sampling error.
-REDUCIBLE_FLOOR = 1e-10
+from ._margin import sgn_margin
+
+#: A coupling below this fraction of the largest entry is treated as absent when reading the
+#: graph's structure (it still counts, at its true size, in every margin evaluated).
+EDGE_THRESHOLD = 1e-12
+
+#: Weights span at most this many decades: float64 reaches 1e308, and G uses sqrt ratios.
+MAX_DECADES = 280.0
 
 
-def perron_weights(mu: np.ndarray, L: np.ndarray) -> np.ndarray | None:
-    """Weights attaining (or approaching) the best margin, or None if no positive vectors."""
+def perron_weights(mu: np.ndarray, L: np.ndarray, target_gap: float) -> np.ndarray | None:
+    """Weights attaining tau(K) (irreducible K) or within `target_gap` of it when reachable."""
     n = mu.size
     if n == 1:
         return np.ones(1)
     scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
-    off = ~np.eye(n, dtype=bool)
-    L = L.copy()
-    L[off] = np.maximum(L[off], REDUCIBLE_FLOOR * scale)
+    edges = L > EDGE_THRESHOLD * scale  # edges[i, j]: player j pushes player i
+    n_comp, label = connected_components(edges, directed=True, connection="strong")
+    log_w = np.zeros(n)
+    for c in range(n_comp):
+        members = np.flatnonzero(label == c)
+        inner = _perron_log_weights(mu[members], L[np.ix_(members, members)])
+        if inner is None:
+            return None
+        log_w[members] = inner - inner.max()
+    if n_comp == 1:
+        return np.exp(log_w - log_w[0])
+    height = _component_heights(edges, label, n_comp)[label]
+    spread = float(log_w.max() - log_w.min())
+    tau = float(np.min(np.linalg.eigvals(np.diag(mu) - L).real))
+    best, best_margin = None, -np.inf
+    for decades in np.arange(1.0, 61.0):
+        if spread / np.log(10) + decades * height.max() > MAX_DECADES:
+            break
+        trial = log_w + decades * np.log(10.0) * height
+        w = np.exp(trial - trial[0])
+        margin = sgn_margin(w, mu, L)
+        if margin > best_margin:
+            best, best_margin = w, margin
+        if margin >= tau - target_gap:
+            break
+    return best
+
+
+def _perron_log_weights(mu: np.ndarray, L: np.ndarray) -> np.ndarray | None:
+    """log(v/u) for the Perron vectors of an irreducible block (0 for a single player)."""
+    n = mu.size
+    if n == 1:
+        return np.zeros(1)
     shift = float(np.max(mu))
     P = shift * np.eye(n) - (np.diag(mu) - L)  # nonnegative: its Perron root is shift - tau
     values, left, right = scipy.linalg.eig(P, left=True, right=True)
@@ -40,5 +79,19 @@ def perron_weights(mu: np.ndarray, L: np.ndarray) -> np.ndarray | None:
     v = np.abs(left[:, k].real)
     if not ((u > 0).all() and (v > 0).all()):
         return None
-    log_w = np.log(v) - np.log(u)
-    return np.exp(log_w - log_w[0])
+    return np.log(v) - np.log(u)
+
+
+def _component_heights(edges: np.ndarray, label: np.ndarray, n_comp: int) -> np.ndarray:
+    """Longest chain of components each component pushes (0 for those that push nobody)."""
+    pushes = np.zeros((n_comp, n_comp), dtype=bool)  # pushes[b, a]: component b pushes a
+    i, j = np.nonzero(edges)
+    pushes[label[j], label[i]] = True
+    np.fill_diagonal(pushes, False)
+    height = np.zeros(n_comp, dtype=np.int64)
+    for _ in range(n_comp):  # longest-path relaxation on a DAG: n_comp rounds suffice
+        reach = np.where(pushes, height[None, :] + 1, 0).max(axis=1)
+        if np.array_equal(reach, height):
+            break
+        height = np.maximum(height, reach)
+    return height
