@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
-from ._jaxpr import output_depends_on_input
+from ._jaxpr import NON_SMOOTH, output_depends_on_input, primitives_used
 
 
 class Box:
@@ -176,14 +176,17 @@ class Game:
 
     @cached_property
     def has_constant_jacobian(self) -> bool:
-        """True when J provably does not depend on x (F is affine).
+        """True when F is provably affine, so J is the same everywhere on the region.
 
-        Decided from the data flow of J's traced program, not from samples: if no operation
-        on the path to J's output reads x, J is the same everywhere, so bounds taken from one
-        evaluation are exact. The test errs towards False (any doubt means 'not constant').
+        Decided from the traced programs, not from samples: no operation on the path to J's
+        output reads x, and F itself uses only smooth operations (a jump such as
+        `where(x > 0, 1, 0)` has a zero derivative but is not affine, and a custom derivative
+        can disagree with its function). The test errs towards False.
         """
-        closed = jax.make_jaxpr(self.jacobian)(jnp.asarray(self.region.centre))
-        return not output_depends_on_input(closed)
+        x0 = jnp.asarray(self.region.centre)
+        if primitives_used(jax.make_jaxpr(self.pseudo_gradient)(x0)) & NON_SMOOTH:
+            return False
+        return not output_depends_on_input(jax.make_jaxpr(self.jacobian)(x0))
 
     # --- checks at construction ----------------------------------------------------------
 

@@ -22,3 +22,29 @@ def output_depends_on_input(closed: ClosedJaxpr) -> bool:
         if any(is_tainted(v) for v in eqn.invars):
             tainted.update(eqn.outvars)
     return any(is_tainted(v) for v in jaxpr.outvars)
+
+
+#: Primitives that can make a function non-smooth (jumps, kinks, branches) or whose derivative
+#: is user-supplied (custom_jvp / custom_vjp) and so may disagree with the function itself.
+#: A program using none of them is a composition of smooth operations.
+NON_SMOOTH = frozenset({
+    "eq", "ne", "gt", "ge", "lt", "le", "select_n", "select_and_scatter_add", "sign", "floor",
+    "ceil", "round", "abs", "max", "min", "clamp", "rem", "argmax", "argmin", "sort", "top_k",
+    "cond", "while", "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr",
+    "reduce_max", "reduce_min", "reduce_precision", "stop_gradient", "is_finite",
+    "nextafter", "random_bits", "random_wrap", "random_seed", "random_unwrap",
+})
+
+
+def primitives_used(closed: ClosedJaxpr) -> set[str]:
+    """Names of every primitive in the program, nested programs included."""
+    from jax.extend.core import subjaxprs
+
+    names: set[str] = set()
+    stack = [closed.jaxpr]
+    while stack:
+        jaxpr = stack.pop()
+        for eqn in jaxpr.eqns:
+            names.add(eqn.primitive.name)
+        stack.extend(getattr(sub, "jaxpr", sub) for sub in subjaxprs(jaxpr))
+    return names

@@ -76,7 +76,7 @@ def _use_compilation_cache() -> None:
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Sample points in the region (default 4096).")
 @click.option("--seed", type=int, default=None, help="Sampling seed (default 0).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", "out", metavar="PATH", default=None,
               help="Write the certificate JSON here (atomically).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="What to print on stdout.")
