@@ -60,6 +60,8 @@ class Bounds(Result):
         samples, seed: the sampling options used.
         evaluated: how many Jacobians were evaluated, local search included.
         points: the points evaluated (reused by the metric pass; not serialised).
+        locations: where each extreme was found: "curvature" (N, d), "coupling" (N, N, d),
+            "euclidean_margin" (d,), "lipschitz" (d,) (not serialised).
     """
 
     curvature: np.ndarray
@@ -72,6 +74,7 @@ class Bounds(Result):
     seed: int
     evaluated: int
     points: np.ndarray = dataclasses.field(repr=False, compare=False)
+    locations: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,19 +110,24 @@ def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None 
     n = game.n_players
     if game.has_constant_jacobian:
         points = game.region.centre[None, :]
-        worst, _, evaluated = _exact_extremes(game, "bounds", _bounds_badness(game), None,
-                                              points)
+        worst, where, evaluated = _exact_extremes(game, "bounds", _bounds_badness(game), None,
+                                                  points)
         name, exact = "exact", True
     else:
         points = sample_points(game.region, method.samples, method.seed)
-        worst, _, evaluated, refined = _search_extremes(
+        worst, where, evaluated, refined = _search_extremes(
             game, "bounds", _bounds_badness(game), None, points, method, progress,
             priority=_bounds_priority(n),
         )
         points = np.concatenate([points, refined])
         name, exact = "sampled", False
     mu, L, gamma, beta = _unpack_bounds(worst, n)
-    return Bounds(mu, L, gamma, beta, name, exact, method.samples, method.seed, evaluated, points)
+    coupling_at = np.repeat(where[:1], n * n, axis=0).reshape(n, n, -1)
+    coupling_at[~np.eye(n, dtype=bool)] = where[n:n + n * (n - 1)]
+    locations = {"curvature": where[:n], "coupling": coupling_at,
+                 "euclidean_margin": where[-2], "lipschitz": where[-1]}
+    return Bounds(mu, L, gamma, beta, name, exact, method.samples, method.seed, evaluated, points,
+                  locations)
 
 
 def estimate_in_metric(game: Game, weights, bounds: Bounds, *,

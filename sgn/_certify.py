@@ -13,6 +13,7 @@ import numpy as np
 from . import __version__, _config
 from ._bounds import Bounds, MetricBounds, Progress, Sampled, estimate_bounds, estimate_in_metric
 from ._certificate import Certificate, Status
+from ._dynamics import basin, find_equilibrium
 from ._game import Game, _short
 from ._steps import step_sizes
 from ._weights import Weights, WeightStatus, margin_matrix, optimize_weights, two_player_band
@@ -80,6 +81,17 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
     else:
         status, certified_by = Status.CERTIFIED, "sgn"
 
+    equilibrium = None
+    if status is Status.CERTIFIED:
+        w_used = np.ones(game.n_players) if certified_by == "euclidean" else weights.weights
+        found = find_equilibrium(game, w_used, alpha, beta, given=game.equilibrium)
+        equilibrium = {k: v for k, v in found.items()}
+        if found.found:
+            equilibrium["basin"] = basin(game, w_used, found.x).to_dict()
+        else:
+            status = Status.INCONCLUSIVE
+            reasons.append(found.message)
+
     steps = step_sizes(alpha, beta).to_dict() if status is Status.CERTIFIED else None
     rates = None if steps is None else {
         "flow": alpha, "euler": steps["euler_factor"], "rk4": steps["rk4_factor"],
@@ -126,6 +138,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         },
         reasons=reasons,
         notes=_notes(game, bounds, status),
+        equilibrium=equilibrium,
         tool={"name": "sgn", "version": __version__},
     )
 

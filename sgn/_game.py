@@ -90,6 +90,8 @@ class Game:
         names: optional player names (default "player 1", ...).
         constrained: True when the box is the strategy set (dynamics are projected onto it);
             False (default) when it is only the region where the analysis is done.
+        equilibrium: the equilibrium x* (flat, length d) when known; otherwise the
+            certifier finds it by running the certified dynamics.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class Game:
         names: Sequence[str] | None = None,
         constrained: bool = False,
         field: Callable | None = None,
+        equilibrium=None,
     ):
         if (costs is None) == (field is None):
             raise GameDefinitionError("give a game either costs=[...] or a field (Game.from_field)")
@@ -115,6 +118,7 @@ class Game:
         self.name = str(name)
         self.names = _check_names(names, self.n_players)
         self.constrained = bool(constrained)
+        self.equilibrium = _check_equilibrium(equilibrium, self.dim)
         self.costs = None if costs is None else tuple(costs)
         self._field = field
         if self.costs is not None:
@@ -133,10 +137,11 @@ class Game:
         name: str = "game",
         names: Sequence[str] | None = None,
         constrained: bool = False,
+        equilibrium=None,
     ) -> Game:
         """A game given by its vector field: field(x_1, ..., x_N) -> (F_1, ..., F_N)."""
         return cls(None, dims, region, name=name, names=names, constrained=constrained,
-                   field=field)
+                   field=field, equilibrium=equilibrium)
 
     # --- the joint vector --------------------------------------------------------------
 
@@ -271,6 +276,17 @@ def _check_dims(dims) -> tuple[int, ...]:
     if any(d < 1 for d in out) or any(int(d) != d for d in dims):
         raise GameDefinitionError(f"dims must be positive integers, got {list(dims)}")
     return out
+
+
+def _check_equilibrium(x, dim: int):
+    if x is None:
+        return None
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    if x.size != dim:
+        raise GameDefinitionError(f"equilibrium has {x.size} entries but the game has {dim}")
+    if not np.isfinite(x).all():
+        raise GameDefinitionError("equilibrium contains NaN or inf")
+    return x
 
 
 def _check_names(names, n) -> tuple[str, ...]:
