@@ -23,9 +23,12 @@ from ._errors import (  # noqa: E402
     OutputPathError,
     SGNError,
 )
+from ._dynamics import Basin, Equilibrium, basin, find_equilibrium  # noqa: E402
 from ._game import Box, Game  # noqa: E402
 from ._load import load_game  # noqa: E402
+from ._simulate import Run, Simulation, simulate  # noqa: E402
 from ._steps import StepSizes, euler_factor, rk4_factor, step_sizes  # noqa: E402
+from ._verify import Check, Verification, read_certificate, verify  # noqa: E402
 from ._weights import (  # noqa: E402
     Band,
     LPWeights,
@@ -43,7 +46,9 @@ from ._weights import (  # noqa: E402
 )
 
 __all__ = [
-    "SCHEMA_VERSION", "Band", "Bounds", "Box", "Certificate", "CertificateFormatError",
+    "SCHEMA_VERSION", "Band", "Basin", "Bounds", "Box", "Certificate", "CertificateFormatError",
+    "Check", "Equilibrium", "Run", "Simulation", "Verification", "basin", "find_equilibrium",
+    "read_certificate", "simulate", "verify",
     "Game", "GameDefinitionError", "GameLoadError", "LPWeights", "MetricBounds",
     "OutputPathError", "Perron", "SDPBisection", "SGNError", "Sampled", "Status", "StepSizes",
     "WeightStatus", "Weights", "best_possible_margin", "certify", "comparison_matrix",

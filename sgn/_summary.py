@@ -65,3 +65,35 @@ def summarize(cert: Certificate) -> str:
     for note in cert.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+def summarize_simulation(sim) -> str:
+    """One line per method: certified factor against the worst observed, then violations."""
+    from ._simulate import describe_violation
+
+    lines = [f"{sim.game}: simulated from {sim.runs[0].starts} starts in the certified basin "
+             f"({sim.basin}), {sim.runs[0].steps} steps each"]
+    lines.append(f"  {'method':<7} {'step h':>12} {'certified':>12} {'to x*':>12} "
+                  f"{'pairwise':>12}  verdict")
+    for run in sim.runs:
+        cert = "none" if run.certified_factor is None else f"{run.certified_factor:.9f}"
+        verdict = "kept" if run.ok else f"BROKEN ({len(run.violations)} starts)"
+        lines.append(f"  {run.method:<7} {run.step:>12.6g} {cert:>12} "
+                     f"{run.observed_factor:>12.9f} {run.observed_pairwise_factor:>12.9f}  "
+                     f"{verdict}")
+    for run in sim.runs:
+        for v in run.violations[:5]:
+            lines.append(f"  {run.method}: {describe_violation(v)}")
+    lines.append("  factors are per step in the certified metric M(w); the flow's step is the "
+                 "time between observations")
+    return "\n".join(lines)
+
+
+def summarize_verification(ver) -> str:
+    """Every check, failures first, with what broke and by how much."""
+    verdict = "HOLDS" if ver.ok else f"BROKEN ({len(ver.failures)} checks fail)"
+    lines = [f"{ver.game}: certificate {verdict}; fresh samples: {ver.samples} "
+             f"(seed {ver.seed})"]
+    for check in sorted(ver.checks, key=lambda c: c.ok):
+        lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.message}")
+    return "\n".join(lines)

@@ -69,18 +69,37 @@ def _use_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+def _game_options(command):
+    """GAME_FILE[:NAME] and --param, shared by every command that loads a game."""
+    command = click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+                           help="Argument for the file's make_game(); numbers are parsed as "
+                                "numbers.")(command)
+    return click.argument("game_file", metavar="GAME_FILE[:NAME]")(command)
+
+
+def _output_options(command):
+    command = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")(command)
+    return click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="What to print on stdout.")(command)
+
+
+_samples_option = click.option("--samples", type=click.IntRange(min=1), default=None,
+                               help="Sample points in the region (default 4096).")
+
+
+def _emit(fmt: str, data: dict, text: str) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, allow_nan=False) if fmt == "json" else text)
+
+
 @main.command()
-@click.argument("game_file", metavar="GAME_FILE[:NAME]")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Argument for the file's make_game(); numbers are parsed as numbers.")
-@click.option("--samples", type=click.IntRange(min=1), default=None,
-              help="Sample points in the region (default 4096).")
+@_game_options
+@_samples_option
 @click.option("--seed", type=int, default=None, help="Sampling seed (default 0).")
 @click.option("--out", "out", metavar="PATH", default=None,
               help="Write the certificate JSON here (atomically).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="What to print on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@_output_options
 @_guarded
 def certify(game_file, params, samples, seed, out, fmt, quiet):
     """Certify GAME_FILE (a Python file defining `game` or `make_game`)."""
@@ -97,8 +116,88 @@ def certify(game_file, params, samples, seed, out, fmt, quiet):
         cert = run(game, samples=samples, seed=seed, progress=progress)
     if out is not None:
         write_atomic(out, cert.to_json() + "\n")
-    click.echo(cert.to_json() if fmt == "json" else summarize(cert))
+    _emit(fmt, cert.to_dict(), summarize(cert))
     sys.exit(EXIT_CERTIFIED if cert.certified else EXIT_NOT_CERTIFIED)
+
+
+@main.command()
+@_game_options
+@click.option("--method", "methods", multiple=True, type=click.Choice(["euler", "rk4", "flow"]),
+              help="Dynamics to run (repeat for several; default all three).")
+@click.option("--step", default="auto", show_default=True, metavar="auto|H",
+              help="Step size: auto takes the certified recommended step of each method.")
+@click.option("--starts", type=click.IntRange(min=2), default=16, show_default=True,
+              help="Starts in the certified basin.")
+@click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Steps per start.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the starts.")
+@_samples_option
+@_output_options
+@_guarded
+def simulate(game_file, params, methods, step, starts, steps, seed, samples, fmt, quiet):
+    """Certify GAME_FILE, run its dynamics, and compare them with the certificate.
+
+    Exit 0 when every observed step contracts at least as the certificate promises, 1 when an
+    observation breaks a certified bound (or nothing is certified), 2 for bad input.
+    """
+    from ._certify import certify as run
+    from ._load import load_game, parse_params
+    from ._progress import progress_bar
+    from ._simulate import simulate as run_simulation
+    from ._summary import summarize, summarize_simulation
+
+    h = _parse_step(step)
+    game = load_game(game_file, parse_params(params))
+    with progress_bar(quiet) as progress:
+        cert = run(game, samples=samples, progress=progress)
+    if cert.equilibrium is None or not cert.equilibrium.get("found"):
+        _emit(fmt, {"certificate": cert.to_dict(), "simulation": None}, summarize(cert))
+        sys.exit(EXIT_NOT_CERTIFIED)
+    sim = run_simulation(game, cert, methods=methods or ("euler", "rk4", "flow"), step=h,
+                         starts=starts, steps=steps, seed=seed)
+    data = {"status": cert.status.value, "ok": sim.ok, "simulation": sim.to_dict(),
+            "certificate": cert.to_dict()}
+    _emit(fmt, data, summarize_simulation(sim))
+    sys.exit(EXIT_CERTIFIED if sim.ok else EXIT_NOT_CERTIFIED)
+
+
+def _parse_step(step: str) -> float | None:
+    if step == "auto":
+        return None
+    try:
+        h = float(step)
+    except ValueError:
+        raise click.BadParameter("give 'auto' or a positive number", param_hint="--step") from None
+    if not h > 0 or h == float("inf"):
+        raise click.BadParameter("the step must be a positive number", param_hint="--step")
+    return h
+
+
+@main.command()
+@click.argument("cert_file", metavar="CERT.json")
+@_game_options
+@_samples_option
+@click.option("--seed", type=int, default=None,
+              help="Seed for the fresh samples (default: the certificate's seed + 1).")
+@_output_options
+@_guarded
+def verify(cert_file, game_file, params, samples, seed, fmt, quiet):
+    """Re-check CERT.json against GAME_FILE: recomputed numbers and fresh samples.
+
+    Exit 0 when everything holds, 1 when something breaks (each failure listed), 2 for a
+    corrupt certificate or one about another game.
+    """
+    from ._load import load_game, parse_params
+    from ._summary import summarize_verification
+    from ._verify import read_certificate
+    from ._verify import verify as run
+
+    cert = read_certificate(cert_file)
+    game = load_game(game_file, parse_params(params))
+    result = run(cert, game, samples=samples, seed=seed)
+    data = {"ok": result.ok, **result.to_dict()}
+    _emit(fmt, data, summarize_verification(result))
+    sys.exit(EXIT_CERTIFIED if result.ok else EXIT_NOT_CERTIFIED)
 
 
 if __name__ == "__main__":  # pragma: no cover
