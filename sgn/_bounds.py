@@ -29,7 +29,7 @@ from ._result import Result
 from ._sampling import sample_points
 
 #: Most local-search starts in one refinement (all quantities together): past this, starts go
-#: to the curvatures, the margins and Lipschitz first, then to the largest couplings.
+#: to the curvatures, the Euclidean margin and Lipschitz first, then to the couplings.
 MAX_REFINE_STARTS = 512
 
 Progress = Callable[[int, int, str], None]
@@ -210,20 +210,30 @@ def _norm2(A):
 # --- the engine ----------------------------------------------------------------------------------
 
 def _exact_extremes(game: Game, kind: str, badness, params, points):
-    """Constant Jacobian: one evaluation, widened by a rounding allowance on every quantity.
+    """Constant Jacobian: one evaluation, each quantity widened by its rounding allowance.
 
-    Symmetric eigen-solves and SVDs are backward stable: each computed value is within
-    c * d * eps * ||A||_F of the true one, A the (scaled) matrix they were taken of.
+    Symmetric eigen-solves and SVDs are backward stable: a computed value is within
+    c * n * eps * ||A||_F of the true one, A the n x n (scaled) matrix it was taken of. An
+    exactly zero block has an exactly zero norm and gets no allowance.
     """
     J = np.asarray(game.jacobian_fn(jnp.asarray(points[0])))
     if not np.isfinite(J).all():
         raise GameDefinitionError("the Jacobian is not finite (it is constant, so everywhere)")
     evaluate = _compiled(game, (kind, "exact"), lambda: jax.jit(badness))
     values = np.asarray(evaluate(jnp.asarray(J), params))
-    A = J if params is None else params[:, None] * J / params[None, :]
-    slack = _config.ROUNDING_SLACK_FACTOR * J.shape[0] * np.finfo(float).eps * np.linalg.norm(A)
+    unit = _config.ROUNDING_SLACK_FACTOR * np.finfo(float).eps
+    if kind == "bounds":
+        n = game.n_players
+        size = np.array([[np.linalg.norm(J[game.block(i, j)]) * max(game.dims[i], game.dims[j])
+                          for j in range(n)] for i in range(n)])
+        whole = np.linalg.norm(J) * game.dim
+        allowance = np.concatenate([np.diag(size), size[~np.eye(n, dtype=bool)],
+                                    [whole, whole]])
+    else:
+        A = params[:, None] * J / params[None, :]
+        allowance = np.full(values.size, np.linalg.norm(A) * game.dim)
     where = np.repeat(points[:1], values.size, axis=0)
-    return values + slack, where, 1
+    return values + unit * allowance, where, 1
 
 
 def _search_extremes(game: Game, kind: str, badness, params, points, method: Sampled,

@@ -49,7 +49,6 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         G = margin_matrix(weights.weights, mu, L)
         alpha -= (_config.ROUNDING_SLACK_FACTOR * G.shape[0] * np.finfo(float).eps
                   * np.linalg.norm(G))
-    beta = max(metric.lipschitz, alpha)
     reasons: list[str] = []
     certified_by = None
 
@@ -75,24 +74,25 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
             f"({metric.margin:.6g}) is below the SGN margin alpha = {alpha:.6g}: the sampled "
             "bounds missed the true extremes there; raise --samples or shrink the region"
         )
-    elif not math.isfinite(beta):
-        status = Status.INCONCLUSIVE
-        reasons.append("the Lipschitz bound beta is not finite on the region")
     else:
         status, certified_by = Status.CERTIFIED, "sgn"
+    beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
+    if status is Status.CERTIFIED and not math.isfinite(beta):
+        status, certified_by = Status.INCONCLUSIVE, None
+        reasons.append("the Lipschitz bound beta is not finite on the region")
 
     equilibrium = None
     if status is Status.CERTIFIED:
-        w_used = np.ones(game.n_players) if certified_by == "euclidean" else weights.weights
-        found = find_equilibrium(game, w_used, alpha, beta, given=game.equilibrium)
+        found = find_equilibrium(game, weights.weights, alpha, beta, given=game.equilibrium)
         equilibrium = {k: v for k, v in found.items()}
         if found.found:
-            equilibrium["basin"] = basin(game, w_used, found.x).to_dict()
+            equilibrium["basin"] = basin(game, weights.weights, found.x).to_dict()
         else:
-            status = Status.INCONCLUSIVE
+            status, certified_by = Status.INCONCLUSIVE, None
             reasons.append(found.message)
 
-    steps = step_sizes(alpha, beta).to_dict() if status is Status.CERTIFIED else None
+    steps = step_sizes(alpha, beta, constrained=game.constrained).to_dict() \
+        if status is Status.CERTIFIED else None
     rates = None if steps is None else {
         "flow": alpha, "euler": steps["euler_factor"], "rk4": steps["rk4_factor"],
     }
@@ -159,6 +159,12 @@ def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
         else:
             notes.append("the region is an analysis region: the guarantees hold for "
                          "trajectories while they stay inside it")
-        notes.append("the RK4 bound assumes the four stage points stay in the region; "
-                     "rk4_guideline is linear stability only, not a proof")
+        if game.constrained:
+            notes.append("RK4 is not proven for the constrained game: its stage points may "
+                         "leave the box, where no bound holds, and with the projection applied "
+                         "only at the end of a step its fixed point can miss an equilibrium on "
+                         "the boundary; rk4_guideline is linear stability only")
+        else:
+            notes.append("the RK4 bound assumes the four stage points stay in the region; "
+                         "rk4_guideline is linear stability only, not a proof")
     return notes

@@ -41,10 +41,6 @@ MARGIN_TOL = 1e-9
 #: Relative gap at which the SDP bisection on alpha stops.
 BISECTION_RTOL = 1e-7
 
-#: Above this many players, the SDP route is not attempted by default (dense SDPs of this size
-#: take minutes on two cores); the Perron construction is exact at any size.
-SDP_MAX_PLAYERS = 150
-
 #: Slack added to exact (constant-Jacobian) bounds so that rounding in the eigen-solve can never
 #: make them optimistic: LAPACK's symmetric eigen-solvers and SVD are backward stable with errors
 #: below c * n * eps * ||A||; we take c = 4.

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
-from ._jaxpr import NON_SMOOTH, output_depends_on_input, primitives_used
+from ._jaxpr import is_smooth, output_depends_on_input
 
 
 class Box:
@@ -184,12 +184,12 @@ class Game:
         """True when F is provably affine, so J is the same everywhere on the region.
 
         Decided from the traced programs, not from samples: no operation on the path to J's
-        output reads x, and F itself uses only smooth operations (a jump such as
-        `where(x > 0, 1, 0)` has a zero derivative but is not affine, and a custom derivative
-        can disagree with its function). The test errs towards False.
+        output reads x, and F itself is built only from smooth operations (a jump such as
+        `where(x > 0, 1, 0)` or an integer cast has a zero derivative but is not affine, and a
+        custom derivative can disagree with its function). The test errs towards False.
         """
         x0 = jnp.asarray(self.region.centre)
-        if primitives_used(jax.make_jaxpr(self.pseudo_gradient)(x0)) & NON_SMOOTH:
+        if not is_smooth(jax.make_jaxpr(self.pseudo_gradient)(x0)):
             return False
         return not output_depends_on_input(jax.make_jaxpr(self.jacobian)(x0))
 

@@ -24,27 +24,35 @@ def output_depends_on_input(closed: ClosedJaxpr) -> bool:
     return any(is_tainted(v) for v in jaxpr.outvars)
 
 
-#: Primitives that can make a function non-smooth (jumps, kinks, branches) or whose derivative
-#: is user-supplied (custom_jvp / custom_vjp) and so may disagree with the function itself.
-#: A program using none of them is a composition of smooth operations.
-NON_SMOOTH = frozenset({
-    "eq", "ne", "gt", "ge", "lt", "le", "select_n", "select_and_scatter_add", "sign", "floor",
-    "ceil", "round", "abs", "max", "min", "clamp", "rem", "argmax", "argmin", "sort", "top_k",
-    "cond", "while", "custom_jvp_call", "custom_vjp_call", "custom_vjp_call_jaxpr",
-    "reduce_max", "reduce_min", "reduce_precision", "stop_gradient", "is_finite",
-    "nextafter", "random_bits", "random_wrap", "random_seed", "random_unwrap",
+#: Primitives that are smooth (C-infinity where defined) and whose derivative is JAX's own.
+#: A program made only of these, with float-to-float casts only, is a composition of smooth
+#: maps; anything else (comparisons, selects, integer casts, custom derivatives, control flow,
+#: sorting, ...) makes `is_smooth` answer False. The list errs on the side of leaving out.
+SMOOTH = frozenset({
+    "add", "add_any", "sub", "mul", "div", "neg", "dot_general", "reshape", "broadcast_in_dim",
+    "squeeze", "expand_dims", "transpose", "slice", "concatenate", "pad", "rev", "copy",
+    "copy_p", "iota", "integer_pow", "square", "pow", "exp", "exp2", "log", "log1p", "expm1",
+    "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "asinh", "logistic", "sqrt", "rsqrt",
+    "cbrt", "erf", "reduce_sum", "cumsum", "split", "convert_element_type", "pjit", "jit",
+    "closed_call", "core_call", "symbolic_zeros", "zeros_like", "broadcast",
 })
 
 
-def primitives_used(closed: ClosedJaxpr) -> set[str]:
-    """Names of every primitive in the program, nested programs included."""
+def is_smooth(closed: ClosedJaxpr) -> bool:
+    """Whether the program, nested programs included, uses only SMOOTH primitives, and casts
+    only between floating types (a cast to int or bool is a jump)."""
+    import numpy as np
     from jax.extend.core import subjaxprs
 
-    names: set[str] = set()
     stack = [closed.jaxpr]
     while stack:
         jaxpr = stack.pop()
         for eqn in jaxpr.eqns:
-            names.add(eqn.primitive.name)
+            name = eqn.primitive.name
+            if name not in SMOOTH:
+                return False
+            if name == "convert_element_type" and not np.issubdtype(
+                    np.dtype(eqn.params["new_dtype"]), np.floating):
+                return False
         stack.extend(getattr(sub, "jaxpr", sub) for sub in subjaxprs(jaxpr))
-    return names
+    return True

@@ -47,6 +47,7 @@ class Run(Result):
         observed_pairwise_factor: worst observed ratio for distances between paired starts.
         final_ratio: worst ||x_T - x*||_M / ||x_0 - x*||_M.
         violations: each {start, step, kind, observed, certified, x0}; empty when kept.
+        distances: ||x_k - x*||_M for every step and start, (T+1, K) (not serialised).
     """
 
     method: str
@@ -58,6 +59,7 @@ class Run(Result):
     starts: int
     steps: int
     violations: list
+    distances: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -77,9 +79,16 @@ class Simulation(Result):
         return all(r.ok for r in self.runs)
 
 
-def simulate(game: Game, cert: Certificate, *, methods=METHODS, step: float | None = None,
+def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None = None,
              starts: int = 16, steps: int = 200, seed: int = 0) -> Simulation:
-    """Simulate `methods` from `starts` points of the basin and compare with `cert`."""
+    """Simulate `methods` from `starts` points of the basin and compare with `cert`.
+
+    methods defaults to every method the certificate gives a step for (Euler and the flow
+    always; RK4 unless the game is constrained, where RK4 is not proven).
+    """
+    if methods is None:
+        methods = [m for m in METHODS if step is not None or m != "rk4"
+                   or (cert.step_sizes or {}).get("rk4_recommended") is not None]
     eq = cert.equilibrium
     if eq is None or not eq.get("found"):
         raise SGNError("nothing to check: the certificate has no equilibrium "
@@ -105,12 +114,18 @@ def simulate(game: Game, cert: Certificate, *, methods=METHODS, step: float | No
             raise SGNError("give --step H: the certificate has no step size to use")
         runs.append(_run(game, method, h, x0, x_star, w, alpha, beta, steps,
                          eq.get("error_bound") or 0.0))
+    if not runs:
+        raise SGNError("no method to simulate")
     return Simulation(game.name, x_star, np.asarray(cert.weights), eq["basin"]["kind"], runs)
 
 
-def certified_factor(method: str, h: float, alpha: float, beta: float) -> float | None:
+def certified_factor(method: str, h: float, alpha: float, beta: float,
+                     constrained: bool = False) -> float | None:
+    """The per-step contraction the certificate promises, or None when it promises none."""
     if method == "flow":
         return math.exp(-alpha * h)
+    if method == "rk4" and constrained:
+        return None
     factor = (euler_factor if method == "euler" else rk4_factor)(h, alpha, beta)
     return factor if factor < 1.0 else None
 
@@ -133,7 +148,7 @@ def _run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error) -> Ru
     d, pair, inside = (np.asarray(a) for a in trace(
         jnp.asarray(x0), h, jnp.asarray(x_star), jnp.asarray(w), steps))
     # d: (T+1, K) distances to x*; pair: (T+1, K//2); inside: (T+1, K)
-    certified = certified_factor(method, h, alpha, beta)
+    certified = certified_factor(method, h, alpha, beta, game.constrained)
     # Near x*, its own small error (error_bound) would dominate the ratio: ignore those steps.
     floor = np.maximum(1e-6 * d[0], 1e4 * x_star_error + 1e-12)
     valid = d[:-1] > floor[None, :]
@@ -154,7 +169,7 @@ def _run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error) -> Ru
                                    "observed": float(r[k, s]), "certified": certified,
                                    "x0": x0[start].tolist()})
     return Run(method, h, certified, float(ratio.max()), float(pair_ratio.max()),
-               float(np.max(d[-1] / np.maximum(d[0], 1e-300))), len(x0), steps, violations)
+               float(np.max(d[-1] / np.maximum(d[0], 1e-300))), len(x0), steps, violations, d)
 
 
 def _compiled_trace(game: Game, method: str, substeps: int):

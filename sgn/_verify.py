@@ -149,7 +149,8 @@ def _recomputed(cert: Certificate) -> list[Check]:
         checks.append(Check("status", False, cert.status.value, alpha,
                             f"status {cert.status.value} contradicts the margin {alpha:.6g}"))
     if certified and cert.step_sizes is not None:
-        fresh = step_sizes(stored_alpha, beta)
+        fresh = step_sizes(stored_alpha, beta,
+                           constrained=bool(cert.game["region"].get("constrained")))
         for key, stored in cert.step_sizes.items():
             check(f"step_sizes.{key}", stored, fresh[key], f"step size {key}")
         check("rates.flow", cert.rates["flow"], stored_alpha, "flow rate")

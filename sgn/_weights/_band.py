@@ -14,8 +14,9 @@ class Band(Result):
     """Ratios r = w_2/w_1 with alpha(r) >= `margin`: the interval [low, high].
 
     `high` is inf when every large enough ratio works (no back-coupling, L_21 = 0).
-    `best_ratio` maximises alpha; it is inf when the supremum is approached as r -> inf,
-    and `best_margin` is that maximum (or supremum).
+    `best_ratio` maximises alpha; it is inf (no back-coupling) or 0 (no forward coupling)
+    when the supremum is only approached as r -> inf or r -> 0, and `best_margin` is that
+    maximum (or supremum).
     """
 
     low: float

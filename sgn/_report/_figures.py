@@ -1,0 +1,229 @@
+"""Figures for certificate and sweep reports: matplotlib, one style, vector SVG out."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are files; never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from .._weights import sgn_margin  # noqa: E402
+
+#: Text width of an A4 page with the report's margins, in inches.
+WIDTH = 6.3
+
+BLUE, ORANGE, GREEN, GREY, RED = "#1f5fa8", "#d9822b", "#3a8a3a", "#8a8a8a", "#b03030"
+
+STYLE = {
+    "font.family": "serif",
+    "font.serif": ["DejaVu Serif"],
+    "mathtext.fontset": "dejavuserif",
+    "font.size": 8.5,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8.5,
+    "legend.fontsize": 7.5,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e4e4e4",
+    "grid.linewidth": 0.6,
+    "lines.linewidth": 1.4,
+    "svg.fonttype": "path",  # glyphs as outlines: the figure renders the same everywhere
+    "svg.hashsalt": "sgn",   # deterministic ids: the same certificate gives the same file
+}
+
+
+def _svg(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def margin_vs_ratio(cert: dict) -> bytes:
+    """Two players: alpha(r) against r = w2/w1, the certified band shaded."""
+    mu = np.asarray(cert["bounds"]["curvature"], dtype=float)
+    L = np.asarray(cert["bounds"]["coupling"], dtype=float)
+    chosen = cert["weights"][1] / cert["weights"][0]
+    band = cert["band"]
+    centre = chosen if np.isfinite(chosen) and chosen > 0 else 1.0
+    lo, hi = centre / 1e3, centre * 1e3
+    if band is not None:
+        lo = min(lo, max(band["low"], 1e-300) / 10)
+        hi = max(hi, (band["high"] or band["low"] * 1e6) * 10)
+    r = np.logspace(np.log10(lo), np.log10(hi), 600)
+    alpha = np.array([sgn_margin([1.0, x], mu, L) for x in r])
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.5))
+        ax.semilogx(r, alpha, color=BLUE, label=r"SGN margin $\alpha(r)$")
+        ax.axhline(0.0, color="black", linewidth=0.7)
+        gamma = cert["bounds"]["euclidean_margin"]
+        ax.axhline(gamma, color=ORANGE, linestyle="--", linewidth=1.0,
+                   label=rf"Euclidean margin $\gamma$ = {gamma:.4g}")
+        if band is not None:
+            right = band["high"] if band["high"] is not None else r[-1]
+            ax.axvspan(max(band["low"], r[0]), right, color=GREEN, alpha=0.12,
+                       label=r"certified band ($\alpha(r) > 0$)")
+        ax.plot([chosen], [cert["margin"]], "o", color=RED, markersize=5,
+                label=rf"chosen $r$ = {chosen:.4g}, $\alpha$ = {cert['margin']:.4g}")
+        floor = min(alpha.max() - 1.5 * (alpha.max() - min(0.0, gamma)), gamma) - 0.05
+        ax.set_ylim(max(alpha.min(), floor), alpha.max() + 0.15 * abs(alpha.max()) + 1e-3)
+        ax.set_xlabel(r"weight ratio $r = w_2 / w_1$")
+        ax.set_ylabel(r"margin (rate, 1/time)")
+        ax.legend(loc="lower left", frameon=False)
+        return _svg(fig)
+
+
+def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
+    """More players: the weights (log scale) and the coupling matrix L_ij / mu_i as a heat map."""
+    w = np.asarray(cert["weights"], dtype=float)
+    mu = np.asarray(cert["bounds"]["curvature"], dtype=float)
+    L = np.asarray(cert["bounds"]["coupling"], dtype=float)
+    n = w.size
+    with plt.rc_context(STYLE):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 2.8),
+                                          gridspec_kw={"width_ratios": [1.1, 1]})
+        left.bar(np.arange(n), w, color=BLUE)
+        left.set_yscale("log")
+        left.set_xticks(np.arange(n), _ticks(names))
+        left.set_ylabel(r"block weight $w_i$ ($w_1 = 1$)")
+        left.set_title("metric $M(w) = \\mathrm{blockdiag}(w_i I)$")
+        gain = np.where(mu[:, None] > 0, L / np.where(mu[:, None] > 0, mu[:, None], 1.0), np.nan)
+        shown = np.where(gain > 0, gain, np.nan)
+        positive = shown[np.isfinite(shown)]
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and \
+            positive.min() < positive.max() else None
+        image = right.imshow(shown, cmap="viridis", norm=norm)
+        right.set_xticks(np.arange(n), _ticks(names))
+        right.set_yticks(np.arange(n), _ticks(names))
+        right.set_xlabel("pushing player $j$")
+        right.set_ylabel("affected player $i$")
+        right.set_title(r"gains $L_{ij} / \mu_i$")
+        right.grid(False)
+        if n <= 8:
+            for i in range(n):
+                for j in range(n):
+                    if np.isfinite(gain[i, j]) and i != j:
+                        right.text(j, i, f"{gain[i, j]:.3g}", ha="center", va="center",
+                                   fontsize=6.5, color="white" if norm else "black")
+        fig.colorbar(image, ax=right, fraction=0.046, pad=0.04)
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def margins(cert: dict) -> bytes:
+    """Euclidean margin, SGN margin, and the margin the Jacobians show in the chosen metric."""
+    values = [cert["bounds"]["euclidean_margin"], cert["margin"],
+              cert["diagnostics"]["metric_margin"]]
+    labels = [r"Euclidean $\gamma$", r"SGN $\alpha(w)$", "metric margin"]
+    colors = [ORANGE, BLUE, GREEN]
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 1.6))
+        ax.barh(np.arange(3), values, color=colors, height=0.6)
+        ax.axvline(0.0, color="black", linewidth=0.7)
+        ax.set_yticks(np.arange(3), labels)
+        ax.invert_yaxis()
+        span = max(abs(v) for v in values) or 1.0
+        for k, v in enumerate(values):
+            ax.text(v + (0.02 if v >= 0 else -0.02) * span, k, f"{v:.4g}", va="center",
+                    ha="left" if v >= 0 else "right", fontsize=7.5)
+        ax.set_xlim(min(0.0, min(values)) - 0.2 * span, max(0.0, max(values)) + 0.2 * span)
+        ax.set_xlabel("margin (rate, 1/time); > 0 means strongly monotone in that metric")
+        ax.grid(axis="y", visible=False)
+        return _svg(fig)
+
+
+def trajectories(runs: list) -> bytes:
+    """Distance to x* in M(w) against steps, each start a thin line, the certified envelope."""
+    shown = [r for r in runs if r.method in ("euler", "rk4") and r.distances is not None]
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(shown), figsize=(WIDTH, 2.4), sharey=True,
+                                 squeeze=False)
+        for ax, run in zip(axes[0], shown):
+            d = run.distances / np.maximum(run.distances[0], 1e-300)
+            k = np.arange(d.shape[0])
+            ax.semilogy(k, np.maximum(d, 1e-17), color=BLUE, alpha=0.35, linewidth=0.8)
+            if run.certified_factor is not None:
+                ax.semilogy(k, run.certified_factor ** k, color=RED, linestyle="--",
+                            linewidth=1.4, label=f"certified $q^k$, q = {run.certified_factor:.6g}")
+                ax.legend(loc="lower left", frameon=False)
+            ax.set_title(f"{'projected Euler' if run.method == 'euler' else 'RK4'}, "
+                         f"h = {run.step:.4g}")
+            ax.set_xlabel("iteration $k$")
+            ax.set_ylim(bottom=max(1e-16, float(np.min(np.maximum(d, 1e-16)))))
+        axes[0][0].set_ylabel(r"$\|x_k - x^*\|_M \,/\, \|x_0 - x^*\|_M$")
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def sweep_margins(param: str, rows: list[dict]) -> bytes:
+    """Margins against the swept parameter, regions shaded by which test certifies."""
+    p = np.array([r["params"][param] for r in rows], dtype=float)
+    gamma = np.array([r["euclidean_margin"] for r in rows], dtype=float)
+    alpha = np.array([_nan(r["margin"]) for r in rows], dtype=float)
+    metric = np.array([_nan(r["metric_margin"]) for r in rows], dtype=float)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
+        _shade_regions(ax, p, rows)
+        ax.plot(p, gamma, color=ORANGE, label=r"Euclidean margin $\gamma$")
+        ax.plot(p, alpha, color=BLUE, label=r"SGN margin $\alpha$")
+        ax.plot(p, metric, color=GREEN, linestyle=":", label="metric margin")
+        ax.axhline(0.0, color="black", linewidth=0.7)
+        ax.set_xlabel(param)
+        ax.set_ylabel("margin (rate, 1/time)")
+        ax.legend(loc="best", frameon=False)
+        return _svg(fig)
+
+
+def sweep_steps(param: str, rows: list[dict]) -> bytes:
+    """Step-size phase diagram: the parameter against the certified step sizes."""
+    p = np.array([r["params"][param] for r in rows], dtype=float)
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
+        e_max = np.array([_nan(r["euler_max"]) for r in rows], dtype=float)
+        ax.fill_between(p, 0, np.nan_to_num(e_max), color=GREEN, alpha=0.12,
+                        label="Euler contracts (certified)")
+        ax.plot(p, e_max, color=GREEN, label=r"Euler max $2\alpha/\beta^2$")
+        ax.plot(p, [_nan(r["euler_recommended"]) for r in rows], color=BLUE,
+                label=r"Euler recommended $\alpha/\beta^2$")
+        ax.plot(p, [_nan(r["rk4_proven"]) for r in rows], color=RED, linestyle="--",
+                label="RK4 proven")
+        ax.set_xlabel(param)
+        ax.set_ylabel("step size $h$")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="best", frameon=False)
+        return _svg(fig)
+
+
+def _shade_regions(ax, p, rows):
+    kinds = [_kind(r) for r in rows]
+    colors = {"euclidean": ORANGE, "sgn": BLUE, "none": GREY}
+    labels = {"euclidean": "Euclidean test certifies", "sgn": "only SGN certifies",
+              "none": "neither certifies"}
+    edges = np.concatenate([[p[0]], 0.5 * (p[1:] + p[:-1]), [p[-1]]])
+    seen = set()
+    for k, kind in enumerate(kinds):
+        ax.axvspan(edges[k], edges[k + 1], color=colors[kind], alpha=0.10, linewidth=0,
+                   label=None if kind in seen else labels[kind])
+        seen.add(kind)
+
+
+def _kind(row: dict) -> str:
+    if row["euclidean_margin"] > 0:
+        return "euclidean"
+    return "sgn" if row["status"] == "certified" else "none"
+
+
+def _nan(value):
+    return np.nan if value is None else value
+
+
+def _ticks(names: list[str]) -> list[str]:
+    return [n if len(n) <= 10 else n[:9] + "." for n in names]
