@@ -77,6 +77,19 @@ def load_game(target: str | Path, params: dict | None = None) -> Game:
     return _realise(getattr(module, candidates[0]), candidates[0], path, params)
 
 
+def load_factory(target: str | Path):
+    """params -> Game for a file's `make_game` (or the factory NAME picks), for sweeps: the file
+    is imported once and each grid point calls the factory."""
+    path, name = split_target(str(target))
+    module = _import_file(path)
+    name = name or FACTORY
+    factory = getattr(module, name, None)
+    if factory is None or isinstance(factory, Game) or not callable(factory):
+        raise GameLoadError(f"{path} has no factory {name}(**params) to sweep over; a sweep "
+                            f"needs a function returning the game for given parameters")
+    return lambda params: _realise(factory, name, path, params)
+
+
 def _import_file(path: Path):
     if not path.is_file():
         raise GameLoadError(f"game file {path} does not exist")

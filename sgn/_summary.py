@@ -97,3 +97,23 @@ def summarize_verification(ver) -> str:
     for check in sorted(ver.checks, key=lambda c: c.ok):
         lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.message}")
     return "\n".join(lines)
+
+
+def summarize_sweep(sweep) -> str:
+    """One aligned row per grid point."""
+    keys = list(sweep.varying)
+    head = "".join(f"{k:>10}" for k in keys)
+    lines = [f"{sweep.game}: sweep over {', '.join(keys)} ({len(sweep.rows)} points)",
+             f"  {head} {'status':>14} {'euclidean':>11} {'sgn alpha':>11} {'metric':>11} "
+             f"{'beta':>9} {'euler max':>10} {'rk4 proven':>10}"]
+    for r in sweep.rows:
+        values = "".join(f"{r['params'][k]:>10.4g}" for k in keys)
+        status = r["status"] + ("*" if r["certified_by"] == "euclidean" else "")
+        lines.append(
+            f"  {values} {status:>14} {r['euclidean_margin']:>11.5g} {r['margin']:>11.5g} "
+            f"{r['metric_margin']:>11.5g} {r['lipschitz']:>9.4g} "
+            f"{_g(r['euler_max'], 4) if r['euler_max'] is not None else '-':>10} "
+            f"{_g(r['rk4_proven'], 4) if r['rk4_proven'] is not None else '-':>10}")
+    if any(r["certified_by"] == "euclidean" for r in sweep.rows):
+        lines.append("  * certified by the Euclidean test (SGN alone does not)")
+    return "\n".join(lines)

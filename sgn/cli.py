@@ -99,9 +99,11 @@ def _emit(fmt: str, data: dict, text: str) -> None:
 @click.option("--seed", type=int, default=None, help="Sampling seed (default 0).")
 @click.option("--out", "out", metavar="PATH", default=None,
               help="Write the certificate JSON here (atomically).")
+@click.option("--report", "report", metavar="PDF", default=None,
+              help="Write the PDF certificate report here.")
 @_output_options
 @_guarded
-def certify(game_file, params, samples, seed, out, fmt, quiet):
+def certify(game_file, params, samples, seed, out, report, fmt, quiet):
     """Certify GAME_FILE (a Python file defining `game` or `make_game`)."""
     from ._certify import certify as run
     from ._io import check_writable, write_atomic
@@ -109,13 +111,18 @@ def certify(game_file, params, samples, seed, out, fmt, quiet):
     from ._progress import progress_bar
     from ._summary import summarize
 
-    if out is not None:
-        check_writable(out)
+    for path in (out, report):
+        if path is not None:
+            check_writable(path)
     game = load_game(game_file, parse_params(params))
     with progress_bar(quiet) as progress:
         cert = run(game, samples=samples, seed=seed, progress=progress)
     if out is not None:
         write_atomic(out, cert.to_json() + "\n")
+    if report is not None:
+        from ._report import render_report
+
+        render_report(cert, report, game=game)
     _emit(fmt, cert.to_dict(), summarize(cert))
     sys.exit(EXIT_CERTIFIED if cert.certified else EXIT_NOT_CERTIFIED)
 
@@ -198,6 +205,72 @@ def verify(cert_file, game_file, params, samples, seed, fmt, quiet):
     data = {"ok": result.ok, **result.to_dict()}
     _emit(fmt, data, summarize_verification(result))
     sys.exit(EXIT_CERTIFIED if result.ok else EXIT_NOT_CERTIFIED)
+
+
+@main.command()
+@click.argument("cert_file", metavar="CERT.json")
+@click.argument("game_file", metavar="[GAME_FILE[:NAME]]", required=False)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Argument for the game file's make_game().")
+@click.option("-o", "--out", "out", metavar="PDF", required=True, help="The PDF to write.")
+@_guarded
+def report(cert_file, game_file, params, out):
+    """Render CERT.json as a PDF report; with GAME_FILE, simulated trajectories are added."""
+    from ._io import check_writable
+    from ._load import load_game, parse_params
+    from ._report import render_report
+    from ._verify import check_same_game, read_certificate
+
+    check_writable(out)
+    cert = read_certificate(cert_file)
+    game = None
+    if game_file is not None:
+        game = load_game(game_file, parse_params(params))
+        check_same_game(cert, game)
+    render_report(cert, out, game=game)
+    click.echo(f"wrote {out}")
+
+
+@main.command()
+@click.argument("game_file", metavar="GAME_FILE[:NAME]")
+@click.option("--param", "params", multiple=True, metavar="KEY=START:STOP:COUNT|KEY=VALUE",
+              help="A parameter of make_game to sweep (START:STOP:COUNT) or to fix (VALUE).")
+@_samples_option
+@click.option("--seed", type=int, default=None, help="Sampling seed (default 0).")
+@click.option("--out", "out", metavar="PATH", default=None, help="Write the sweep JSON here.")
+@click.option("--report", "report", metavar="PDF", default=None,
+              help="Write the PDF sweep report here.")
+@_output_options
+@_guarded
+def sweep(game_file, params, samples, seed, out, report, fmt, quiet):
+    """Certify GAME_FILE's make_game over a grid of parameters.
+
+    Prints one row per grid point: Euclidean margin, SGN margin, metric margin, beta, step
+    sizes and status.
+    """
+    import json
+
+    from ._io import check_writable, write_atomic
+    from ._load import load_factory
+    from ._progress import progress_bar
+    from ._summary import summarize_sweep
+    from ._sweep import parse_grid
+    from ._sweep import sweep as run
+
+    grid, fixed = parse_grid(params)
+    for path in (out, report):
+        if path is not None:
+            check_writable(path)
+    factory = load_factory(game_file)
+    with progress_bar(quiet) as progress:
+        result = run(factory, grid, fixed=fixed, samples=samples, seed=seed, progress=progress)
+    if out is not None:
+        write_atomic(out, json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n")
+    if report is not None:
+        from ._report import render_sweep_report
+
+        render_sweep_report(result, report)
+    _emit(fmt, result.to_dict(), summarize_sweep(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

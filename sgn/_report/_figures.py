@@ -35,6 +35,7 @@ STYLE = {
     "grid.color": "#e4e4e4",
     "grid.linewidth": 0.6,
     "lines.linewidth": 1.4,
+    "axes.axisbelow": True,
     "svg.fonttype": "path",  # glyphs as outlines: the figure renders the same everywhere
     "svg.hashsalt": "sgn",   # deterministic ids: the same certificate gives the same file
 }
@@ -77,7 +78,7 @@ def margin_vs_ratio(cert: dict) -> bytes:
         ax.set_ylim(max(alpha.min(), floor), alpha.max() + 0.15 * abs(alpha.max()) + 1e-3)
         ax.set_xlabel(r"weight ratio $r = w_2 / w_1$")
         ax.set_ylabel(r"margin (rate, 1/time)")
-        ax.legend(loc="lower left", frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
         return _svg(fig)
 
 
@@ -110,9 +111,10 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
         if n <= 8:
             for i in range(n):
                 for j in range(n):
-                    if np.isfinite(gain[i, j]) and i != j:
+                    if np.isfinite(gain[i, j]) and i != j and gain[i, j] > 0:
+                        shade = norm(gain[i, j]) if norm else 0.0
                         right.text(j, i, f"{gain[i, j]:.3g}", ha="center", va="center",
-                                   fontsize=6.5, color="white" if norm else "black")
+                                   fontsize=6.5, color="black" if shade > 0.6 else "white")
         fig.colorbar(image, ax=right, fraction=0.046, pad=0.04)
         fig.tight_layout()
         return _svg(fig)
@@ -157,7 +159,7 @@ def trajectories(runs: list) -> bytes:
             ax.set_title(f"{'projected Euler' if run.method == 'euler' else 'RK4'}, "
                          f"h = {run.step:.4g}")
             ax.set_xlabel("iteration $k$")
-            ax.set_ylim(bottom=max(1e-16, float(np.min(np.maximum(d, 1e-16)))))
+            ax.set_ylim(bottom=max(1e-16, 0.5 * float(np.min(np.maximum(d[-1], 1e-16)))))
         axes[0][0].set_ylabel(r"$\|x_k - x^*\|_M \,/\, \|x_0 - x^*\|_M$")
         fig.tight_layout()
         return _svg(fig)
@@ -168,7 +170,9 @@ def sweep_margins(param: str, rows: list[dict]) -> bytes:
     p = np.array([r["params"][param] for r in rows], dtype=float)
     gamma = np.array([r["euclidean_margin"] for r in rows], dtype=float)
     alpha = np.array([_nan(r["margin"]) for r in rows], dtype=float)
-    metric = np.array([_nan(r["metric_margin"]) for r in rows], dtype=float)
+    # the metric margin is only meaningful in a certified metric
+    metric = np.array([r["metric_margin"] if r["status"] == "certified" else np.nan
+                       for r in rows], dtype=float)
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
         _shade_regions(ax, p, rows)
@@ -178,7 +182,7 @@ def sweep_margins(param: str, rows: list[dict]) -> bytes:
         ax.axhline(0.0, color="black", linewidth=0.7)
         ax.set_xlabel(param)
         ax.set_ylabel("margin (rate, 1/time)")
-        ax.legend(loc="best", frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         return _svg(fig)
 
 
@@ -198,7 +202,7 @@ def sweep_steps(param: str, rows: list[dict]) -> bytes:
         ax.set_xlabel(param)
         ax.set_ylabel("step size $h$")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="best", frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
         return _svg(fig)
 
 

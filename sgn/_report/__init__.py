@@ -1,0 +1,90 @@
+"""PDF reports: a certificate (and, given the game, its simulated dynamics), or a sweep.
+
+    render_report(cert, "cert.pdf", game=game)
+    render_sweep_report(sweep, "sweep.pdf")
+
+Typesetting is Typst (the `typst` package from PyPI: a compiler with its fonts built in, no
+system install), figures are matplotlib SVG. Each report is a template (layout only) fed a
+JSON view of preformatted strings. The PDF is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from .._certificate import Certificate, Status
+from .._io import check_writable, write_atomic
+from . import _figures
+from ._view import certificate_view, number
+
+__all__ = ["number", "render_report", "render_sweep_report"]
+
+
+def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path:
+    """Write the certificate report to `out` (PDF). Captions are typst markup. With `game`, simulated trajectories are
+    added (simulated here unless `simulation` is given)."""
+    out = check_writable(out)
+    data = cert.to_dict()
+    figures = []
+    if len(cert.game["players"]) == 2:
+        figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data),
+                        "SGN margin against the weight ratio. Every ratio in the shaded band "
+                        "certifies; the dot is the chosen metric. The dashed line is the "
+                        "Euclidean margin, the plain test's verdict."))
+    else:
+        names = [p["name"] for p in cert.game["players"]]
+        figures.append(("weights-coupling.svg", _figures.weights_and_coupling(data, names),
+                        "Left: the block weights of the certified metric. Right: coupling "
+                        "gains $L_(i j) \\/ mu_i$ (row $i$ is pushed by column $j$); "
+                        "small-gain needs the spectral radius of this matrix below 1."))
+    figures.append(("margins.svg", _figures.margins(data),
+                    "Three margins: the Euclidean test, the SGN bound, and what the sampled "
+                    "Jacobians show directly in the chosen metric (the SGN bound's slack)."))
+    if game is not None and simulation is None and cert.status is Status.CERTIFIED:
+        from .._simulate import simulate
+
+        simulation = simulate(game, cert, methods=["euler", "rk4"] if not game.constrained
+                              else ["euler"], starts=12, steps=120)
+    if simulation is not None:
+        figures.append(("trajectories.svg", _figures.trajectories(simulation.runs),
+                        "Simulated distance to the equilibrium in the metric, from starts in "
+                        "the certified basin (thin lines), against the certified per-step "
+                        "factor $q^k$ (dashed)."))
+    return _compile("certificate.typ", certificate_view(cert, []), figures, out)
+
+
+def render_sweep_report(sweep, out) -> Path:
+    """Write a sweep report: margins against the parameter and the step-size phase diagram."""
+    from ._sweep_view import sweep_view
+
+    out = check_writable(out)
+    param = sweep.varying[0]
+    rows = [r for r in sweep.to_dict()["rows"]]
+    figures = [
+        ("sweep-margins.svg", _figures.sweep_margins(param, rows),
+         f"Margins against `{param}`. Shading: where the Euclidean test certifies, where only "
+         "SGN does, and where neither does."),
+        ("sweep-steps.svg", _figures.sweep_steps(param, rows),
+         f"Certified step sizes against `{param}`: Euler contracts below the green curve."),
+    ]
+    return _compile("sweep.typ", sweep_view(sweep), figures, out)
+
+
+def _compile(template: str, view: dict, figures: list, out: Path) -> Path:
+    import typst
+
+    with tempfile.TemporaryDirectory(prefix="sgn-report-") as folder:
+        folder = Path(folder)
+        for name, svg, _ in figures:
+            (folder / name).write_bytes(svg)
+        view["figures"] = [{"file": name, "caption": caption} for name, _, caption in figures]
+        (folder / "view.json").write_text(json.dumps(view), encoding="utf-8")
+        source = resources.files(__package__) / template
+        with resources.as_file(source) as path:
+            shutil.copy(path, folder / template)
+        pdf = typst.compile(str(folder / template), root=str(folder), ignore_system_fonts=True)
+    return write_atomic(out, pdf)
