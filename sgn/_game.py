@@ -270,7 +270,8 @@ def _check_dims(dims) -> tuple[int, ...]:
     try:
         out = tuple(int(d) for d in dims)
     except (TypeError, ValueError):
-        raise GameDefinitionError(f"dims must be a list of positive integers, got {dims!r}") from None
+        raise GameDefinitionError(
+            f"dims must be a list of positive integers, got {dims!r}") from None
     if not out:
         raise GameDefinitionError("a game needs at least one player (dims is empty)")
     if any(d < 1 for d in out) or any(int(d) != d for d in dims):

@@ -16,8 +16,9 @@ def progress_bar(quiet: bool = False):
         yield None
         return
     console = Console(file=sys.stderr)
-    with Progress(TextColumn("{task.description:<26}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    columns = (TextColumn("{task.description:<26}"), BarColumn(),
+               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
 
         def update(done: int, total: int, description: str) -> None:

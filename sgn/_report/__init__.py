@@ -25,8 +25,11 @@ __all__ = ["number", "render_report", "render_sweep_report"]
 
 
 def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path:
-    """Write the certificate report to `out` (PDF). Captions are typst markup. With `game`, simulated trajectories are
-    added (simulated here unless `simulation` is given)."""
+    """Write the certificate report to `out` (PDF).
+
+    With `game`, simulated trajectories are added (simulated here unless `simulation` is
+    given). Figure captions are typst markup written here.
+    """
     out = check_writable(out)
     data = cert.to_dict()
     figures = []
