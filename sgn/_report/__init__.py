@@ -11,6 +11,7 @@ JSON view of preformatted strings. The PDF is written atomically.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from importlib import resources
@@ -34,9 +35,11 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
     data = cert.to_dict()
     figures = []
     if len(cert.game["players"]) == 2:
+        band = ("Every ratio in the shaded band certifies; the dot is the chosen metric."
+                if cert.band is not None else
+                "No ratio certifies: the curve stays below zero.")
         figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data),
-                        "SGN margin against the weight ratio. Every ratio in the shaded band "
-                        "certifies; the dot is the chosen metric. The dashed line is the "
+                        f"SGN margin against the weight ratio. {band} The dashed line is the "
                         "Euclidean margin, the plain test's verdict."))
     else:
         names = [p["name"] for p in cert.game["players"]]
@@ -89,5 +92,9 @@ def _compile(template: str, view: dict, figures: list, out: Path) -> Path:
         source = resources.files(__package__) / template
         with resources.as_file(source) as path:
             shutil.copy(path, folder / template)
-        pdf = typst.compile(str(folder / template), root=str(folder), ignore_system_fonts=True)
+        # A fixed timestamp (SOURCE_DATE_EPOCH when set, as reproducible builds do) makes the
+        # same certificate give the same bytes: typst otherwise stamps the current time.
+        stamp = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
+        pdf = typst.compile(str(folder / template), root=str(folder), ignore_system_fonts=True,
+                            timestamp=stamp)
     return write_atomic(out, pdf)

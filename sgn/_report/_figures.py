@@ -21,8 +21,9 @@ BLUE, ORANGE, GREEN, GREY, RED = "#1f5fa8", "#d9822b", "#3a8a3a", "#8a8a8a", "#b
 
 STYLE = {
     "font.family": "serif",
-    "font.serif": ["DejaVu Serif"],
-    "mathtext.fontset": "dejavuserif",
+    "font.serif": ["cmr10"],          # Computer Modern, like the report's text
+    "mathtext.fontset": "cm",
+    "axes.formatter.use_mathtext": True,  # cmr10 has no minus glyph; mathtext has
     "font.size": 8.5,
     "axes.titlesize": 9,
     "axes.labelsize": 8.5,
@@ -74,8 +75,10 @@ def margin_vs_ratio(cert: dict) -> bytes:
                        label=r"certified band ($\alpha(r) > 0$)")
         ax.plot([chosen], [cert["margin"]], "o", color=RED, markersize=5,
                 label=rf"chosen $r$ = {chosen:.4g}, $\alpha$ = {cert['margin']:.4g}")
-        floor = min(alpha.max() - 1.5 * (alpha.max() - min(0.0, gamma)), gamma) - 0.05
-        ax.set_ylim(max(alpha.min(), floor), alpha.max() + 0.15 * abs(alpha.max()) + 1e-3)
+        # Show zero, the best margin and the Euclidean margin; the curve's tails may leave.
+        top, low = max(alpha.max(), 0.0), min(gamma, alpha.max(), 0.0)
+        span = (top - low) or 1.0
+        ax.set_ylim(max(alpha.min(), low - 0.4 * span), top + 0.15 * span)
         ax.set_xlabel(r"weight ratio $r = w_2 / w_1$")
         ax.set_ylabel(r"margin (rate, 1/time)")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
@@ -101,7 +104,12 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
         positive = shown[np.isfinite(shown)]
         norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and \
             positive.min() < positive.max() else None
-        image = right.imshow(shown, cmap="viridis", norm=norm)
+        grid = np.arange(n + 1) - 0.5  # pcolormesh, not imshow: cells stay vector graphics
+        image = right.pcolormesh(grid, grid, np.ma.masked_invalid(shown), cmap="viridis",
+                                 norm=norm)
+        right.set_xlim(-0.5, n - 0.5)
+        right.set_ylim(n - 0.5, -0.5)
+        right.set_aspect("equal")
         right.set_xticks(np.arange(n), _ticks(names))
         right.set_yticks(np.arange(n), _ticks(names))
         right.set_xlabel("pushing player $j$")
@@ -112,7 +120,7 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
             for i in range(n):
                 for j in range(n):
                     if np.isfinite(gain[i, j]) and i != j and gain[i, j] > 0:
-                        shade = norm(gain[i, j]) if norm else 0.0
+                        shade = float(norm(gain[i, j])) if norm is not None else 0.0
                         right.text(j, i, f"{gain[i, j]:.3g}", ha="center", va="center",
                                    fontsize=6.5, color="black" if shade > 0.6 else "white")
         fig.colorbar(image, ax=right, fraction=0.046, pad=0.04)
@@ -137,7 +145,7 @@ def margins(cert: dict) -> bytes:
             ax.text(v + (0.02 if v >= 0 else -0.02) * span, k, f"{v:.4g}", va="center",
                     ha="left" if v >= 0 else "right", fontsize=7.5)
         ax.set_xlim(min(0.0, min(values)) - 0.2 * span, max(0.0, max(values)) + 0.2 * span)
-        ax.set_xlabel("margin (rate, 1/time); > 0 means strongly monotone in that metric")
+        ax.set_xlabel(r"margin (rate, 1/time); $> 0$ means strongly monotone in that metric")
         ax.grid(axis="y", visible=False)
         return _svg(fig)
 
@@ -145,21 +153,22 @@ def margins(cert: dict) -> bytes:
 def trajectories(runs: list) -> bytes:
     """Distance to x* in M(w) against steps, each start a thin line, the certified envelope."""
     shown = [r for r in runs if r.method in ("euler", "rk4") and r.distances is not None]
+    ratios = [r.distances / np.maximum(r.distances[0], 1e-300) for r in shown]
+    bottom = max(1e-16, 0.5 * min(float(np.min(np.maximum(d[-1], 1e-16))) for d in ratios))
     with plt.rc_context(STYLE):
         fig, axes = plt.subplots(1, len(shown), figsize=(WIDTH, 2.4), sharey=True,
                                  squeeze=False)
-        for ax, run in zip(axes[0], shown):
-            d = run.distances / np.maximum(run.distances[0], 1e-300)
+        for ax, run, d in zip(axes[0], shown, ratios):
             k = np.arange(d.shape[0])
             ax.semilogy(k, np.maximum(d, 1e-17), color=BLUE, alpha=0.35, linewidth=0.8)
             if run.certified_factor is not None:
                 ax.semilogy(k, run.certified_factor ** k, color=RED, linestyle="--",
                             linewidth=1.4, label=f"certified $q^k$, q = {run.certified_factor:.6g}")
-                ax.legend(loc="lower left", frameon=False)
+                ax.legend(loc="upper right", frameon=False)
             ax.set_title(f"{'projected Euler' if run.method == 'euler' else 'RK4'}, "
                          f"h = {run.step:.4g}")
             ax.set_xlabel("iteration $k$")
-            ax.set_ylim(bottom=max(1e-16, 0.5 * float(np.min(np.maximum(d[-1], 1e-16)))))
+            ax.set_ylim(bottom, 2.0)
         axes[0][0].set_ylabel(r"$\|x_k - x^*\|_M \,/\, \|x_0 - x^*\|_M$")
         fig.tight_layout()
         return _svg(fig)
@@ -174,15 +183,16 @@ def sweep_margins(param: str, rows: list[dict]) -> bytes:
     metric = np.array([r["metric_margin"] if r["status"] == "certified" else np.nan
                        for r in rows], dtype=float)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.5))
         _shade_regions(ax, p, rows)
         ax.plot(p, gamma, color=ORANGE, label=r"Euclidean margin $\gamma$")
         ax.plot(p, alpha, color=BLUE, label=r"SGN margin $\alpha$")
-        ax.plot(p, metric, color=GREEN, linestyle=":", label="metric margin")
+        ax.plot(p, metric, color=GREEN, linestyle="none", marker="o", markersize=2.5,
+                label="metric margin (certified points)")
         ax.axhline(0.0, color="black", linewidth=0.7)
         ax.set_xlabel(param)
         ax.set_ylabel("margin (rate, 1/time)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
         return _svg(fig)
 
 
@@ -190,7 +200,7 @@ def sweep_steps(param: str, rows: list[dict]) -> bytes:
     """Step-size phase diagram: the parameter against the certified step sizes."""
     p = np.array([r["params"][param] for r in rows], dtype=float)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.6))
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.3))
         e_max = np.array([_nan(r["euler_max"]) for r in rows], dtype=float)
         ax.fill_between(p, 0, np.nan_to_num(e_max), color=GREEN, alpha=0.12,
                         label="Euler contracts (certified)")
@@ -202,19 +212,30 @@ def sweep_steps(param: str, rows: list[dict]) -> bytes:
         ax.set_xlabel(param)
         ax.set_ylabel("step size $h$")
         ax.set_ylim(bottom=0)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
         return _svg(fig)
 
 
 def _shade_regions(ax, p, rows):
+    """Shade where each test certifies, switching where the deciding margin crosses zero
+    (linear interpolation between grid points), not halfway between them."""
     kinds = [_kind(r) for r in rows]
     colors = {"euclidean": ORANGE, "sgn": BLUE, "none": GREY}
     labels = {"euclidean": "Euclidean test certifies", "sgn": "only SGN certifies",
               "none": "neither certifies"}
-    edges = np.concatenate([[p[0]], 0.5 * (p[1:] + p[:-1]), [p[-1]]])
+    edges = [p[0]]
+    for k in range(len(rows) - 1):
+        if kinds[k] == kinds[k + 1]:
+            continue
+        key = "euclidean_margin" if "euclidean" in (kinds[k], kinds[k + 1]) else "margin"
+        a, b = rows[k][key], rows[k + 1][key]
+        t = a / (a - b) if a is not None and b is not None and a != b else 0.5
+        edges.append(p[k] + min(max(t, 0.0), 1.0) * (p[k + 1] - p[k]))
+    edges.append(p[-1])
+    runs = [kinds[0]] + [kinds[k + 1] for k in range(len(rows) - 1) if kinds[k] != kinds[k + 1]]
     seen = set()
-    for k, kind in enumerate(kinds):
-        ax.axvspan(edges[k], edges[k + 1], color=colors[kind], alpha=0.10, linewidth=0,
+    for kind, left, right in zip(runs, edges[:-1], edges[1:]):
+        ax.axvspan(left, right, color=colors[kind], alpha=0.10, linewidth=0,
                    label=None if kind in seen else labels[kind])
         seen.add(kind)
 

@@ -15,7 +15,9 @@ def sweep_view(sweep) -> dict:
             r["status"].replace("_", " ") + (" (Eucl.)" if r["certified_by"] == "euclidean"
                                              else ""),
             number(r["euclidean_margin"], 4), number(r["margin"], 4),
-            number(r["metric_margin"], 4), number(r["lipschitz"], 4),
+            # metric margin and beta are taken in the certified metric: none otherwise
+            number(r["metric_margin"], 4) if r["status"] == "certified" else "-",
+            number(r["lipschitz"], 4) if r["status"] == "certified" else "-",
             "-" if r["euler_max"] is None else number(r["euler_max"], 4),
             "-" if r["rk4_proven"] is None else number(r["rk4_proven"], 4),
         ])

@@ -18,8 +18,8 @@ def number(x, digits: int = 6) -> str:
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, int):
-        return str(x)
-    return f"{x:.{digits}g}"
+        return str(x).replace("-", "\u2212")
+    return f"{x:.{digits}g}".replace("-", "\u2212")  # a typographic minus, not a hyphen
 
 
 def _region(cert: Certificate) -> dict:
@@ -85,7 +85,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     diagnostics = [
         _row("metric margin", number(diag.get("metric_margin")),
              "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$ over the evaluated points"),
-        _row("SGN gap", number(diag.get("sgn_gap")),
+        _row("SGN gap", _gap(diag.get("sgn_gap"), cert.margin),
              "metric margin minus $alpha$: how conservative the SGN bound is here"),
         _row("spectral radius $rho$", number(diag.get("spectral_radius")),
              "$rho(\"diag\"(mu)^(-1) L)$; SGN certifies iff $rho < 1$"),
@@ -153,6 +153,15 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "scope": scope,
         "figures": figures,
     }
+
+
+def _gap(gap, alpha) -> str:
+    """The metric margin minus alpha; rounding-size values are shown as a tight bound."""
+    if gap is None:
+        return number(None)
+    if abs(gap) <= 1e-9 * max(1.0, abs(alpha)):
+        return "0 (tight)"
+    return number(gap)
 
 
 def _row(name: str, value: str, meaning: str) -> dict:

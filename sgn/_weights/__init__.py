@@ -180,7 +180,8 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
     if rho >= 1.0 and tau < -tol and lp_says is False:
         return result(
             WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
-            f"small-gain fails: rho = {rho:.4g} >= 1 (spectral radius of diag(mu)^-1 L); "
+            f"small-gain fails: rho = {rho:.4g} >= 1 (the spectral radius of the gains "
+            f"L_ij / mu_i); "
             f"the couplings would have to shrink by a factor {rho:.4g}, or the curvatures "
             "grow by it, before any block weights certify",
             lp_value=lp.value,
