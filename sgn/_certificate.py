@@ -13,8 +13,7 @@ from typing import Any
 
 from ._errors import CertificateFormatError
 from ._result import Result, plain
-
-SCHEMA_VERSION = 1
+from ._schema import SCHEMA_VERSION, check_certificate
 
 
 class Status(str, enum.Enum):
@@ -34,31 +33,6 @@ class Status(str, enum.Enum):
             "inconclusive": "the bounds are too close to the boundary of certifiability, or "
                             "disagree with each other; the reasons say what to try",
         }[self.value]
-
-
-# Required keys and their JSON types, checked by from_dict. Nested objects list their own.
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "schema_version": int,
-    "status": str,
-    "verified": bool,
-    "geometry": str,
-    "game": dict,
-    "estimator": dict,
-    "bounds": dict,
-    "weights": list,
-    "margin": (int, float),
-    "rates": (dict, type(None)),
-    "step_sizes": (dict, type(None)),
-    "band": (dict, type(None)),
-    "diagnostics": dict,
-    "reasons": list,
-}
-_NESTED = {
-    "game": ("name", "players", "region"),
-    "estimator": ("method", "samples", "seed"),
-    "bounds": ("curvature", "coupling", "lipschitz", "euclidean_margin"),
-    "diagnostics": ("metric_margin",),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,38 +84,11 @@ class Certificate(Result):
     @classmethod
     def from_dict(cls, data: Any) -> Certificate:
         """Read a certificate, refusing anything that is not a well-formed version-1 one."""
-        if not isinstance(data, dict):
-            raise CertificateFormatError("a certificate is a JSON object")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise CertificateFormatError(
-                f"unknown certificate schema_version {version!r}; this sgn reads version "
-                f"{SCHEMA_VERSION}"
-            )
-        for key, kind in _REQUIRED.items():
-            if key not in data:
-                raise CertificateFormatError(f"certificate is missing the key '{key}'")
-            if not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
-                raise CertificateFormatError(f"certificate key '{key}' has the wrong type")
-        for key, inner in _NESTED.items():
-            for sub in inner:
-                if sub not in data[key]:
-                    raise CertificateFormatError(f"certificate is missing the key '{key}.{sub}'")
+        check_certificate(data)
         try:
             status = Status(data["status"])
         except ValueError:
             raise CertificateFormatError(f"unknown certificate status {data['status']!r}") from None
-        n = len(data["game"]["players"])
-        shapes_ok = (
-            len(data["weights"]) == n
-            and len(data["bounds"]["curvature"]) == n
-            and len(data["bounds"]["coupling"]) == n
-            and all(isinstance(r, list) and len(r) == n for r in data["bounds"]["coupling"])
-        )
-        if not shapes_ok:
-            raise CertificateFormatError(
-                f"certificate is inconsistent: {n} players but weights or bounds of another size"
-            )
         known = {f.name for f in dataclasses.fields(cls)}
         fields = {k: v for k, v in data.items() if k in known}
         fields["status"] = status
@@ -149,8 +96,11 @@ class Certificate(Result):
 
     @classmethod
     def from_json(cls, text: str) -> Certificate:
+        def refuse(constant):  # JSON has no NaN or Infinity; Python's reader would take them
+            raise CertificateFormatError(f"certificate contains {constant}, which is not JSON")
+
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=refuse)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CertificateFormatError(f"certificate is not valid JSON: {exc}") from None
         return cls.from_dict(data)

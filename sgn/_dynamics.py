@@ -2,7 +2,8 @@
 
     projected Euler   x+ = Pi(x - h F(x))
     RK4               classic four stages, projected at the end of the step
-    flow              x' = -F(x), integrated by RK4 with small substeps
+    flow              x' = -F(x), integrated by RK4 with small substeps (projected Euler
+                      substeps for a constrained game)
 
 Pi is the projection onto the box for a constrained game, and the identity for an analysis
 region. For M(w) = blockdiag(w_i I) and a box, the M-projection is the coordinatewise clip.
@@ -106,11 +107,13 @@ def rk4_step(game: Game, project=None):
 
 
 def flow_step(game: Game, substeps: int):
-    """The flow over time h, integrated by `substeps` RK4 steps of h / substeps."""
-    rk4 = rk4_step(game)
+    """The flow over time h: `substeps` RK4 steps of h / substeps on an analysis region, or
+    projected Euler steps for a constrained game (the projected flow's discretisation whose
+    fixed points are its equilibria; RK4 projected per step would rest elsewhere)."""
+    inner = euler_step(game) if game.constrained else rk4_step(game)
 
     def step(x, h):
-        return jax.lax.fori_loop(0, substeps, lambda _, y: rk4(y, h / substeps), x)
+        return jax.lax.fori_loop(0, substeps, lambda _, y: inner(y, h / substeps), x)
 
     return step
 

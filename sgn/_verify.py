@@ -107,10 +107,16 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
 
 # --- from the certificate's own numbers ----------------------------------------------------------
 
-def _close(a, b, scale) -> bool:
+def _close(a, b, floor: float = 0.0) -> bool:
+    """Relative agreement, plus an absolute `floor` for values that may sit near zero."""
     if a is None or b is None:
         return a is None and b is None
-    return abs(a - b) <= RECOMPUTE_RTOL * max(scale, abs(a), abs(b), 1e-300)
+    return abs(a - b) <= RECOMPUTE_RTOL * max(abs(a), abs(b)) + floor
+
+
+def _allowance(stored: float, found: float, scale: float) -> float:
+    """How far fresh samples may pass a stored bound before it counts: rounding only."""
+    return RECOMPUTE_RTOL * max(abs(stored), abs(found)) + 1e-12 * scale
 
 
 def _recomputed(cert: Certificate) -> list[Check]:
@@ -121,7 +127,7 @@ def _recomputed(cert: Certificate) -> list[Check]:
     checks = []
 
     def check(name, stored, found, what):
-        ok = _close(stored, found, scale)
+        ok = _close(stored, found)
         verdict = "agrees" if ok else "DISAGREES"
         checks.append(Check(name, ok, stored, found,
                             f"{what}: stored {stored}, recomputed {found} ({verdict})"))
@@ -139,7 +145,7 @@ def _recomputed(cert: Certificate) -> list[Check]:
     if cert.diagnostics.get("certified_by") == "euclidean":
         alpha = float(cert.bounds["euclidean_margin"])
     stored_alpha = float(cert.margin)
-    ok = _close(stored_alpha, alpha, scale)
+    ok = _close(stored_alpha, alpha, 1e-12 * scale)  # two eigen-solves of the same matrix
     checks.append(Check("margin", ok, stored_alpha, alpha,
                         f"margin alpha: stored {stored_alpha:.12g}, recomputed {alpha:.12g}"
                         + ("" if ok else " (the stored margin is not what the bounds give)")))
@@ -174,13 +180,12 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     L = np.asarray(cert.bounds["coupling"], dtype=float)
     scale = max(float(np.abs(mu).max()), float(L.max()), 1e-300)
-    tol = RECOMPUTE_RTOL * scale
     fresh = estimate_bounds(game, samples=samples, seed=seed)
     checks = []
     n = game.n_players
     for i in range(n):
         found, at = float(fresh.curvature[i]), fresh.locations["curvature"][i]
-        ok = found >= mu[i] - tol
+        ok = found >= mu[i] - _allowance(mu[i], found, scale)
         checks.append(Check(
             f"curvature[{i + 1}]", ok, float(mu[i]), found,
             f"player {i + 1} curvature: stored mu = {mu[i]:.9g}, fresh samples reach {found:.9g}"
@@ -191,7 +196,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             if i == j:
                 continue
             found, at = float(fresh.coupling[i, j]), fresh.locations["coupling"][i, j]
-            ok = found <= L[i, j] + tol
+            ok = found <= L[i, j] + _allowance(L[i, j], found, scale)
             checks.append(Check(
                 f"coupling[{i + 1},{j + 1}]", ok, float(L[i, j]), found,
                 f"coupling L_{i + 1}{j + 1}: stored {L[i, j]:.9g}, fresh samples reach "
@@ -200,13 +205,13 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
                 None if ok else at.tolist()))
     metric = estimate_in_metric(game, cert.weights, fresh)
     beta = float(cert.bounds["lipschitz"])
-    ok = metric.lipschitz <= beta + tol * max(1.0, beta)
+    ok = metric.lipschitz <= beta + _allowance(beta, metric.lipschitz, scale)
     checks.append(Check("lipschitz", ok, beta, metric.lipschitz,
                         f"Lipschitz beta in the metric: stored {beta:.9g}, fresh samples reach "
                         f"{metric.lipschitz:.9g}" + ("" if ok else f", above it by "
                                                      f"{metric.lipschitz - beta:.3g}")))
     if cert.status is Status.CERTIFIED:
-        ok = metric.margin >= cert.margin - tol
+        ok = metric.margin >= cert.margin - _allowance(cert.margin, metric.margin, scale)
         checks.append(Check(
             "metric_margin", ok, float(cert.margin), metric.margin,
             f"margin in the certified metric: alpha = {cert.margin:.9g}, the Jacobians show "

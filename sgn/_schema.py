@@ -1,0 +1,133 @@
+"""Certificate schema version 1: what a reader accepts (docs/certificate.md).
+
+A certificate comes from outside (a file someone handed over), so every value a later step
+reads is checked here first: a malformed certificate is bad input with a message naming the
+key, never an internal error further on.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._errors import CertificateFormatError
+
+SCHEMA_VERSION = 1
+
+STEP_KEYS = ("euler_max", "euler_recommended", "euler_factor", "rk4_guideline", "rk4_proven",
+             "rk4_recommended", "rk4_factor")
+RATE_KEYS = ("flow", "euler", "rk4")
+BAND_KEYS = ("low", "high", "best_ratio", "best_margin", "margin")
+
+
+def _fail(where: str, what: str):
+    raise CertificateFormatError(f"certificate key '{where}' {what}")
+
+
+def _get(obj, key: str, where: str = ""):
+    path = f"{where}.{key}" if where else key
+    if not isinstance(obj, dict):
+        _fail(where, "must be an object")
+    if key not in obj:
+        raise CertificateFormatError(f"certificate is missing the key '{path}'")
+    return obj[key]
+
+
+def _number(value, where: str, *, optional=False, positive=False, nonneg=False):
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):
+        _fail(where, "must be a finite number" + (" or null" if optional else ""))
+    if positive and not value > 0:
+        _fail(where, "must be > 0")
+    if nonneg and value < 0:
+        _fail(where, "must be >= 0")
+
+
+def _numbers(values, where: str, n: int, **kind):
+    if not isinstance(values, list) or len(values) != n:
+        _fail(where, f"must be a list of {n} numbers")
+    for k, v in enumerate(values):
+        _number(v, f"{where}[{k}]", **kind)
+
+
+def _table(obj, where: str, keys: tuple):
+    """Null, or an object with exactly these keys, each a number or null."""
+    if obj is None:
+        return
+    if not isinstance(obj, dict):
+        _fail(where, "must be an object or null")
+    for key in keys:
+        _number(_get(obj, key, where), f"{where}.{key}", optional=True)
+    extra = sorted(set(obj) - set(keys))
+    if extra:
+        _fail(f"{where}.{extra[0]}", "is not part of schema version 1")
+
+
+def check_certificate(data) -> None:
+    """Raise CertificateFormatError naming the first thing that is not schema version 1."""
+    if not isinstance(data, dict):
+        raise CertificateFormatError("a certificate is a JSON object")
+    version = data.get("schema_version")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
+        raise CertificateFormatError(
+            f"unknown certificate schema_version {version!r}; this sgn reads version "
+            f"{SCHEMA_VERSION}")
+    for key in ("status", "geometry"):
+        if not isinstance(_get(data, key), str):
+            _fail(key, "must be a string")
+    if not isinstance(_get(data, "verified"), bool):
+        _fail("verified", "must be true or false")
+
+    game = _get(data, "game")
+    if not isinstance(_get(game, "name", "game"), str):
+        _fail("game.name", "must be a string")
+    players = _get(game, "players", "game")
+    if not isinstance(players, list) or not players:
+        _fail("game.players", "must be a non-empty list")
+    for k, p in enumerate(players):
+        dim = _get(p, "dim", f"game.players[{k}]")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            _fail(f"game.players[{k}].dim", "must be a positive integer")
+    n, d = len(players), sum(p["dim"] for p in players)
+    region = _get(game, "region", "game")
+    for key in ("low", "high"):
+        _numbers(_get(region, key, "game.region"), f"game.region.{key}", d)
+
+    estimator = _get(data, "estimator")
+    for key in ("method", "samples", "seed"):
+        _get(estimator, key, "estimator")
+
+    bounds = _get(data, "bounds")
+    _numbers(_get(bounds, "curvature", "bounds"), "bounds.curvature", n)
+    coupling = _get(bounds, "coupling", "bounds")
+    if not isinstance(coupling, list) or len(coupling) != n:
+        _fail("bounds.coupling", f"must be a {n} x {n} list of numbers")
+    for i, row in enumerate(coupling):
+        _numbers(row, f"bounds.coupling[{i}]", n, nonneg=True)
+    _number(_get(bounds, "lipschitz", "bounds"), "bounds.lipschitz", nonneg=True)
+    _number(_get(bounds, "euclidean_margin", "bounds"), "bounds.euclidean_margin")
+
+    _numbers(_get(data, "weights"), "weights", n, positive=True)
+    _number(_get(data, "margin"), "margin")
+    _table(_get(data, "rates"), "rates", RATE_KEYS)
+    _table(_get(data, "step_sizes"), "step_sizes", STEP_KEYS)
+    _table(_get(data, "band"), "band", BAND_KEYS)
+    diagnostics = _get(data, "diagnostics")
+    _number(_get(diagnostics, "metric_margin", "diagnostics"), "diagnostics.metric_margin")
+    reasons = _get(data, "reasons")
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        _fail("reasons", "must be a list of strings")
+
+    equilibrium = data.get("equilibrium")
+    if equilibrium is not None:
+        _numbers(_get(equilibrium, "x", "equilibrium"), "equilibrium.x", d)
+        if not isinstance(_get(equilibrium, "found", "equilibrium"), bool):
+            _fail("equilibrium.found", "must be true or false")
+        _number(equilibrium.get("residual"), "equilibrium.residual", optional=True)
+        if equilibrium["found"]:
+            basin = _get(equilibrium, "basin", "equilibrium")
+            if _get(basin, "kind", "equilibrium.basin") not in ("box", "ball"):
+                _fail("equilibrium.basin.kind", "must be 'box' or 'ball'")
+            _number(basin.get("metric_radius"), "equilibrium.basin.metric_radius",
+                    optional=True)
