@@ -155,9 +155,10 @@ def _bounds_badness(game: Game):
     off = ~np.eye(n, dtype=bool)
 
     def badness(J, _params):
-        mu, L = _blocks(game, J)
-        gamma = jnp.linalg.eigvalsh(0.5 * (J + J.T))[0]
-        beta = _norm2(J)
+        linalg = _Sequential()
+        mu, L = _blocks(game, J, linalg)
+        gamma = linalg.eigvalsh(0.5 * (J + J.T))[0]
+        beta = linalg.norm2(J)
         return jnp.concatenate([-mu, L[off], jnp.stack([-gamma, beta])])
 
     return badness
@@ -178,33 +179,59 @@ def _bounds_priority(n: int) -> np.ndarray:
 
 def _metric_badness(J, root_w):
     A = root_w[:, None] * J / root_w[None, :]  # W^{1/2} J W^{-1/2}
-    return jnp.stack([_norm2(A), -jnp.linalg.eigvalsh(0.5 * (A + A.T))[0]])
+    linalg = _Sequential()
+    beta = linalg.norm2(A)
+    return jnp.stack([beta, -linalg.eigvalsh(0.5 * (A + A.T))[0]])
 
 
-def _blocks(game: Game, J):
+class _Sequential:
+    """Batched eigen-solves and SVDs, made to run one after another.
+
+    jaxlib's CPU LAPACK kernels split a large batch over XLA's intra-op thread pool and wait
+    for the pieces. When two such kernels are independent, XLA runs them at once, each holds
+    a pool thread while waiting for pieces queued behind the other, and on a 2-core machine
+    the program deadlocks (seen with jax 0.10.2 in the vmapped local search; the XLA flag
+    --xla_cpu_multi_thread_eigen=false does not help). Tying each call's input to the previous
+    call's output with an optimization barrier orders them, so at most one waits at a time.
+    """
+
+    def __init__(self):
+        self.last = None
+
+    def _after(self, x):
+        if self.last is not None:
+            x, _ = jax.lax.optimization_barrier((x, self.last))
+        return x
+
+    def eigvalsh(self, M):
+        self.last = jnp.linalg.eigvalsh(self._after(M))
+        return self.last
+
+    def norm2(self, A):
+        """Largest singular value over the last two axes (|a| for 1 x 1 blocks)."""
+        if A.shape[-1] == 1 or A.shape[-2] == 1:
+            return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))  # no LAPACK call
+        self.last = jnp.linalg.svd(self._after(A), compute_uv=False)[..., 0]
+        return self.last
+
+
+def _blocks(game: Game, J, linalg: _Sequential):
     """Per player lambda_min(sym J_ii) (N,) and the block norms ||J_ij||_2 (N, N)."""
     n, dims = game.n_players, game.dims
     if len(set(dims)) == 1:  # equal dims: one batched eigen-solve and one batched SVD
         k = dims[0]
         B = J.reshape(n, k, n, k).transpose(0, 2, 1, 3)
         own = B[jnp.arange(n), jnp.arange(n)]
-        mu = jnp.linalg.eigvalsh(0.5 * (own + jnp.swapaxes(own, -1, -2)))[..., 0]
-        L = _norm2(B) * (1.0 - jnp.eye(n))
+        mu = linalg.eigvalsh(0.5 * (own + jnp.swapaxes(own, -1, -2)))[..., 0]
+        L = linalg.norm2(B) * (1.0 - jnp.eye(n))
         return mu, L
     mu, rows = [], []
     for i in range(n):
         own = J[game.block(i, i)]
-        mu.append(jnp.linalg.eigvalsh(0.5 * (own + own.T))[0])
-        rows.append(jnp.stack([0.0 if i == j else _norm2(J[game.block(i, j)])
+        mu.append(linalg.eigvalsh(0.5 * (own + own.T))[0])
+        rows.append(jnp.stack([0.0 if i == j else linalg.norm2(J[game.block(i, j)])
                                for j in range(n)]))
     return jnp.stack(mu), jnp.stack(rows)
-
-
-def _norm2(A):
-    """Largest singular value over the last two axes (|a| for 1 x 1 blocks)."""
-    if A.shape[-1] == 1 or A.shape[-2] == 1:
-        return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))
-    return jnp.linalg.svd(A, compute_uv=False)[..., 0]
 
 
 # --- the engine ----------------------------------------------------------------------------------
@@ -349,7 +376,14 @@ def _climber(game: Game, badness, steps: int):
         z, fz, _, _ = jax.lax.fori_loop(0, steps, step, init)
         return low + z * width, fz
 
-    return jax.jit(jax.vmap(climb_one, in_axes=(0, 0, None)))
+    def climb_all(x0, q, params):
+        # One start after another (lax.map), not vmap: differentiating through batched
+        # eigen-solves and SVDs put several independent batched LAPACK kernels in flight,
+        # which deadlocks jaxlib's CPU thread pool on 2 cores (see _Sequential). Each start's
+        # search is tiny, so little is lost.
+        return jax.lax.map(lambda a: climb_one(a[0], a[1], params), (x0, q))
+
+    return jax.jit(climb_all)
 
 
 def _chunk_size(d: int, n_points: int) -> int:

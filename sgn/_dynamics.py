@@ -30,7 +30,9 @@ from ._result import Result
 METHODS = ("euler", "rk4", "flow")
 
 #: Stop the equilibrium search when the a-posteriori error bound q/(1-q) ||x_{k+1} - x_k||_M
-#: falls below this fraction of the box's M-diameter; near float64 resolution, not below it.
+#: falls below this fraction of the smallest player's M-width (sqrt(w_i) times its narrowest
+#: side): weights can span many decades, and a test on the whole M-diameter would stop before
+#: the lightest players have settled. Near float64 resolution, not below it.
 EQUILIBRIUM_XTOL = 1e-11
 
 #: A residual ||F(x_hat)|| below this fraction of beta * (box diameter) counts as zero.
@@ -134,7 +136,9 @@ def find_equilibrium(game: Game, weights, alpha: float, beta: float, *,
     contracts by q = sqrt(1 - alpha^2 / beta^2) per step on the box.
     """
     w = np.repeat(np.asarray(weights, dtype=np.float64), game.dims)
-    diameter = float(np.sqrt(np.sum(w * game.region.width**2)))
+    lightest = float(np.min(np.sqrt(w) * np.where(game.region.width > 0, game.region.width,
+                                                   np.inf)))
+    lightest = lightest if math.isfinite(lightest) else 1.0
     ftol = EQUILIBRIUM_FTOL * beta * max(float(np.linalg.norm(game.region.width)), 1e-300)
     if given is not None:
         x = np.asarray(given, dtype=np.float64).reshape(-1)
@@ -157,11 +161,13 @@ def find_equilibrium(game: Game, weights, alpha: float, beta: float, *,
     factor = q / (1.0 - q) if q < 1 else math.inf
     x0 = jnp.asarray(game.region.centre)
     x, iterations, step_norm = (np.asarray(v) for v in _euler_until_small(game)(
-        x0, h, jnp.asarray(w), EQUILIBRIUM_XTOL * diameter / factor, MAX_ITERATIONS))
+        x0, h, jnp.asarray(w), EQUILIBRIUM_XTOL * lightest / factor, MAX_ITERATIONS))
     error_bound = float(factor * step_norm)
     iterations = int(iterations)
     r = residual(game, x)
-    if r > ftol and not game.constrained and iterations >= MAX_ITERATIONS:
+    if r > ftol and not game.constrained:
+        # Rounding can stall Euler short of the tolerance when weights span many decades;
+        # Newton from there settles it (and is checked by the residual like everything else).
         x, r = _newton_polish(game, x, r)
     if r <= ftol:
         where = "inside the region" if not game.constrained else "in the strategy set"
