@@ -1,6 +1,6 @@
 """Benchmark: batched bound estimator vs a per-sample Python loop (SPEC section 2).
 
-    /work/venv/bin/python benchmarks/bench_estimator.py [--samples 10000] [--repeats 3]
+    python benchmarks/bench_estimator.py [--samples 10000] [--repeats 3]
 
 For each nonlinear game (the Jacobian depends on x, so the sampled path runs):
 
@@ -27,8 +27,12 @@ the driver, plus the loop's split between the jacobian_fn call and numpy.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import dataclasses
+import faulthandler
 import platform
+import pstats
+import signal
 import statistics
 import sys
 import time
@@ -74,11 +78,18 @@ def coupled_game(n: int, dims, seed: int = 0, name: str | None = None) -> sgn.Ga
                     name=name or f"tanh dims {dims}")
 
 
-def games():
+def games(refine_unequal: bool = True):
+    """(game, time the refined call too?) pairs.
+
+    --no-refine-unequal skips the refined call on the unequal-dims game: before commit e08a5fc
+    it deadlocked there on 2 cores (jaxlib LAPACK kernels starving the XLA thread pool; see
+    benchmarks/repro_refine_hang.py). The watchdog (--timeout) ends the run if it hangs.
+    """
     return [
-        coupled_game(3, 2, seed=1, name="tanh 3 players x dim 2"),          # d = 6
-        coupled_game(4, 6, seed=2, name="tanh 4 players x dim 6"),          # d = 24
-        coupled_game(4, [2, 3, 5, 6], seed=3, name="tanh dims [2,3,5,6]"),  # d = 16, unequal
+        (coupled_game(3, 2, seed=1, name="tanh 3 players x dim 2"), True),           # d = 6
+        (coupled_game(4, 6, seed=2, name="tanh 4 players x dim 6"), True),           # d = 24
+        (coupled_game(4, [2, 3, 5, 6], seed=3, name="tanh dims [2,3,5,6]"),
+         refine_unequal),                                                         # d = 16
     ]
 
 
@@ -150,7 +161,7 @@ class Row:
     cold: float          # first batched call: tracing + XLA compile + run
     loop: float
     batched: float
-    refined: float
+    refined: float | None  # None: not timed (see games())
     max_diff: float
 
     @property
@@ -158,11 +169,13 @@ class Row:
         return self.loop / self.batched
 
 
-def bench_game(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> Row:
+def bench_game(game: sgn.Game, samples: int, repeats: int, seed: int = 0,
+               refine: bool = True) -> Row:
     points = sample_points(game.region, samples, seed)  # exactly the points estimate_bounds uses
     # Warm-up: compile the batched evaluators (both refine settings) and jacobian_fn.
     cold, _ = timed(batched_extremes, game, samples, False)
-    batched_extremes(game, samples, True)
+    if refine:
+        batched_extremes(game, samples, True)
     loop_extremes(game, points[:64])
 
     t_loop, t_batch, t_ref = [], [], []
@@ -171,8 +184,9 @@ def bench_game(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> Row
         t_loop.append(t)
         t, batch = timed(batched_extremes, game, samples, False)
         t_batch.append(t)
-        t, refined = timed(batched_extremes, game, samples, True)
-        t_ref.append(t)
+        if refine:
+            t, refined = timed(batched_extremes, game, samples, True)
+            t_ref.append(t)
 
     diff = np.abs(loop.flat() - batch.flat())
     max_diff = float(np.max(diff))
@@ -184,16 +198,27 @@ def bench_game(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> Row
         )
     # Refinement only moves extremes outwards: it starts from the sampled worst points.
     slack = 1e-12
-    ok = ((refined.mu <= batch.mu + slack).all() and (refined.L >= batch.L - slack).all()
-          and refined.gamma <= batch.gamma + slack and refined.beta >= batch.beta - slack)
-    if not ok:
+    if refine and not ((refined.mu <= batch.mu + slack).all()
+                       and (refined.L >= batch.L - slack).all()
+                       and refined.gamma <= batch.gamma + slack
+                       and refined.beta >= batch.beta - slack):
         raise AssertionError(f"{game.name}: refined bounds are less extreme than sampled ones")
     return Row(game.name, game.n_players, game.dim, samples, cold,
-               statistics.median(t_loop), statistics.median(t_batch), statistics.median(t_ref),
-               max_diff)
+               statistics.median(t_loop), statistics.median(t_batch),
+               statistics.median(t_ref) if refine else None, max_diff)
 
 
 # --- profile of the batched path ------------------------------------------------------------
+
+def _blocks_fn(_bounds):
+    """sgn._bounds._blocks as f(game, J), whichever signature the working tree has."""
+    import inspect
+    f = _bounds._blocks
+    if len(inspect.signature(f).parameters) == 2:
+        return f
+    seq = getattr(_bounds, "_Sequential")  # newer: _blocks(game, J, linalg)
+    return lambda game, J: f(game, J, seq())
+
 
 def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[str]:
     """Where the batched time goes; uses sgn internals, so it degrades to a note if they move."""
@@ -201,20 +226,37 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
         from sgn import _bounds
         chunk = _bounds._chunk_size(game.dim, samples)
         starts = max(1, min(sgn.Sampled().refine_starts, chunk))
-        evaluate = _bounds._chunk_evaluator(game, _bounds._bounds_badness(game), starts)
+        badness = _bounds._bounds_badness(game)
+        evaluate = _bounds._chunk_evaluator(game, badness, starts)
+        blocks = _blocks_fn(_bounds)
     except Exception as exc:  # pragma: no cover - internals changed
         return [f"  profile unavailable ({type(exc).__name__}: {exc})"]
 
+    n = game.n_players
     chunks = -(-samples // chunk)
     padded = chunks * chunk
     X = sample_points(game.region, samples, seed)
     X = np.concatenate([X, np.repeat(X[:1], padded - samples, axis=0)])
     Xc = [jnp.asarray(X[k * chunk:(k + 1) * chunk]) for k in range(chunks)]
+    # Every dispatch below is waited for before the next: two LAPACK-heavy executions in flight
+    # at once can deadlock jaxlib 0.10.2's CPU thread pool on 2 cores (see README.md).
     jac = jax.jit(jax.vmap(game.jacobian))
-    badness = _bounds._bounds_badness(game)
-    lin = jax.jit(jax.vmap(lambda J: badness(J, None)))
-    Js = [jac(x) for x in Xc]
-    jax.block_until_ready((evaluate(Xc[0], None), lin(Js[0])))
+    Js = [jax.block_until_ready(jac(x)) for x in Xc]
+    Jn = [np.asarray(J) for J in Js]
+    ops = {  # the pieces of the badness vector, each batched over a chunk
+        "all of it (badness)": jax.jit(jax.vmap(lambda J: badness(J, None))),
+        "eigvalsh(sym J)": jax.jit(lambda J: jnp.linalg.eigvalsh(
+            0.5 * (J + jnp.swapaxes(J, -1, -2)))[..., 0]),
+        "svd(J)": jax.jit(lambda J: jnp.linalg.svd(J, compute_uv=False)[..., 0]),
+        "blocks (N eigvalsh + N^2 svd)": jax.jit(jax.vmap(lambda J: blocks(game, J))),
+    }
+    ops = {  # order the dict for printing: the whole first, then the parts
+        k: ops[k] for k in ("all of it (badness)", "eigvalsh(sym J)", "svd(J)",
+                            "blocks (N eigvalsh + N^2 svd)")
+    }
+    jax.block_until_ready(evaluate(Xc[0], None))
+    for f in ops.values():
+        jax.block_until_ready(f(Js[0]))
 
     def med(fn):
         ts = []
@@ -224,47 +266,62 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
             ts.append(time.perf_counter() - t)
         return statistics.median(ts)
 
+    method = sgn.Sampled(samples=samples, refine_steps=0)
+    t_total = med(lambda: sgn.estimate_bounds(game, samples=samples, method=method))
+    # Python time of the driver: profile one call, minus the time spent waiting on results.
+    prof = cProfile.Profile()
+    prof.enable()
+    sgn.estimate_bounds(game, samples=samples, method=method)
+    prof.disable()
+    st = pstats.Stats(prof)
+    wall = st.total_tt
+    waiting = sum(v[2] for k, v in st.stats.items() if k[2] in ("<built-in method numpy.asarray>",
+                                                                 "<method 'block_until_ready'>"))
     t_sample = med(lambda: sample_points(game.region, samples, seed))
-    t_eval = med(lambda: [evaluate(x, None) for x in Xc])
-    t_jac = med(lambda: [jac(x) for x in Xc])
-    t_lin = med(lambda: [lin(J) for J in Js])
-    t_total = med(lambda: sgn.estimate_bounds(
-        game, samples=samples, method=sgn.Sampled(samples=samples, refine_steps=0)))
+    wait = jax.block_until_ready
+    t_eval = med(lambda: [wait(evaluate(x, None)) for x in Xc])
+    t_jac = med(lambda: [wait(jac(x)) for x in Xc])
+    t_ops = {name: med(lambda f=f: [wait(f(J)) for J in Js]) for name, f in ops.items()}
+    t_np_eig = med(lambda: [np.linalg.eigvalsh(0.5 * (J + J.swapaxes(-1, -2))) for J in Jn])
     t_exact = None
-    if padded != samples:  # the same evaluator on exactly `samples` points (no padding)
+    if padded != samples and chunks == 1:  # the same evaluator on exactly `samples` points
+        Xe = jnp.asarray(X[:samples])
         exact = _bounds._chunk_evaluator(game, badness, starts)
-        Xe = jnp.asarray(X[:samples]) if chunks == 1 else None
-        if Xe is not None:
-            jax.block_until_ready(exact(Xe, None))
-            t_exact = med(lambda: exact(Xe, None))
+        jax.block_until_ready(exact(Xe, None))
+        t_exact = med(lambda: exact(Xe, None))
 
     # The loop's split: the jitted single-point call alone vs the numpy linear algebra.
     pts = X[: min(samples, 2000)]
     t_call = med(lambda: [np.asarray(game.jacobian_fn(x)) for x in pts]) / len(pts)
     t_loop = med(lambda: loop_extremes(game, pts)) / len(pts)
 
-    us = 1e6 / samples
+    us = 1e6 / padded
     lines = [
         f"  {game.name} (d = {game.dim}, {samples} samples):",
         f"    chunk {chunk} points x {chunks} chunk(s) = {padded} evaluated "
         f"({100 * (padded - samples) / samples:.0f}% padding)",
-        f"    estimate_bounds(refine_steps=0)  {t_total:8.4f} s  ({t_total * us:6.1f} us/sample)",
-        f"      sample_points                  {t_sample:8.4f} s",
-        f"      compiled evaluator, all chunks {t_eval:8.4f} s  ({t_eval * us:6.1f} us/sample)",
-        f"        vmapped Jacobians only       {t_jac:8.4f} s",
-        f"        per-point linear algebra     {t_lin:8.4f} s  "
-        f"(eigvalsh/svd of sym J, J, J_ii, all N^2 blocks J_ij)",
-        f"      driver overhead (rest)         {max(0.0, t_total - t_eval - t_sample):8.4f} s",
+        f"    estimate_bounds(refine_steps=0)      {t_total:7.3f} s",
+        f"      driver Python (cProfile, excl. waits) {max(0.0, wall - waiting):6.3f} s"
+        f"  sample_points {t_sample:.3f} s",
+        f"      compiled evaluator, all chunks     {t_eval:7.3f} s  "
+        f"({t_eval * us:6.1f} us per evaluated point)",
+        f"        vmapped Jacobians alone          {t_jac:7.3f} s",
     ]
+    for name, t in t_ops.items():
+        lines.append(f"        {name:<32} {t:7.3f} s  ({t * us:6.1f} us/point)")
+    lines.append(f"        (numpy eigvalsh(sym J), no eigenvectors: {t_np_eig:.3f} s)")
     if t_exact is not None:
-        lines.append(f"    evaluator on exactly {samples} points (no padding): {t_exact:.4f} s "
-                     f"({t_eval / t_exact:.2f}x less than padded)")
-    lines += [
-        f"    loop, per sample: {1e6 * t_loop:6.1f} us, of which jacobian_fn call "
-        f"{1e6 * t_call:5.1f} us and numpy {1e6 * (t_loop - t_call):5.1f} us "
-        f"({game.n_players + game.n_players * (game.n_players - 1) + 2} small LAPACK calls)",
-    ]
+        lines.append(f"    evaluator on exactly {samples} points (no padding): {t_exact:.3f} s "
+                     f"(padded / unpadded = {t_eval / t_exact:.2f})")
+    lines.append(
+        f"    loop, per sample: {1e6 * t_loop:6.1f} us = jacobian_fn call {1e6 * t_call:5.1f} us"
+        f" + numpy {1e6 * (t_loop - t_call):5.1f} us "
+        f"({n + n * (n - 1) + 2} small LAPACK calls)")
     return lines
+
+
+def _opt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -274,18 +331,28 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-profile", action="store_true", help="skip the profile section")
+    ap.add_argument("--timeout", type=float, default=900.0,
+                    help="watchdog: dump all threads' stacks and exit 1 after this many seconds")
+    ap.add_argument("--no-refine-unequal", action="store_true",
+                    help="skip the refined call on the unequal-dims game (it deadlocked "
+                         "before sgn commit e08a5fc; see repro_refine_hang.py)")
     ap.add_argument("--strict", action="store_true",
                     help="exit 2 when the speed-up target is not met (default: report only)")
     args = ap.parse_args(argv)
     repeats = max(3, args.repeats)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: where is it?
+    faulthandler.dump_traceback_later(args.timeout, exit=True)  # a hang fails loudly
 
     print(f"sgn {sgn.__version__}, jax {jax.__version__}, numpy {np.__version__}, "
           f"python {platform.python_version()}, {jax.devices()[0].platform}")
     print(f"samples {args.samples}, median of {repeats} repeats, target speed-up "
           f">= {TARGET_SPEEDUP:g}x (loop / batched, refine_steps=0)\n")
     rows, notes = [], []
-    for game in games():
-        rows.append(bench_game(game, args.samples, repeats))
+    for game, refine in games(not args.no_refine_unequal):
+        rows.append(bench_game(game, args.samples, repeats, refine=refine))
+        r = rows[-1]
+        print(f"  done {r.game}: loop {r.loop:.3f} s, batched {r.batched:.3f} s "
+              f"({r.speedup:.1f}x)", flush=True)
         if not args.no_profile:
             notes += profile(game, args.samples, repeats)
 
@@ -298,17 +365,20 @@ def main(argv=None) -> int:
         met = r.speedup >= TARGET_SPEEDUP
         met_all &= met
         print(f"{r.game:<24} {r.n:>2} {r.d:>3} {r.samples:>7} {r.cold:>7.2f} {r.loop:>7.3f} "
-              f"{r.batched:>9.3f} {r.refined:>9.3f} {r.speedup:>7.1f}x {r.max_diff:>9.1e}  "
+              f"{r.batched:>9.3f} {_opt(r.refined):>9} {r.speedup:>7.1f}x {r.max_diff:>9.1e}  "
               f"{'met' if met else 'NOT met'}")
     print()
     print("cold = first estimate_bounds call on a fresh game (trace + compile + run); loop, "
           "batched, +refine = warm medians.")
+    if any(r.refined is None for r in rows):
+        print("+refine n/a: skipped (--no-refine-unequal).")
     print(f"extremes agree to {TOLERANCE:g} on every game: yes (checked; a mismatch raises)")
     print(f"speed-up target >= {TARGET_SPEEDUP:g}x at {args.samples} samples: "
           f"{'met' if met_all else 'NOT met'}")
     if notes:
         print("\nprofile of the batched path (warm medians):")
         print("\n".join(notes))
+    faulthandler.cancel_dump_traceback_later()
     return 2 if (args.strict and not met_all) else 0
 
 

@@ -1,8 +1,8 @@
 """Soundness report: many random games, certified by sgn and held to their certificates.
 
-    /work/venv/bin/python benchmarks/soundness_report.py [--quadratic 200] [--nonlinear 50]
+    python benchmarks/soundness_report.py [--quadratic 200] [--nonlinear 50]
         [--refine-nonlinear 4] [--workers 2] [--doc docs/conservatism.md] [--json PATH]
-    /work/venv/bin/python benchmarks/soundness_report.py --from-json PATH   # re-summarise
+    python benchmarks/soundness_report.py --from-json PATH   # re-summarise
 
 Games come from tests/soundness.py (seeds 0..Q-1 and 0..N-1; structure, player count, dims,
 coupling scale and box are drawn from the seed):
