@@ -94,3 +94,18 @@ def mini_toy_json(tmp_path_factory) -> str:
     )
     assert result.exit_code == 0, (result.stdout, result.stderr)
     return result.stdout
+
+
+def assert_bad_input(result, *words):
+    """Exit 2, nothing on stdout, one 'error:' line on stderr naming the problem, no traceback."""
+    everything = result.stdout + result.stderr
+    assert "Traceback" not in everything, everything
+    assert result.exit_code == 2, (result.exit_code, everything, result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.stdout == "", result.stdout
+    err = result.stderr.strip()
+    assert err.startswith("error:"), err
+    assert "\n" not in err, f"expected one line on stderr, got:\n{err}"
+    lowered = err.lower()
+    for word in words:
+        assert word.lower() in lowered, f"{word!r} not in {err!r}"

@@ -48,7 +48,8 @@ import scipy.optimize
 from scipy.stats import qmc
 
 import sgn
-from sgn import euler_factor, rk4_factor
+from sgn._simulate import certified_factor as promised_factor  # the promise itself
+from sgn._simulate import flow_substeps  # how sgn.simulate discretises a flow step
 
 # --- elementwise maps: value, first and second derivative (numpy and jnp) ---------------------
 
@@ -635,18 +636,6 @@ def _active_set_solve(case: GameCase, M: np.ndarray, m: np.ndarray, near: np.nda
 
 # --- independent re-simulation (nonlinear games), in extended precision ---------------------------
 
-def flow_substeps(h: float, beta: float, constrained: bool) -> int:
-    """How many substeps sgn.simulate integrates a flow step with: RK4 substeps of at most
-    0.01 / beta on an analysis region, projected Euler substeps of at most 0.002 / beta on a
-    constrained game (sgn._simulate.flow_substeps, read from sgn when it has one)."""
-    from sgn import _simulate
-
-    if hasattr(_simulate, "flow_substeps"):
-        return int(_simulate.flow_substeps(h, beta, constrained))
-    return max(4, math.ceil(h * beta / 0.01))
-
-
-
 LD = np.longdouble
 
 
@@ -789,23 +778,6 @@ PLAN = (
 
 #: Relative slack for the exact (operator-norm) verdict: expm and a 2-norm in float64.
 EXACT_RTOL = 1e-12
-
-
-def promised_factor(method: str, h: float, alpha: float, beta: float,
-                    constrained: bool = False) -> float | None:
-    """The per-step factor a certificate with (alpha, beta) promises at step h (None: none).
-
-    For the flow of a constrained game sgn simulates n projected Euler substeps and holds them
-    to their own bound q(h/n)^n (n = flow_substeps), which tends to exp(-alpha h)."""
-    if method == "flow" and constrained:
-        n = flow_substeps(h, beta, True)
-        return euler_factor(h / n, alpha, beta) ** n
-    if method == "flow":
-        return math.exp(-alpha * h)
-    if method == "rk4" and constrained:
-        return None
-    f = (euler_factor if method == "euler" else rk4_factor)(h, alpha, beta)
-    return f if f < 1.0 else None
 
 
 def certify(game: sgn.Game, *, samples: int = 256, seed: int = 0, refine: bool = True):

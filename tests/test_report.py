@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from pypdf.generic import ContentStream
 
 import sgn
+from conftest import assert_bad_input
 import sgn.cli
 from sgn._report import render_report
 from sgn._report._view import number as report_number
@@ -111,19 +112,6 @@ def assert_value(text: str, label: str, expected: str, start: str | None = None)
 
 def certificate_of(json_path: Path) -> sgn.Certificate:
     return sgn.Certificate.from_json(Path(json_path).read_text())
-
-
-def assert_bad_input(result, *words):
-    """Exit 2, one 'error:' line on stderr, nothing on stdout, no traceback."""
-    everything = result.stdout + result.stderr
-    assert "Traceback" not in everything, everything
-    assert result.exit_code == 2, (result.exit_code, everything, result.exception)
-    assert result.stdout == "", result.stdout
-    err = result.stderr.strip()
-    assert err.startswith("error:"), err
-    assert "\n" not in err, f"expected one line on stderr, got:\n{err}"
-    for word in words:
-        assert word.lower() in err.lower(), (word, err)
 
 
 def invoke(*args):

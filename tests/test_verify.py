@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 import sgn
+from conftest import assert_bad_input
 import sgn.cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -53,19 +54,6 @@ def _verify_json(cert_path, game_path, *extra):
 
 def _failures(data) -> dict:
     return {c["name"]: c for c in data["checks"] if not c["ok"]}
-
-
-def assert_bad_input(result, *words):
-    """Exit 2, nothing on stdout, one 'error:' line on stderr naming the problem, no traceback."""
-    everything = result.stdout + result.stderr
-    assert "Traceback" not in everything, everything
-    assert result.exit_code == 2, (result.exit_code, everything, result.exception)
-    assert result.stdout == "", result.stdout
-    err = result.stderr.strip()
-    assert err.startswith("error:"), err
-    assert "\n" not in err, f"expected one line on stderr, got:\n{err}"
-    for word in words:
-        assert word.lower() in err.lower(), f"{word!r} not in {err!r}"
 
 
 # --- certificates, made once per module ------------------------------------------------------------
