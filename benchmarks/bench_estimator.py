@@ -119,20 +119,12 @@ def loop_extremes(game: sgn.Game, points: np.ndarray) -> Extremes:
         J = np.asarray(jac(x))
         for i in range(n):
             own = J[blocks[i][i]]
-            m = eigvalsh(0.5 * (own + own.T))[0]
-            if m < mu[i]:
-                mu[i] = m
+            mu[i] = min(mu[i], eigvalsh(0.5 * (own + own.T))[0])
             for j in range(n):
                 if j != i:
-                    s = svd(J[blocks[i][j]], compute_uv=False)[0]
-                    if s > L[i, j]:
-                        L[i, j] = s
-        g = eigvalsh(0.5 * (J + J.T))[0]
-        if g < gamma:
-            gamma = g
-        b = svd(J, compute_uv=False)[0]
-        if b > beta:
-            beta = b
+                    L[i, j] = max(L[i, j], svd(J[blocks[i][j]], compute_uv=False)[0])
+        gamma = min(gamma, eigvalsh(0.5 * (J + J.T))[0])
+        beta = max(beta, svd(J, compute_uv=False)[0])
     return Extremes(mu, L, float(gamma), float(beta))
 
 
@@ -216,7 +208,7 @@ def _blocks_fn(_bounds):
     f = _bounds._blocks
     if len(inspect.signature(f).parameters) == 2:
         return f
-    seq = getattr(_bounds, "_Sequential")  # newer: _blocks(game, J, linalg)
+    seq = _bounds._Sequential  # newer: _blocks(game, J, linalg)
     return lambda game, J: f(game, J, seq())
 
 
@@ -229,7 +221,7 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
         badness = _bounds._bounds_badness(game)
         evaluate = _bounds._chunk_evaluator(game, badness, starts)
         blocks = _blocks_fn(_bounds)
-    except Exception as exc:  # pragma: no cover - internals changed
+    except Exception as exc:  # noqa: BLE001  (internals changed)
         return [f"  profile unavailable ({type(exc).__name__}: {exc})"]
 
     n = game.n_players
@@ -298,13 +290,13 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
     us = 1e6 / padded
     lines = [
         f"  {game.name} (d = {game.dim}, {samples} samples):",
-        f"    chunk {chunk} points x {chunks} chunk(s) = {padded} evaluated "
-        f"({100 * (padded - samples) / samples:.0f}% padding)",
+        (f"    chunk {chunk} points x {chunks} chunk(s) = {padded} evaluated "
+         f"({100 * (padded - samples) / samples:.0f}% padding)"),
         f"    estimate_bounds(refine_steps=0)      {t_total:7.3f} s",
-        f"      driver Python (cProfile, excl. waits) {max(0.0, wall - waiting):6.3f} s"
-        f"  sample_points {t_sample:.3f} s",
-        f"      compiled evaluator, all chunks     {t_eval:7.3f} s  "
-        f"({t_eval * us:6.1f} us per evaluated point)",
+        (f"      driver Python (cProfile, excl. waits) {max(0.0, wall - waiting):6.3f} s"
+         f"  sample_points {t_sample:.3f} s"),
+        (f"      compiled evaluator, all chunks     {t_eval:7.3f} s  "
+         f"({t_eval * us:6.1f} us per evaluated point)"),
         f"        vmapped Jacobians alone          {t_jac:7.3f} s",
     ]
     for name, t in t_ops.items():

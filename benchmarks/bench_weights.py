@@ -109,7 +109,7 @@ def _sdp_worker(mu, L, repeats, out):
             if dt > SDP_REPEAT_UNDER:
                 break
         out.put(("end",))
-    except Exception as exc:  # pragma: no cover - reported by the parent
+    except Exception as exc:  # noqa: BLE001  (reported by the parent)
         out.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
@@ -162,7 +162,8 @@ def bench_size(n: int, repeats: int, sdp_plan: str, budget: float):
     ones = np.ones(n)
     t, a, k = median_time(lambda: sgn.sgn_margin(ones, mu, L), repeats)
     runs.append(Run("equal", t, k, a, "certifiable" if a > 0 else "fails"))
-    return dict(n=n, mu=mu, L=L, tau=tau, tau_time=tau_t, tau_reps=tau_k, rho=rho, runs=runs)
+    return {"n": n, "mu": mu, "L": L, "tau": tau, "tau_time": tau_t, "tau_reps": tau_k,
+            "rho": rho, "runs": runs}
 
 
 def breakdown(mu, L, repeats: int) -> list[str]:
@@ -194,7 +195,7 @@ def breakdown(mu, L, repeats: int) -> list[str]:
     for name, fn in parts:
         try:
             lines.append(f"    {name:<40} {median_time(fn, repeats)[0]:8.3f} s")
-        except Exception as exc:  # internals moved: say so, keep the benchmark's results
+        except Exception as exc:  # noqa: BLE001  (internals moved: say so, keep the rest)
             lines.append(f"    {name:<40} unavailable ({type(exc).__name__}: {exc})")
     return lines
 

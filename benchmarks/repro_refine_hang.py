@@ -30,10 +30,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import jax  # noqa: E402
+import jax
+from bench_estimator import coupled_game
 
-import sgn  # noqa: E402
-from bench_estimator import coupled_game  # noqa: E402
+import sgn
 
 
 def main() -> int:
