@@ -34,7 +34,8 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
     bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
                              progress=progress)
     weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
-    metric = estimate_in_metric(game, weights.weights, bounds, progress=progress)
+    metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
+                                progress=progress)
     return assemble(game, bounds, weights, metric)
 
 
