@@ -131,3 +131,24 @@ def test_sampling_covers_centre_and_vertices_deterministically():
     assert (p >= box.low).all() and (p <= box.high).all()
     np.testing.assert_array_equal(p, sample_points(box, 100, seed=5))
     assert not np.array_equal(p, sample_points(box, 100, seed=6))
+
+
+def test_closed_forms_for_small_blocks_match_lapack():
+    """The 1 x 1 and 2 x 2 shortcuts agree with numpy's eigen-solver and SVD, including the
+    degenerate cases (equal eigenvalues, equal singular values, zero blocks)."""
+    from sgn._bounds import _Sequential
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((500, 2, 2)) * rng.uniform(1e-3, 1e3, (500, 1, 1))
+    A[0] = 0.0
+    A[1] = [[2.0, 0.0], [0.0, 2.0]]                 # equal eigenvalues and singular values
+    A[2] = [[0.6, -0.8], [0.8, 0.6]]                # a rotation: both singular values 1
+    S = 0.5 * (A + np.swapaxes(A, 1, 2))
+    linalg = _Sequential()
+    lam = np.asarray(linalg.eigvalsh_min(jnp.asarray(S)))
+    sig = np.asarray(linalg.norm2(jnp.asarray(A)))
+    scale = np.abs(A).max(axis=(1, 2)) + 1e-300
+    np.testing.assert_array_less(np.abs(lam - np.linalg.eigvalsh(S)[:, 0]) / scale, 1e-14)
+    np.testing.assert_array_less(np.abs(sig - np.linalg.norm(A, 2, axis=(1, 2))) / scale, 1e-14)
+    one = rng.standard_normal((10, 1, 1))
+    np.testing.assert_array_equal(np.asarray(linalg.eigvalsh_min(jnp.asarray(one))), one[:, 0, 0])
