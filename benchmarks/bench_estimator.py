@@ -30,6 +30,7 @@ import argparse
 import cProfile
 import dataclasses
 import faulthandler
+import os
 import platform
 import pstats
 import signal
@@ -312,6 +313,22 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
     return lines
 
 
+def revision() -> str:
+    """The sgn checkout's commit, '+dirty' when sgn/ has uncommitted edits (or 'unknown')."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(sgn.__file__)))
+    def git(*args):
+        return subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                              timeout=10, check=False).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "sgn")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{'+dirty' if dirty else ''}" if head else "unknown"
+
+
 def _opt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
@@ -323,7 +340,7 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-profile", action="store_true", help="skip the profile section")
-    ap.add_argument("--timeout", type=float, default=900.0,
+    ap.add_argument("--timeout", type=float, default=600.0,
                     help="watchdog: dump all threads' stacks and exit 1 after this many seconds")
     ap.add_argument("--no-refine-unequal", action="store_true",
                     help="skip the refined call on the unequal-dims game (it deadlocked "
@@ -335,18 +352,17 @@ def main(argv=None) -> int:
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # kill -USR1 <pid>: where is it?
     faulthandler.dump_traceback_later(args.timeout, exit=True)  # a hang fails loudly
 
-    print(f"sgn {sgn.__version__}, jax {jax.__version__}, numpy {np.__version__}, "
-          f"python {platform.python_version()}, {jax.devices()[0].platform}")
+    print(f"sgn {sgn.__version__} ({revision()}), jax {jax.__version__}, "
+          f"numpy {np.__version__}, python {platform.python_version()}, "
+          f"{jax.devices()[0].platform}, {os.cpu_count()} cpus")
     print(f"samples {args.samples}, median of {repeats} repeats, target speed-up "
           f">= {TARGET_SPEEDUP:g}x (loop / batched, refine_steps=0)\n")
-    rows, notes = [], []
-    for game, refine in games(not args.no_refine_unequal):
+    rows, todo = [], games(not args.no_refine_unequal)
+    for game, refine in todo:
         rows.append(bench_game(game, args.samples, repeats, refine=refine))
         r = rows[-1]
         print(f"  done {r.game}: loop {r.loop:.3f} s, batched {r.batched:.3f} s "
               f"({r.speedup:.1f}x)", flush=True)
-        if not args.no_profile:
-            notes += profile(game, args.samples, repeats)
 
     head = (f"{'game':<24} {'N':>2} {'d':>3} {'samples':>7} {'cold s':>7} {'loop s':>7} "
             f"{'batched s':>9} {'+refine s':>9} {'speed-up':>8} {'max|diff|':>9}  target")
@@ -367,9 +383,10 @@ def main(argv=None) -> int:
     print(f"extremes agree to {TOLERANCE:g} on every game: yes (checked; a mismatch raises)")
     print(f"speed-up target >= {TARGET_SPEEDUP:g}x at {args.samples} samples: "
           f"{'met' if met_all else 'NOT met'}")
-    if notes:
-        print("\nprofile of the batched path (warm medians):")
-        print("\n".join(notes))
+    if not args.no_profile:  # after the table, so that a hang here loses no result
+        print("\nprofile of the batched path (warm medians):", flush=True)
+        for game, _ in todo:
+            print("\n".join(profile(game, args.samples, repeats)), flush=True)
     faulthandler.cancel_dump_traceback_later()
     return 2 if (args.strict and not met_all) else 0
 

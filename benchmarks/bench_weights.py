@@ -219,7 +219,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     repeats = max(3, args.repeats)
-    print(f"sgn {sgn.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
+    from bench_estimator import revision
+    print(f"sgn {sgn.__version__} ({revision()}), numpy {np.__version__}, "
+          f"scipy {scipy.__version__}, "
           f"python {platform.python_version()}; medians of >= {repeats} repeats after a warm-up\n")
 
     results = []

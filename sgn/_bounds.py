@@ -402,10 +402,11 @@ def _climber(game: Game, badness, steps: int):
 
 
 def _chunk_size(d: int, n_points: int) -> int:
-    """Points per batch: a power of two within the memory budget (about 8 d x d arrays each)."""
+    """Points per batch: a power of two within the memory budget (about 8 d x d arrays each),
+    or all the points when they fit in one batch (no padding work)."""
     fit = max(1, _config.CHUNK_BYTES // (8 * 8 * d * d))
     size = 1 << int(np.floor(np.log2(fit)))
-    return int(max(1, min(size, 1 << int(np.ceil(np.log2(max(n_points, 1)))))))
+    return int(max(1, min(size, n_points)))
 
 
 def _compiled(game: Game, key, build):
