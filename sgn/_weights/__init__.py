@@ -156,7 +156,7 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
     if start is not None:
         candidates.append(start / start[0])
     if isinstance(method, Perron):
-        w = perron_weights(mu, L, optimal_gap)
+        w = perron_weights(mu, L, tau, optimal_gap)
         if w is not None:
             candidates.append(w)
     elif isinstance(method, SDPBisection):

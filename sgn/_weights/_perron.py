@@ -32,8 +32,10 @@ EDGE_THRESHOLD = 1e-12
 MAX_DECADES = 280.0
 
 
-def perron_weights(mu: np.ndarray, L: np.ndarray, target_gap: float) -> np.ndarray | None:
-    """Weights attaining tau(K) (irreducible K) or within `target_gap` of it when reachable."""
+def perron_weights(mu: np.ndarray, L: np.ndarray, tau: float,
+                   target_gap: float) -> np.ndarray | None:
+    """Weights attaining tau = tau(K) (irreducible K) or within `target_gap` of it when
+    reachable; the caller has tau already (best_possible_margin)."""
     n = mu.size
     if n == 1:
         return np.ones(1)
@@ -51,7 +53,6 @@ def perron_weights(mu: np.ndarray, L: np.ndarray, target_gap: float) -> np.ndarr
         return np.exp(log_w - log_w[0])
     height = _component_heights(edges, label, n_comp)[label]
     spread = float(log_w.max() - log_w.min())
-    tau = float(np.min(np.linalg.eigvals(np.diag(mu) - L).real))
     best, best_margin = None, -np.inf
     for decades in np.arange(1.0, 61.0):
         if spread / np.log(10) + decades * height.max() > MAX_DECADES:
