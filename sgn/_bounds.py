@@ -154,11 +154,12 @@ def _bounds_badness(game: Game):
     n = game.n_players
     off = ~np.eye(n, dtype=bool)
 
-    def badness(J, _params):
+    def badness(jacobians, _params):
+        J, J_step = jacobians
         linalg = _Sequential()
         mu, L = _blocks(game, J, linalg)
         gamma = linalg.eigvalsh_min(0.5 * (J + J.T))
-        beta = linalg.norm2(J)
+        beta = linalg.norm2(J_step)
         return jnp.concatenate([-mu, L[off], jnp.stack([-gamma, beta])])
 
     return badness
@@ -177,8 +178,9 @@ def _bounds_priority(n: int) -> np.ndarray:
     return np.concatenate([np.arange(n), [q, q + 1], np.arange(n, q)])
 
 
-def _metric_badness(J, root_w):
-    A = root_w[:, None] * J / root_w[None, :]  # W^{1/2} J W^{-1/2}
+def _metric_badness(jacobians, root_w):
+    _, J_step = jacobians
+    A = root_w[:, None] * J_step / root_w[None, :]  # W^{1/2} J W^{-1/2}
     linalg = _Sequential()
     beta = linalg.norm2(A)
     return jnp.stack([beta, -linalg.eigvalsh_min(0.5 * (A + A.T))])
@@ -265,7 +267,7 @@ def _exact_extremes(game: Game, kind: str, badness, params, points):
     if not np.isfinite(J).all():
         raise GameDefinitionError("the Jacobian is not finite (it is constant, so everywhere)")
     evaluate = _compiled(game, (kind, "exact"), lambda: jax.jit(badness))
-    values = np.asarray(evaluate(jnp.asarray(J), params))
+    values = np.asarray(evaluate((jnp.asarray(J), jnp.asarray(J)), params))
     unit = _config.ROUNDING_SLACK_FACTOR * np.finfo(float).eps
     if kind == "bounds":
         n = game.n_players
@@ -342,12 +344,13 @@ def _search_extremes(game: Game, kind: str, badness, params, points, method: Sam
 
 def _chunk_evaluator(game: Game, badness, starts: int):
     def at_point(x, params):
-        J = game.jacobian(x)
-        finite = jnp.all(jnp.isfinite(J)) & jnp.all(jnp.isfinite(game.pseudo_gradient(x)))
+        J, J_step = game.bound_jacobians(x)
+        finite = (jnp.all(jnp.isfinite(J)) & jnp.all(jnp.isfinite(J_step))
+                  & jnp.all(jnp.isfinite(game.pseudo_gradient(x))))
         if game.costs is not None:
             xs = game.split(x)
             finite &= jnp.all(jnp.isfinite(jnp.stack([f(*xs) for f in game.costs])))
-        return badness(J, params), finite
+        return badness((J, J_step), params), finite
 
     def evaluate(X, params):
         bad, finite = jax.vmap(at_point, in_axes=(0, None))(X, params)
@@ -370,7 +373,7 @@ def _climber(game: Game, badness, steps: int):
 
     def climb_one(x0, q, params):
         def f(z):
-            return badness(game.jacobian(low + z * width), params)[q]
+            return badness(game.bound_jacobians(low + z * width), params)[q]
 
         value_and_grad = jax.value_and_grad(f)
 

@@ -169,6 +169,16 @@ class Game:
         """J(x) = dF/dx on the flat joint vector: JAX-traceable, returns shape (d, d)."""
         return jax.jacfwd(self.pseudo_gradient)(x)
 
+    def bound_jacobians(self, x):
+        """The two matrices the bounds read at x, in the game's geometry: (J, J_step).
+
+        Curvature, coupling and the Euclidean margin are taken from J, the Lipschitz constant
+        and the metric margin from J_step, the Jacobian of the field the dynamics step along.
+        In the Euclidean geometry both are J(x); the Fisher geometry (MarkovGame) differs.
+        """
+        J = self.jacobian(x)
+        return J, J
+
     @cached_property
     def field_fn(self) -> Callable:
         """Compiled F for numpy-side callers (one compile per game, reused)."""
