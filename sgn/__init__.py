@@ -26,6 +26,7 @@ from ._errors import (  # noqa: E402
 from ._dynamics import Basin, Equilibrium, basin, find_equilibrium  # noqa: E402
 from ._game import Box, Game  # noqa: E402
 from ._load import load_game  # noqa: E402
+from ._markov import MarkovGame  # noqa: E402
 from ._simulate import Run, Simulation, simulate  # noqa: E402
 from ._steps import StepSizes, euler_factor, rk4_factor, step_sizes  # noqa: E402
 from ._verify import Check, Verification, read_certificate, verify  # noqa: E402
@@ -49,7 +50,7 @@ __all__ = [
     "SCHEMA_VERSION", "Band", "Basin", "Bounds", "Box", "Certificate", "CertificateFormatError",
     "Check", "Equilibrium", "Run", "Simulation", "Verification", "basin", "find_equilibrium",
     "read_certificate", "simulate", "verify",
-    "Game", "GameDefinitionError", "GameLoadError", "LPWeights", "MetricBounds",
+    "Game", "GameDefinitionError", "MarkovGame", "GameLoadError", "LPWeights", "MetricBounds",
     "OutputPathError", "Perron", "SDPBisection", "SGNError", "Sampled", "Status", "StepSizes",
     "WeightStatus", "Weights", "best_possible_margin", "certify", "comparison_matrix",
     "estimate_bounds", "estimate_in_metric", "euler_factor", "load_game", "optimize_weights",

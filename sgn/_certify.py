@@ -105,7 +105,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
     return Certificate(
         status=status,
         verified=bounds.exact,
-        geometry="euclidean",
+        geometry=game.geometry,
         game=game.describe(),
         estimator={
             "method": bounds.method,
@@ -153,6 +153,12 @@ def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
         notes.append(f"bounds are estimated from {bounds.samples} sample points plus local "
                      "search, not proved: the certificate holds if the true extremes on the "
                      "region are no worse than those found")
+    if game.geometry == "fisher":
+        notes.append("Fisher geometry: the metric is M(w) = blockdiag(w_i F_i) with F_i player "
+                     "i's Fisher block at the point; the Euler step is the natural policy "
+                     "gradient step; curvature and coupling are F^-1/2 H F^-1/2, beta includes "
+                     "the derivative of the inverse Fisher; the region is the cube of reduced "
+                     "logits around the regularised equilibrium")
     if status is Status.CERTIFIED:
         if game.constrained:
             notes.append("the box is the strategy set: projected dynamics are covered from "

@@ -232,7 +232,10 @@ def basin(game: Game, weights, x_star) -> Basin:
     n = game.n_players
     if game.constrained:
         return Basin("box", math.inf, np.full(n, math.inf))
-    room = np.minimum(x_star - game.region.low, game.region.high - x_star)
+    # The ball {x : (x - x*)^T M (x - x*) <= r^2} reaches |x_k - x*_k| = r sqrt((M^-1)_kk) along
+    # coordinate k; M = blockdiag(w_i I) here, blockdiag(w_i F_i(x*)) in the Fisher geometry.
+    room = (np.minimum(x_star - game.region.low, game.region.high - x_star)
+            / np.sqrt(game.metric_diagonal_inverse(x_star)))
     per_player = np.array([room[a:b].min() for a, b in zip(game.offsets[:-1], game.offsets[1:])])
     radius = float(np.min(np.sqrt(w) * np.maximum(per_player, 0.0)))
     return Basin("ball", radius, radius / np.sqrt(n * w))

@@ -94,6 +94,11 @@ class Game:
             certifier finds it by running the certified dynamics.
     """
 
+    #: The geometry bounds are taken in (SPEC sections 2 and 5) and how the local search that
+    #: refines sampled extremes gets its ascent direction.
+    geometry = "euclidean"
+    search_gradient = "autodiff"
+
     def __init__(
         self,
         costs: Sequence[Callable] | None = None,
@@ -178,6 +183,10 @@ class Game:
         """
         J = self.jacobian(x)
         return J, J
+
+    def metric_diagonal_inverse(self, x) -> np.ndarray:
+        """diag of the inverse metric factor at x (ones here; the Fisher geometry overrides)."""
+        return np.ones(self.dim)
 
     @cached_property
     def field_fn(self) -> Callable:

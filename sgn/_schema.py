@@ -64,6 +64,10 @@ def _table(obj, where: str, keys: tuple):
         _fail(f"{where}.{extra[0]}", "is not part of schema version 1")
 
 
+#: "euclidean": M(w) = blockdiag(w_i I); "fisher": M(w) = blockdiag(w_i F_i) (SPEC section 5).
+GEOMETRIES = ("euclidean", "fisher")
+
+
 def check_certificate(data) -> None:
     """Raise CertificateFormatError naming the first thing that is not schema version 1."""
     if not isinstance(data, dict):
@@ -76,6 +80,8 @@ def check_certificate(data) -> None:
     for key in ("status", "geometry"):
         if not isinstance(_get(data, key), str):
             _fail(key, "must be a string")
+    if data["geometry"] not in GEOMETRIES:
+        _fail("geometry", f"must be one of {', '.join(GEOMETRIES)}")
     if not isinstance(_get(data, "verified"), bool):
         _fail("verified", "must be true or false")
 

@@ -155,11 +155,25 @@ def simulate(game_file, params, methods, step, starts, steps, seed, samples, fmt
 
     h = _parse_step(step)
     game = load_game(game_file, parse_params(params))
+    markov = getattr(game, "geometry", "euclidean") == "fisher"
+    if markov and methods:
+        raise click.BadParameter("a Markov game runs natural policy gradient (and plain policy "
+                                 "gradient for comparison); drop --method", param_hint="--method")
     with progress_bar(quiet) as progress:
         cert = run(game, samples=samples, progress=progress)
-    if cert.equilibrium is None or not cert.equilibrium.get("found"):
+    if cert.equilibrium is None or not cert.equilibrium.get("found") or cert.step_sizes is None:
         _emit(fmt, {"certificate": cert.to_dict(), "simulation": None}, summarize(cert))
         sys.exit(EXIT_NOT_CERTIFIED)
+    if markov:
+        from ._npg import simulate_policies, step_size_sweep
+        from ._summary import summarize_policy_simulation
+
+        sim = simulate_policies(game, cert, step=h, starts=starts, steps=steps, seed=seed)
+        sizes = step_size_sweep(game, cert, steps=steps, seed=seed)
+        data = {"status": cert.status.value, "ok": sim.ok, "simulation": sim.to_dict(),
+                "step_sweep": sizes.to_dict(), "certificate": cert.to_dict()}
+        _emit(fmt, data, summarize_policy_simulation(sim, sizes))
+        sys.exit(EXIT_CERTIFIED if sim.ok else EXIT_NOT_CERTIFIED)
     sim = run_simulation(game, cert, methods=methods or None, step=h,
                          starts=starts, steps=steps, seed=seed)
     data = {"status": cert.status.value, "ok": sim.ok, "simulation": sim.to_dict(),
