@@ -174,6 +174,47 @@ def trajectories(runs: list) -> bytes:
         return _svg(fig)
 
 
+def kl_decay(runs: list) -> bytes:
+    """V_k / V_0 against iterations for NPG (with the certified q^(2k)) and PG."""
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, len(runs), figsize=(WIDTH, 2.4), sharey=True, squeeze=False)
+        for ax, run in zip(axes[0], runs):
+            V = run.lyapunov / np.maximum(run.lyapunov[0], 1e-300)
+            k = np.arange(V.shape[0])
+            ax.semilogy(k, np.clip(V, 1e-17, None), color=BLUE, alpha=0.35, linewidth=0.8)
+            if run.certified_rate is not None:
+                ax.semilogy(k, run.certified_rate ** k, color=RED, linestyle="--", linewidth=1.4,
+                            label=f"certified $q^{{2k}}$, $q^2$ = {run.certified_rate:.6g}")
+                ax.legend(loc="upper right", frameon=False)
+            name = "natural policy gradient" if run.method == "npg" else "policy gradient"
+            ax.set_title(f"{name}, h = {run.step:.4g}")
+            ax.set_xlabel("iteration $k$")
+            ax.set_ylim(1e-16, 2.0)
+        axes[0][0].set_ylabel(r"$V_k \,/\, V_0$")
+        fig.tight_layout()
+        return _svg(fig)
+
+
+def step_sweep(sizes) -> bytes:
+    """Final V ratio against the step, NPG and PG, with the certified NPG range shaded."""
+    h = np.array([r["step"] for r in sizes.rows])
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
+        ax.axvspan(h.min() / 1.5, sizes.certified_max, color=GREEN, alpha=0.15,
+                   label="certified NPG steps")
+        for method, colour, label in (("npg", BLUE, "NPG"), ("pg", GREY, "PG")):
+            ratio = np.array([r[f"{method}_final_ratio"] for r in sizes.rows], dtype=float)
+            ax.loglog(h, np.clip(np.nan_to_num(ratio, nan=1e30, posinf=1e30), 1e-17, 1e30),
+                      marker="o", color=colour, label=label)
+        ax.axhline(1.0, color="black", linewidth=0.6)
+        ax.set_xlabel("step size $h$")
+        ax.set_ylabel(r"worst $V_T \,/\, V_0$")
+        ax.set_xlim(h.min() / 1.5, h.max() * 1.5)
+        ax.legend(loc="upper left", frameon=False)
+        fig.tight_layout()
+        return _svg(fig)
+
+
 def sweep_margins(param: str, rows: list[dict]) -> bytes:
     """Margins against the swept parameter, regions shaded by which test certifies."""
     p = np.array([r["params"][param] for r in rows], dtype=float)

@@ -65,11 +65,12 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         _row("weights $w$", ", ".join(number(w) for w in cert.weights),
              "block weights of the metric; only ratios matter"),
     ]
+    euler = "NPG" if cert.geometry == "fisher" else "Euler"
     if certified:
         numbers += [
-            _row("Euler, max step", number(steps.get("euler_max")),
+            _row(f"{euler}, max step", number(steps.get("euler_max")),
                  "$2 alpha \\/ beta^2$: every smaller step contracts"),
-            _row("Euler, recommended", number(steps.get("euler_recommended")),
+            _row(f"{euler}, recommended", number(steps.get("euler_recommended")),
                  f"$alpha \\/ beta^2$: contracts by {number(steps.get('euler_factor'))} per step"),
             _row("RK4, proven step", number(steps.get("rk4_proven")) if not constrained
                  else "not proven", "largest step the RK4 bound proves (docs/rk4.md)"),
@@ -134,7 +135,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "region": _region(cert),
         "region_kind": "strategy set (projected dynamics)" if constrained else
                        "region of analysis (unconstrained play)",
-        "geometry": cert.geometry,
+        "geometry": _geometry(cert),
+        "fisher": cert.geometry == "fisher",
         "bounds_how": how,
         "equilibrium": equilibrium,
         "numbers": numbers,
@@ -153,6 +155,17 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "scope": scope,
         "figures": figures,
     }
+
+
+def _geometry(cert: Certificate) -> str:
+    if cert.geometry != "fisher":
+        return "Euclidean, M(w) = blockdiag(w_i I)"
+    m = cert.game.get("markov", {})
+    return (f"Fisher, M(w) = blockdiag(w_i F_i); Markov game with {m.get('states')} "
+            f"states, actions {', '.join(str(a) for a in m.get('actions', []))}, discount "
+            f"{number(m.get('discount'))}, entropy {number(m.get('entropy'))} "
+            f"({m.get('entropy_weighting')} over states); reduced logits, cube of radius "
+            f"{number(m.get('radius'))} around the equilibrium")
 
 
 def _gap(gap, alpha) -> str:
