@@ -33,6 +33,8 @@ The argument (also in docs/verified.md):
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from . import _arith as ia
@@ -156,7 +158,7 @@ def in_metric(lo, hi, dims, weights):
 
 def _blocks(dims):
     edges = np.cumsum((0, *dims))
-    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    return [slice(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
 def box_bounds(Jlo, Jhi, dims) -> dict:
