@@ -284,6 +284,13 @@ def asinh(a):
     return _increasing(np.arcsinh, a)
 
 
+def erf(a):
+    """scipy's erf (Cephes, accurate to ~1 ulp), increasing, inside [-1, 1]."""
+    from scipy.special import erf as erf_
+
+    return _increasing(erf_, a, floor=-1.0, ceiling=1.0)
+
+
 def cosh(a: Interval) -> Interval:
     """Even, increasing in |x|: [cosh(mig), cosh(mag)], never below 1."""
     with np.errstate(over="ignore"):

@@ -21,9 +21,9 @@ of L_ij at least the largest). Then:
   off-diagonal part moves by at most a/4 in norm, by its row sums). A box that misses a target
   is split in two along the side its block's enclosure is most sensitive to, worst first.
   Each quantity has its own partition (see `interval_bounds`).
-* inconclusive: the budget (boxes enclosed, seconds) ran out, or the witnesses are too close to
-  call; the result says how far it got (the fraction of the volume meeting the targets, the
-  worst box).
+* inconclusive: the budget (boxes enclosed, seconds) ran out; the result says how far it got
+  (the fraction of the volume meeting the targets, the worst box). While the witnesses are too
+  close to the small-gain boundary to set targets, every box is refined (more witnesses).
 
 Scale-out: each round's boxes are cut into batches (`batch_size`) that are bounded
 independently, by `bound_batch`, in-process or on any `concurrent.futures.Executor`; the
@@ -168,20 +168,20 @@ def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
             score = None
             break
         targets = _targets(data)
-        if targets is None:
-            outcome, score, witness = "inconclusive", None, None
-            reason = ("the witness values are too close to the small-gain boundary to set "
-                      "targets; shrink the region or tighten the game")
-            break
-        score = _violation(data, owner, owners, *targets)
+        # Without targets (witnesses too close to call), refine every box: more witnesses.
+        score = (np.ones(owner.size) if targets is None
+                 else _violation(data, owner, owners, *targets))
         unproved = np.flatnonzero(score > 0)
         allowed = (max_boxes - evaluated) // 2
         if time.perf_counter() - start > max_seconds or allowed < 1:
             outcome, witness = "inconclusive", None
             spent = "seconds" if allowed >= 1 else "boxes"
-            reason = (f"budget ran out ({spent}) after {evaluated} boxes, "
-                      f"{_fraction(score, owner, depth, count):.1%} of the region proved for "
-                      "every quantity; raise max_boxes/max_seconds or shrink the region")
+            reason = f"budget ran out ({spent}) after {evaluated} boxes: " + (
+                "the values proved at points are too close to the small-gain boundary to "
+                "call" if targets is None else
+                f"{_fraction(score, owner, depth, count):.1%} of the region proved for every "
+                "quantity") + "; raise max_boxes/max_seconds or shrink the region"
+            score = None if targets is None else score
             break
         order = unproved[np.lexsort((unproved, -score[unproved]))][:allowed]
         low, high, owner, depth, data = _split(low, high, owner, depth, data, order, owners,

@@ -12,7 +12,9 @@ Two enclosures are intersected (both are valid, so their intersection is):
 
 * the natural interval extension of J's program over the box: cheap, but it over-estimates
   (every occurrence of x is treated as independent), by an amount linear in the box width;
-* for small d (d <= MEAN_VALUE_MAX_DIM, non-constant J), the mean-value form
+* for small d (d <= MEAN_VALUE_MAX_DIM) and a smooth, non-constant J (its program uses only
+  smooth primitives: the mean-value theorem fails across the jumps of a `where`, `max` or
+  `abs`), the mean-value form
   J(x) in J(c) + sum_k dJ/dx_k(box) (x_k - c_k), with c the box centre, J(c) a thin enclosure
   and dJ/dx_k(box) the natural enclosure of the program of jax.jacfwd(game.jacobian): its
   over-estimation is quadratic in the width, which is what makes branch and bound converge on
@@ -32,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._game import Game
+from .._jaxpr import is_smooth
 from . import _arith as ia
 from ._arith import Interval
 from ._interpret import Program, UnsupportedPrimitive, compile_program
@@ -106,6 +109,8 @@ def _derivative_program(game: Game, x0) -> Program | None:
     """The program of dJ/dx when the mean-value form pays off and can be evaluated."""
     if game.dim > MEAN_VALUE_MAX_DIM or game.has_constant_jacobian:
         return None
+    if not is_smooth(jax.make_jaxpr(game.jacobian)(x0)):
+        return None  # J may jump: no mean-value theorem
     try:
         return compile_program(jax.make_jaxpr(jax.jacfwd(game.jacobian))(x0))
     except UnsupportedPrimitive:

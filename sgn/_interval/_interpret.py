@@ -130,6 +130,12 @@ class _Builder:
             elif name in SELF_COMPARISON and _same_variable(*eqn.invars):
                 shape = eqn.outvars[0].aval.shape
                 outs = [self.constant(np.full(shape, SELF_COMPARISON[name]))]
+            elif name == "mul" and _same_variable(*eqn.invars):
+                # x * x is a square, never negative: evaluating it as a product of two
+                # independent intervals would lose that (the dependency problem).
+                outs = [self.new_slot()]
+                self.steps.append(Step("square", (read(eqn.invars[0]),), tuple(outs), (),
+                                       (tuple(eqn.outvars[0].aval.shape),)))
             elif name in RULES:
                 outs = [self.new_slot() for _ in eqn.outvars]
                 self.steps.append(Step(
@@ -305,7 +311,7 @@ RULES = {
     "sin": _elementwise(ia.sin), "cos": _elementwise(ia.cos), "tanh": _elementwise(ia.tanh),
     "logistic": _elementwise(ia.logistic), "sinh": _elementwise(ia.sinh),
     "cosh": _elementwise(ia.cosh), "atan": _elementwise(ia.arctan),
-    "asinh": _elementwise(ia.asinh),
+    "asinh": _elementwise(ia.asinh), "erf": _elementwise(ia.erf),
     # comparisons and logic
     "lt": _elementwise(ia.less), "le": _elementwise(ia.less_equal),
     "gt": _swap(ia.less), "ge": _swap(ia.less_equal),
