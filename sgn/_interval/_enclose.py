@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._game import Game
-from .._jaxpr import is_smooth
+from .._jaxpr import SMOOTH
 from . import _arith as ia
 from ._arith import Interval
 from ._interpret import Program, UnsupportedPrimitive, compile_program
@@ -105,11 +105,30 @@ def jacobian_enclosure(game: Game) -> JacobianEnclosure:
     return cached
 
 
+def is_smooth_in_input(program: Program) -> bool:
+    """Whether every step that reads the input (directly or not) is smooth.
+
+    Steps on constants only (such as the one-hot tangents jacfwd builds with `eq` and a cast)
+    cannot make J jump; a `where`, `max` or cast to an integer on anything derived from x can.
+    """
+    tainted = set(program.inputs)
+    for step in program.steps:
+        if not tainted.intersection(step.inputs):
+            continue
+        if step.primitive not in SMOOTH and step.primitive != "square":
+            return False
+        if step.primitive == "convert_element_type" and not np.issubdtype(
+                np.dtype(dict(step.params)["new_dtype"]), np.floating):
+            return False
+        tainted.update(step.outputs)
+    return True
+
+
 def _derivative_program(game: Game, x0) -> Program | None:
     """The program of dJ/dx when the mean-value form pays off and can be evaluated."""
     if game.dim > MEAN_VALUE_MAX_DIM or game.has_constant_jacobian:
         return None
-    if not is_smooth(jax.make_jaxpr(game.jacobian)(x0)):
+    if not is_smooth_in_input(compile_program(jax.make_jaxpr(game.jacobian)(x0))):
         return None  # J may jump: no mean-value theorem
     try:
         return compile_program(jax.make_jaxpr(jax.jacfwd(game.jacobian))(x0))
