@@ -1,0 +1,26 @@
+"""Verified bounds: interval enclosures of the Jacobian, rigorous scalars, branch and bound.
+
+    result = interval_bounds(game, max_boxes=..., max_seconds=..., executor=None)
+    result.outcome, result.bounds                      # Bounds(method="interval", exact=True)
+    metric = interval_in_metric(game, weights, result)  # MetricBounds: beta(w), metric margin
+
+See docs/verified.md for what is proved and how.
+"""
+
+from ._arith import Interval
+from ._branch import IntervalBounds, bound_batch, interval_bounds, interval_in_metric
+from ._dask import DaskUnavailable, dask_executor
+from ._enclose import JacobianEnclosure, enclose_jacobian, jacobian_enclosure
+from ._interpret import (
+    Program,
+    UnsupportedPrimitive,
+    compile_program,
+    supported_primitives,
+)
+
+__all__ = [
+    "DaskUnavailable", "Interval", "IntervalBounds", "JacobianEnclosure", "Program",
+    "UnsupportedPrimitive", "bound_batch", "compile_program", "dask_executor",
+    "enclose_jacobian", "interval_bounds", "interval_in_metric", "jacobian_enclosure",
+    "supported_primitives",
+]

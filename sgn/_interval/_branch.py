@@ -1,0 +1,362 @@
+"""Branch and bound: split the region until interval bounds prove (or refute) the certificate.
+
+    result = interval_bounds(game, max_boxes=..., max_seconds=..., executor=None)
+    result.outcome        "certified" | "refuted" | "inconclusive"
+    result.bounds         a standard Bounds (method "interval", exact=True): valid on the region
+    metric = interval_in_metric(game, weights, result)      # beta(w), metric margin
+
+Every round encloses J over the current boxes and, for each box, also at its centre (a thin
+enclosure). Box enclosures give rigorous bounds (mu_i lower, L_ij upper); centre enclosures give
+proved witness values (the true inf of mu_i is at most the smallest centre value, the true sup
+of L_ij at least the largest). Then:
+
+* certified: the min/max of the box bounds make K (K_ii = mu_i, K_ij = -L_ij) a nonsingular
+  M-matrix (`optimize_weights(...).status.certifiable`);
+* refuted: a centre proves mu_i <= 0 for some player (rigorous), or the witness values already
+  fail the small-gain test (decided by `optimize_weights` in floating point, with its
+  MARGIN_TOL): then no valid bounds on this region can certify;
+* otherwise the witnesses set targets. With weights w and margin a > 0 of the witness values,
+  any bounds with mu_i >= witness_i - a/4 and L_ij <= witness_ij + a / (4 (N-1) sqrt(w_i/w_j))
+  still give alpha(w) >= a/2 > 0 (the diagonal of G(w) drops by at most a/4 and the
+  off-diagonal part moves by at most a/4 in norm, by its row sums). A box that misses a target
+  is split in two along the side its block's enclosure is most sensitive to, worst first.
+  Each quantity has its own partition (see `interval_bounds`).
+* inconclusive: the budget (boxes enclosed, seconds) ran out; the result says how far it got
+  (the fraction of the volume meeting the targets, the worst box). While the witnesses are too
+  close to the small-gain boundary to set targets, every box is refined (more witnesses).
+
+Scale-out: each round's boxes are cut into batches (`batch_size`) that are bounded
+independently, by `bound_batch`, in-process or on any `concurrent.futures.Executor`; the
+results are concatenated in order and reduced by min/max, which are exact, so the outcome does
+not depend on the executor or on the batch size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from .._bounds import Bounds, MetricBounds
+from .._game import Game
+from .._result import Result
+from .._weights import WeightStatus, optimize_weights
+from ._enclose import JacobianEnclosure, jacobian_enclosure
+from ._rigorous import box_bounds, metric_bounds, witness_bounds
+
+DEFAULT_MAX_BOXES = 20_000
+DEFAULT_MAX_SECONDS = 60.0
+DEFAULT_BATCH_SIZE = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchTask:
+    """One batch of boxes to bound: plain data, so any executor can ship it to a worker."""
+
+    enclosure: JacobianEnclosure
+    low: np.ndarray
+    high: np.ndarray
+    weights: np.ndarray | None = None  # None: SGN bounds and witnesses; else: metric bounds
+
+
+def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
+    """Rigorous per-box quantities of one batch (see the module docstring)."""
+    if task.weights is not None:
+        Jlo, Jhi = task.enclosure(task.low, task.high)
+        return metric_bounds(Jlo, Jhi, task.enclosure.dims, task.weights)
+    centres = box_centres(task.low, task.high)
+    Jlo, Jhi, smear = task.enclosure.with_smear(task.low, task.high)
+    out = box_bounds(Jlo, Jhi, task.enclosure.dims)
+    out.update(witness_bounds(*task.enclosure(centres, centres), task.enclosure.dims))
+    out["smear"] = (task.high - task.low) if smear is None else smear
+    return out
+
+
+def box_centres(low, high):
+    return np.clip(0.5 * low + 0.5 * high, low, high)
+
+
+def map_batches(enclosure, low, high, *, weights=None, executor=None,
+                batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, np.ndarray]:
+    """Bound every box, batch by batch, on `executor` (None: in this process), in box order."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
+             for k in range(0, low.shape[0], batch_size)]
+    results = list(map(bound_batch, tasks) if executor is None
+                   else executor.map(bound_batch, tasks))
+    return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
+
+
+@dataclasses.dataclass(frozen=True)
+class IntervalBounds(Result):
+    """What branch and bound proved about the region.
+
+    Attributes:
+        outcome: "certified" (the bounds certify SGN), "refuted" (proved points where no valid
+            bounds can certify), or "inconclusive" (budget spent, or too close to call).
+        reason: one sentence for the user.
+        bounds: the Bounds over the final partition: rigorous whatever the outcome.
+        boxes: boxes in the final partition.
+        evaluated: boxes enclosed in all (each split encloses two children).
+        rounds: branch-and-bound rounds.
+        seconds: wall time.
+        proved_fraction: for the least-proved quantity, the share of the region's volume whose
+            boxes met the last targets (1.0 when certified; None when there were no targets).
+        worst_box: {"low", "high", "quantity"} of the box furthest from its target (None when
+            certified).
+        witness: the proved point behind a refutation: quantity, players, value, point.
+        partition_low, partition_high, partition_owner: the final boxes and the quantity
+            whose partition each belongs to (not serialised).
+    """
+
+    outcome: str
+    reason: str
+    bounds: Bounds
+    boxes: int
+    evaluated: int
+    rounds: int
+    seconds: float
+    proved_fraction: float | None
+    worst_box: dict | None
+    witness: dict | None
+    partition_low: np.ndarray = dataclasses.field(repr=False, compare=False)
+    partition_high: np.ndarray = dataclasses.field(repr=False, compare=False)
+    partition_owner: np.ndarray = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def certified(self) -> bool:
+        return self.outcome == "certified"
+
+
+def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
+                    max_seconds: float = DEFAULT_MAX_SECONDS, executor=None,
+                    batch_size: int = DEFAULT_BATCH_SIZE) -> IntervalBounds:
+    """Verified bounds on game.region by interval enclosures and branch and bound.
+
+    Each SGN quantity (mu_i, then L_ij for i != j in row order) owns its own partition of the
+    region, so a box is only split along the sides its own block depends on: a quantity that
+    depends on 2 of 6 coordinates costs a 2-d search, not a 6-d one. Every partition covers
+    the region, so each quantity's bound is the min (max) over its own boxes.
+
+    Raises UnsupportedPrimitive (naming it) when the game's Jacobian cannot be enclosed.
+    """
+    start = time.perf_counter()
+    enclosure = jacobian_enclosure(game)
+    region = game.region
+    n = game.n_players
+    owners = _quantities(n)
+
+    def bound(low, high):
+        return map_batches(enclosure, low, high, executor=executor, batch_size=batch_size)
+
+    root = bound(region.low[None, :], region.high[None, :])
+    count = len(owners)
+    low = np.repeat(region.low[None, :], count, axis=0)
+    high = np.repeat(region.high[None, :], count, axis=0)
+    data = {k: np.repeat(v, count, axis=0) for k, v in root.items()}
+    owner = np.arange(count)
+    depth = np.zeros(count, dtype=np.int64)
+    evaluated, rounds = 1, 0
+    while True:
+        rounds += 1
+        mu, L = _own_bounds(data, owner, owners)
+        verdict = _decide(mu, L, data, low, high)
+        if verdict is not None:
+            outcome, reason, witness = verdict
+            score = None
+            break
+        targets = _targets(data)
+        # Without targets (witnesses too close to call), refine every box: more witnesses.
+        score = (np.ones(owner.size) if targets is None
+                 else _violation(data, owner, owners, *targets))
+        unproved = np.flatnonzero(score > 0)
+        allowed = (max_boxes - evaluated) // 2
+        if time.perf_counter() - start > max_seconds or allowed < 1:
+            outcome, witness = "inconclusive", None
+            spent = "seconds" if allowed >= 1 else "boxes"
+            reason = f"budget ran out ({spent}) after {evaluated} boxes: " + (
+                "the values proved at points are too close to the small-gain boundary to "
+                "call" if targets is None else
+                f"{_fraction(score, owner, depth, count):.1%} of the region proved for every "
+                "quantity") + "; raise max_boxes/max_seconds or shrink the region"
+            score = None if targets is None else score
+            break
+        order = unproved[np.lexsort((unproved, -score[unproved]))][:allowed]
+        low, high, owner, depth, data = _split(low, high, owner, depth, data, order, owners,
+                                               bound)
+        evaluated += 2 * order.size
+
+    return _result(game, outcome, reason, witness, data, low, high, owner, owners, depth, score,
+                   evaluated, rounds, time.perf_counter() - start)
+
+
+def _quantities(n: int) -> list[tuple[int, int]]:
+    """The SGN quantities as blocks (i, j): (i, i) is mu_i, (i, j) with i != j is L_ij."""
+    return [(i, i) for i in range(n)] + [(i, j) for i in range(n) for j in range(n) if i != j]
+
+
+def _own_bounds(data, owner, owners):
+    """mu (lower) and L (upper), each from its own partition's boxes."""
+    n = data["curvature"].shape[1]
+    mu, L = np.empty(n), np.zeros((n, n))
+    for q, (i, j) in enumerate(owners):
+        mine = owner == q
+        if i == j:
+            mu[i] = data["curvature"][mine, i].min()
+        else:
+            L[i, j] = data["coupling"][mine, i, j].max()
+    return mu, L
+
+
+def _best_over_partitions(values, owner, count, worst, best):
+    """A bound on the whole region from every partition (each covers it); the best of them."""
+    return best(worst(values[owner == q]) for q in range(count))
+
+
+def _decide(mu, L, data, low, high):
+    """(outcome, reason, witness) when the bounds certify or the witnesses refute; else None."""
+    if optimize_weights(mu, L).status.certifiable:
+        return "certified", "interval bounds certify the small-gain condition on the region", None
+    at = data["curvature_at"]
+    box, player = np.unravel_index(np.argmin(at), at.shape)
+    if at[box, player] <= 0:
+        point = box_centres(low[box], high[box])
+        return "refuted", (
+            f"player {player + 1}'s own curvature is provably <= {at[box, player]:.4g} at a "
+            "point of the region (interval evaluation there): no valid mu is positive, so SGN "
+            "cannot certify this region"
+        ), {"quantity": "curvature", "player": int(player) + 1,
+            "value": float(at[box, player]), "point": point.tolist()}
+    witness_mu, witness_L = at.min(axis=0), data["coupling_at"].max(axis=0)
+    check = optimize_weights(witness_mu, witness_L)
+    if check.status == WeightStatus.NOT_CERTIFIABLE:
+        return "refuted", (
+            "values proved at points of the region already fail small-gain "
+            f"(rho = {check.spectral_radius:.4g}): no valid bounds can certify this region"
+        ), {"quantity": "small-gain", "curvature": witness_mu.tolist(),
+            "coupling": witness_L.tolist(), "spectral_radius": float(check.spectral_radius)}
+    return None
+
+
+def _targets(data):
+    """Per-quantity targets from the witnesses (module docstring); None if too close to call."""
+    witness_mu = data["curvature_at"].min(axis=0)
+    witness_L = data["coupling_at"].max(axis=0)
+    check = optimize_weights(witness_mu, witness_L)
+    if not check.status.certifiable:
+        return None
+    n = witness_mu.size
+    a = check.margin
+    root = np.sqrt(check.weights)
+    ratio = root[:, None] / root[None, :]  # sqrt(w_i / w_j)
+    slack = np.where(np.eye(n, dtype=bool), 0.0, a / (4.0 * max(n - 1, 1) * ratio))
+    return witness_mu - a / 4.0, witness_L + slack, a
+
+
+def _violation(data, owner, owners, mu_target, L_target, a):
+    """How far each box misses its own quantity's target, in units of the witness margin a
+    (> 0: missed)."""
+    rows = np.array([i for i, _ in owners])[owner]
+    cols = np.array([j for _, j in owners])[owner]
+    boxes = np.arange(owner.size)
+    on_diagonal = rows == cols
+    mu_gap = (mu_target[rows] - data["curvature"][boxes, rows]) / a
+    L_gap = (data["coupling"][boxes, rows, cols] - L_target[rows, cols]) / a
+    with np.errstate(invalid="ignore"):
+        gap = np.where(on_diagonal, mu_gap, L_gap)
+    return np.where(np.isnan(gap), np.inf, gap)
+
+
+def _split(low, high, owner, depth, data, order, owners, bound):
+    """Replace the boxes `order` by their halves along the side of largest smear of their own
+    block (how much that block can change along it), or the widest side without a smear."""
+    rows = np.array([i for i, _ in owners])[owner[order]]
+    cols = np.array([j for _, j in owners])[owner[order]]
+    smear = data["smear"][order]
+    if smear.ndim == 4:
+        smear = smear[np.arange(order.size), rows, cols]
+    axis = np.argmax(smear, axis=1)
+    picked = np.arange(order.size)
+    mid = 0.5 * low[order, axis] + 0.5 * high[order, axis]
+    left_high, right_low = high[order].copy(), low[order].copy()
+    left_high[picked, axis] = mid
+    right_low[picked, axis] = mid
+    child_low = np.concatenate([low[order], right_low])
+    child_high = np.concatenate([left_high, high[order]])
+    child_data = bound(child_low, child_high)
+    keep = np.setdiff1d(np.arange(low.shape[0]), order)
+
+    def merged(old, new):
+        return np.concatenate([old[keep], new])
+
+    return (merged(low, child_low), merged(high, child_high),
+            merged(owner, np.tile(owner[order], 2)), merged(depth, np.tile(depth[order] + 1, 2)),
+            {k: merged(v, child_data[k]) for k, v in data.items()})
+
+
+def _fraction(score, owner, depth, count) -> float:
+    """The least-proved quantity's share of the region's volume in boxes that met their
+    targets (each split halves a box's volume)."""
+    met = score <= 0
+    return min(float(np.sum(np.ldexp(1.0, -depth[met & (owner == q)]))) for q in range(count))
+
+
+def _result(game, outcome, reason, witness, data, low, high, owner, owners, depth, score,
+            evaluated, rounds, seconds) -> IntervalBounds:
+    n = game.n_players
+    count = len(owners)
+    centres = box_centres(low, high)
+    mu, L = _own_bounds(data, owner, owners)
+    locations = {"curvature": np.empty((n, game.dim)),
+                 "coupling": np.repeat(centres[:1], n * n, axis=0).reshape(n, n, -1)}
+    for q, (i, j) in enumerate(owners):
+        mine = np.flatnonzero(owner == q)
+        if i == j:
+            locations["curvature"][i] = centres[mine[np.argmin(data["curvature"][mine, i])]]
+        else:
+            locations["coupling"][i, j] = centres[mine[np.argmax(data["coupling"][mine, i, j])]]
+    gamma = _best_over_partitions(data["euclidean_margin"], owner, count, np.min, max)
+    beta = _best_over_partitions(data["lipschitz"], owner, count, np.max, min)
+    locations["euclidean_margin"] = centres[np.argmin(data["euclidean_margin"])]
+    locations["lipschitz"] = centres[np.argmax(data["lipschitz"])]
+    bounds = Bounds(mu, L, float(gamma), float(beta), "interval", True, int(low.shape[0]), 0,
+                    int(evaluated), centres, locations)
+    if outcome == "certified":
+        fraction, worst = 1.0, None
+    elif score is None:
+        fraction, worst = None, None
+    else:
+        fraction = _fraction(score, owner, depth, count)
+        k = int(np.argmax(score))
+        worst = {"low": low[k].tolist(), "high": high[k].tolist(),
+                 "quantity": _quantity_name(owners[owner[k]])}
+    return IntervalBounds(outcome, reason, bounds, int(low.shape[0]), int(evaluated), rounds,
+                          seconds, fraction, worst, witness, low, high, owner)
+
+
+def _quantity_name(block) -> str:
+    i, j = block
+    return f"curvature mu_{i + 1}" if i == j else f"coupling L_{i + 1}{j + 1}"
+
+
+def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=None,
+                       batch_size: int = DEFAULT_BATCH_SIZE) -> MetricBounds:
+    """beta(w) (upper) and the metric margin (lower) over the final partitions of `result`.
+
+    The interval counterpart of estimate_in_metric: both numbers hold on the whole region.
+    Every quantity's partition covers the region, so each gives valid bounds; the tightest
+    (smallest beta, largest margin) are reported.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    low, high, owner = result.partition_low, result.partition_high, result.partition_owner
+    data = map_batches(jacobian_enclosure(game), low, high, weights=w / w[0],
+                       executor=executor, batch_size=batch_size)
+    count = int(owner.max()) + 1
+    beta = _best_over_partitions(data["lipschitz"], owner, count, np.max, min)
+    best = max(range(count), key=lambda q: data["margin"][owner == q].min())
+    mine = np.flatnonzero(owner == best)
+    k = int(mine[np.argmin(data["margin"][mine])])
+    return MetricBounds(float(beta), float(data["margin"][k]), box_centres(low[k], high[k]),
+                        int(low.shape[0]))
