@@ -14,33 +14,74 @@ from . import __version__, _config
 from ._bounds import Bounds, MetricBounds, Progress, Sampled, estimate_bounds, estimate_in_metric
 from ._certificate import Certificate, Status
 from ._dynamics import basin, find_equilibrium
+from ._errors import SGNError
 from ._game import Game, _short
 from ._steps import step_sizes
 from ._weights import Weights, WeightStatus, margin_matrix, optimize_weights, two_player_band
 
 
+METHODS = ("sampled", "interval")
+
+
 def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
-            estimator: Sampled | None = None, optimizer=None,
+            method: str = "sampled", estimator: Sampled | None = None, optimizer=None,
+            executor=None, max_boxes: int | None = None, max_seconds: float | None = None,
             progress: Progress | None = None) -> Certificate:
     """Certify `game` on its region: bounds, best block weights, rate and step sizes.
 
     Args:
         game: an `sgn.Game`.
         samples, seed: sampling options (override those of `estimator`).
-        estimator: how bounds are obtained (default `Sampled()`).
+        method: "sampled" (estimated bounds) or "interval" (bounds proved by interval
+            arithmetic and branch and bound: a verified certificate; falls back to sampled
+            bounds, with a note, when the game uses an operation intervals do not support).
+        estimator: how sampled bounds are obtained (default `Sampled()`).
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
+        executor: a concurrent.futures.Executor for the interval work (default in-process).
+        max_boxes, max_seconds: the branch-and-bound budget of method="interval".
         progress: optional callback progress(done, total, description) for long work.
     """
+    if method not in METHODS:
+        raise SGNError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "interval":
+        from ._interval import UnsupportedPrimitive
+
+        try:
+            return _certify_interval(game, optimizer, executor, max_boxes, max_seconds)
+        except UnsupportedPrimitive as exc:
+            fallback = f"{exc}; fell back to sampled bounds, so nothing is verified"
+    else:
+        fallback = None
     bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
                              progress=progress)
     weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
     metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
                                 progress=progress)
-    return assemble(game, bounds, weights, metric)
+    cert = assemble(game, bounds, weights, metric)
+    if fallback:
+        cert.notes.insert(0, fallback)
+    return cert
 
 
-def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds) -> Certificate:
-    """The certificate from the three stages' results: status, reasons, rates, step sizes."""
+def _certify_interval(game: Game, optimizer, executor, max_boxes, max_seconds) -> Certificate:
+    """Interval bounds by branch and bound, then the same weights and certificate."""
+    from ._interval import interval_bounds, interval_in_metric
+
+    budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds))
+              if v is not None}
+    search = interval_bounds(game, executor=executor, **budget)
+    weights = optimize_weights(search.bounds.curvature, search.bounds.coupling,
+                               method=optimizer)
+    metric = interval_in_metric(game, weights.weights, search, executor=executor)
+    return assemble(game, search.bounds, weights, metric, search=search)
+
+
+def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds, *,
+             search=None) -> Certificate:
+    """The certificate from the three stages' results: status, reasons, rates, step sizes.
+
+    `search` is the branch-and-bound record behind interval bounds (None otherwise).
+    """
     mu, L = bounds.curvature, bounds.coupling
     scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
     tol = _config.MARGIN_TOL * scale
@@ -68,7 +109,8 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         status = Status.INCONCLUSIVE
         reasons.append(weights.message if weights.status is WeightStatus.INCONCLUSIVE else
                        f"the SGN margin {alpha:.3g} is within rounding of zero")
-    elif metric.margin < alpha - 1e-9 * scale:
+    elif bounds.method != "interval" and metric.margin < alpha - 1e-9 * scale:
+        # (Interval metric margins are loose lower bounds, never a sign of missed extremes.)
         status = Status.INCONCLUSIVE
         reasons.append(
             f"at x = {_short(metric.margin_point)} the Jacobian's margin in the metric "
@@ -77,6 +119,11 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         )
     else:
         status, certified_by = Status.CERTIFIED, "sgn"
+    if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
+        # Branch and bound knows why better than the weights do: a proved counterexample, or a
+        # budget that ran out with part of the region proved.
+        status = Status.NOT_CERTIFIED if search.outcome == "refuted" else Status.INCONCLUSIVE
+        reasons.insert(0, search.reason)
     beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
     if status is Status.CERTIFIED and not math.isfinite(beta):
         status, certified_by = Status.INCONCLUSIVE, None
@@ -112,7 +159,11 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
             "samples": bounds.samples,
             "seed": bounds.seed,
             "jacobian_evaluations": bounds.evaluated + metric.evaluated,
-            "constant_jacobian": bounds.exact,
+            "constant_jacobian": bounds.method == "exact",
+            **({} if search is None else {
+                "boxes": search.boxes, "boxes_enclosed": search.evaluated,
+                "outcome": search.outcome, "proved_fraction": search.proved_fraction,
+                "seconds": search.seconds}),
         },
         bounds={
             "curvature": mu,
@@ -146,7 +197,11 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
 
 def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
     notes = []
-    if bounds.exact:
+    if bounds.method == "interval":
+        notes.append("every bound is enclosed by interval arithmetic with outward rounding over "
+                     "a partition of the region (branch and bound), and the last scalar steps "
+                     "are rigorous: this certificate is verified (docs/verified.md)")
+    elif bounds.exact:
         notes.append("the Jacobian is constant, so the bounds are exact (one evaluation, "
                      "widened by a rounding allowance): this certificate is verified")
     else:

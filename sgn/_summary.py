@@ -21,7 +21,10 @@ def summarize(cert: Certificate) -> str:
     """A dozen aligned lines: status, what the bounds are, the metric, rate and step sizes."""
     game, bounds, diag = cert.game, cert.bounds, cert.diagnostics
     n = len(game["players"])
-    how = ("bounds exact (constant Jacobian): verified" if cert.verified
+    est = cert.estimator
+    how = (f"bounds proved by interval arithmetic over {est.get('boxes')} boxes: verified"
+           if est.get("method") == "interval" else
+           "bounds exact (constant Jacobian): verified" if cert.verified
            else f"bounds estimated from {cert.estimator['samples']} samples (seed "
                 f"{cert.estimator['seed']}): not verified")
     lines = [f"{game['name']}: {cert.status.value.upper().replace('_', ' ')}; {how}",

@@ -6,6 +6,7 @@ Exit codes: 0 certified, 1 not certified or inconclusive, 2 bad usage or bad inp
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -101,9 +102,22 @@ def _emit(fmt: str, data: dict, text: str) -> None:
               help="Write the certificate JSON here (atomically).")
 @click.option("--report", "report", metavar="PDF", default=None,
               help="Write the PDF certificate report here.")
+@click.option("--verify", "prove", is_flag=True,
+              help="Prove the bounds by interval arithmetic and branch and bound (a verified "
+                   "certificate) instead of sampling them.")
+@click.option("--max-boxes", type=click.IntRange(min=1), default=None,
+              help="Branch-and-bound budget: boxes (with --verify; default 20000).")
+@click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Branch-and-bound budget: seconds (with --verify; default 60).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="Where --verify's boxes are bounded: in-process, or on "
+                                      "Dask (pip install 'small-gain-nash[dask]').")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler address (default: a local cluster).")
 @_output_options
 @_guarded
-def certify(game_file, params, samples, seed, out, report, fmt, quiet):
+def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max_seconds,
+            executor, scheduler, fmt, quiet):
     """Certify GAME_FILE (a Python file defining `game` or `make_game`)."""
     from ._certify import certify as run
     from ._io import check_writable, write_atomic
@@ -114,9 +128,21 @@ def certify(game_file, params, samples, seed, out, report, fmt, quiet):
     for path in (out, report):
         if path is not None:
             check_writable(path)
+    if scheduler is not None and executor != "dask":
+        raise click.BadParameter("--scheduler needs --executor dask", param_hint="--scheduler")
+    if executor == "dask" and not prove:
+        raise click.BadParameter("--executor dask spreads --verify's work; add --verify",
+                                 param_hint="--executor")
     game = load_game(game_file, parse_params(params))
-    with progress_bar(quiet) as progress:
-        cert = run(game, samples=samples, seed=seed, progress=progress)
+    options = {"method": "interval", "max_boxes": max_boxes, "max_seconds": max_seconds} \
+        if prove else {}
+    with contextlib.ExitStack() as stack:
+        if executor == "dask":
+            from ._interval import dask_executor
+
+            options["executor"] = stack.enter_context(dask_executor(scheduler))
+        with progress_bar(quiet) as progress:
+            cert = run(game, samples=samples, seed=seed, progress=progress, **options)
     if out is not None:
         write_atomic(out, cert.to_json() + "\n")
     if report is not None:

@@ -41,10 +41,15 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     n = len(players)
     certified = cert.status is Status.CERTIFIED
     constrained = bool(cert.game["region"].get("constrained"))
-    how = ("exact: the Jacobian is constant, so one evaluation gives every bound (widened by a "
-           "rounding allowance); verified" if cert.verified else
-           f"estimated from {cert.estimator['samples']} sample points (seed "
-           f"{cert.estimator['seed']}) plus local search; not verified")
+    est = cert.estimator
+    if est.get("method") == "interval":
+        how = (f"enclosed by interval arithmetic with outward rounding over {est.get('boxes')} "
+               "boxes (branch and bound); verified")
+    else:
+        how = ("exact: the Jacobian is constant, so one evaluation gives every bound (widened by a "
+               "rounding allowance); verified" if cert.verified else
+               f"estimated from {cert.estimator['samples']} sample points (seed "
+               f"{cert.estimator['seed']}) plus local search; not verified")
     eq = cert.equilibrium
     if eq and eq.get("found"):
         x = eq["x"]
