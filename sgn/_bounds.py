@@ -415,8 +415,12 @@ def _climber(game, badness, steps: int):
 
 
 def _chunk_size(d: int, n_points: int) -> int:
-    """Points per batch: a power of two within the memory budget (about 8 d x d arrays each),
-    or all the points when they fit in one batch (no padding work)."""
+    """Points per batch, within the memory budget (about 8 d x d arrays each).
+
+    The points are split into as few batches as fit, all of one size (one compiled shape), so
+    the last batch pads at most batches - 1 points: with a fixed batch size it padded up to a
+    whole batch of wasted eigen-solves (23% of the work at d = 16, 10,000 samples).
+    """
     fit = max(1, _config.CHUNK_BYTES // (8 * 8 * d * d))
-    size = 1 << int(np.floor(np.log2(fit)))
-    return int(max(1, min(size, n_points)))
+    batches = -(-n_points // fit)
+    return int(max(1, -(-n_points // batches)))
