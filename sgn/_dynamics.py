@@ -26,6 +26,7 @@ import numpy as np
 from ._errors import GameDefinitionError
 from ._game import Game
 from ._result import Result
+from ._shared import compiled
 
 METHODS = ("euler", "rk4", "flow")
 
@@ -186,26 +187,28 @@ def find_equilibrium(game: Game, weights, alpha: float, beta: float, *,
 
 
 def _euler_until_small(game: Game):
-    cache = game.__dict__.setdefault("_compiled_cache", {})
-    if "equilibrium" not in cache:
-        box_clip = lambda x: jnp.clip(x, game.region.low, game.region.high)  # noqa: E731
-        step = euler_step(game, box_clip)
+    return compiled(game, ("pseudo_gradient",), "equilibrium", _euler_loop)
 
-        def run(x0, h, w, stop, max_iter):
-            def cond(state):
-                k, _, dx = state
-                return (k < max_iter) & (dx > stop)
 
-            def body(state):
-                k, x, _ = state
-                x_new = step(x, h)
-                return k + 1, x_new, jnp.sqrt(jnp.sum(w * (x_new - x) ** 2))
+def _euler_loop(game):
+    """run(x0, h, w, stop, max_iter) for a Lifted game: projected Euler on the box until the
+    M-step falls below `stop`."""
+    step = euler_step(game, lambda x: jnp.clip(x, game.region.low, game.region.high))
 
-            k, x, dx = jax.lax.while_loop(cond, body, (0, x0, jnp.inf))
-            return x, k, dx
+    def run(x0, h, w, stop, max_iter):
+        def cond(state):
+            k, _, dx = state
+            return (k < max_iter) & (dx > stop)
 
-        cache["equilibrium"] = jax.jit(run)
-    return cache["equilibrium"]
+        def body(state):
+            k, x, _ = state
+            x_new = step(x, h)
+            return k + 1, x_new, jnp.sqrt(jnp.sum(w * (x_new - x) ** 2))
+
+        k, x, dx = jax.lax.while_loop(cond, body, (0, x0, jnp.inf))
+        return x, k, dx
+
+    return run
 
 
 def _newton_polish(game: Game, x, r):

@@ -22,6 +22,7 @@ import numpy as np
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
 from ._jaxpr import is_smooth, output_depends_on_input
+from ._shared import compiled
 
 
 class Box:
@@ -190,13 +191,14 @@ class Game:
 
     @cached_property
     def field_fn(self) -> Callable:
-        """Compiled F for numpy-side callers (one compile per game, reused)."""
-        return jax.jit(self.pseudo_gradient)
+        """Compiled F for numpy-side callers (shared by games of the same program, see
+        _shared)."""
+        return compiled(self, ("pseudo_gradient",), "field", lambda g: g.pseudo_gradient)
 
     @cached_property
     def jacobian_fn(self) -> Callable:
-        """Compiled J for numpy-side callers (one compile per game, reused)."""
-        return jax.jit(self.jacobian)
+        """Compiled J for numpy-side callers (shared by games of the same program)."""
+        return compiled(self, ("jacobian",), "jacobian", lambda g: g.jacobian)
 
     @cached_property
     def has_constant_jacobian(self) -> bool:

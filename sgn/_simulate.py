@@ -23,6 +23,7 @@ from ._dynamics import METHODS, euler_step, flow_step, rk4_step
 from ._errors import SGNError
 from ._game import Game, _short
 from ._result import Result
+from ._shared import compiled
 from ._steps import euler_factor, rk4_factor
 
 #: Observed factors may exceed the certified one by this much before it counts: float64
@@ -204,33 +205,36 @@ def _run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error) -> Ru
 
 
 def _compiled_trace(game: Game, method: str, substeps: int):
-    cache = game.__dict__.setdefault("_compiled_cache", {})
-    key = ("simulate", method, substeps)
-    if key not in cache:
-        one = {"euler": lambda: euler_step(game), "rk4": lambda: rk4_step(game),
-               "flow": lambda: flow_step(game, substeps)}[method]()
-        low, high = jnp.asarray(game.region.low), jnp.asarray(game.region.high)
-        slack = 1e-12 * (1.0 + jnp.abs(low) + jnp.abs(high))
+    return compiled(game, ("pseudo_gradient",), ("simulate", method, substeps),
+                    lambda g: _tracer(g, method, substeps), static_argnums=(4,))
 
-        def trace(x0, h, x_star, w, steps):
-            def measure(x):
-                d = jnp.sqrt(jnp.sum(w * (x - x_star) ** 2, axis=1))
-                pair = jnp.sqrt(jnp.sum(w * (x[0::2][: x.shape[0] // 2]
-                                             - x[1::2][: x.shape[0] // 2]) ** 2, axis=1))
-                inside = jnp.all((x >= low - slack) & (x <= high + slack), axis=1)
-                return d, pair, inside
 
-            def body(x, _):
-                x_new = jax.vmap(one, in_axes=(0, None))(x, h)
-                return x_new, measure(x_new)
+def _tracer(game, method: str, substeps: int):
+    """trace(x0, h, x_star, w, steps) for a Lifted game: distances to x* and pairwise along
+    `steps` steps of `method`, and whether each point stayed in the box."""
+    one = {"euler": lambda: euler_step(game), "rk4": lambda: rk4_step(game),
+           "flow": lambda: flow_step(game, substeps)}[method]()
+    low, high = game.region.low, game.region.high
+    slack = 1e-12 * (1.0 + jnp.abs(low) + jnp.abs(high))
 
-            _, (d, pair, inside) = jax.lax.scan(body, x0, None, length=steps)
-            d0, pair0, inside0 = measure(x0)
-            return (jnp.concatenate([d0[None], d]), jnp.concatenate([pair0[None], pair]),
-                    jnp.concatenate([inside0[None], inside]))
+    def trace(x0, h, x_star, w, steps):
+        def measure(x):
+            d = jnp.sqrt(jnp.sum(w * (x - x_star) ** 2, axis=1))
+            pair = jnp.sqrt(jnp.sum(w * (x[0::2][: x.shape[0] // 2]
+                                         - x[1::2][: x.shape[0] // 2]) ** 2, axis=1))
+            inside = jnp.all((x >= low - slack) & (x <= high + slack), axis=1)
+            return d, pair, inside
 
-        cache[key] = jax.jit(trace, static_argnums=4)
-    return cache[key]
+        def body(x, _):
+            x_new = jax.vmap(one, in_axes=(0, None))(x, h)
+            return x_new, measure(x_new)
+
+        _, (d, pair, inside) = jax.lax.scan(body, x0, None, length=steps)
+        d0, pair0, inside0 = measure(x0)
+        return (jnp.concatenate([d0[None], d]), jnp.concatenate([pair0[None], pair]),
+                jnp.concatenate([inside0[None], inside]))
+
+    return trace
 
 
 def describe_violation(v: dict) -> str:

@@ -13,6 +13,7 @@ import itertools
 import re
 from collections.abc import Callable
 
+import jax.numpy as jnp
 import numpy as np
 
 from ._certify import certify
@@ -65,14 +66,20 @@ def parse_grid(items) -> tuple[dict, dict]:
 
 def sweep(factory: Callable[[dict], object], grid: dict, *, fixed: dict | None = None,
           samples: int | None = None, seed: int | None = None, progress=None) -> Sweep:
-    """Certify factory({**fixed, **point}) at every point of the grid (a Cartesian product)."""
+    """Certify factory({**fixed, **point}) at every point of the grid (a Cartesian product).
+
+    Swept values reach the factory as 0-d (weakly typed, so they promote like Python floats)
+    JAX arrays, not floats: code that closes over them then holds them as constants, not as
+    literals baked into its program, so every grid point runs the same compiled functions
+    (see _shared). They still work in Python arithmetic, formatting and control flow.
+    """
     fixed = dict(fixed or {})
     keys = list(grid)
     points = list(itertools.product(*(np.asarray(grid[k], dtype=float) for k in keys)))
     rows, name = [], None
     for done, values in enumerate(points):
         params = {**fixed, **{k: float(v) for k, v in zip(keys, values)}}
-        game = factory(params)
+        game = factory({**fixed, **{k: jnp.asarray(v) for k, v in zip(keys, values)}})
         name = name or re.sub(r"\(.*\)$", "", game.name)  # drop a "(lam=...)" suffix
         cert = certify(game, samples=samples, seed=seed)
         steps = cert.step_sizes or {}
