@@ -57,7 +57,7 @@ def compiled(game, uses: tuple[str, ...], key, make: Callable, *, static_argnums
     parts = [_trace(game, name) for name in uses]
     consts = (jnp.asarray(game.region.low), jnp.asarray(game.region.high)) + tuple(
         c for part in parts for c in part[2])
-    layout = (game.dims, game.constrained, game.costs is not None)
+    layout = (game.dims, game.constrained, game.costs is not None, game.search_gradient)
     structure = None if any(part[0] is None for part in parts) else (
         layout, uses, tuple(part[0] for part in parts), key)
     if structure is not None and _enabled[0]:
@@ -88,7 +88,7 @@ class Lifted:
     """
 
     def __init__(self, layout, jaxprs: dict, consts):
-        self.dims, self.constrained, self.has_costs = layout
+        self.dims, self.constrained, self.has_costs, self.search_gradient = layout
         self.n_players = len(self.dims)
         self.dim = int(sum(self.dims))
         self.offsets = tuple(int(o) for o in np.cumsum((0,) + self.dims))
