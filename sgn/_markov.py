@@ -401,7 +401,7 @@ def _check_tables(transitions, rewards, initial):
     if not isinstance(rewards, (list, tuple)) or len(rewards) != len(actions):
         raise GameDefinitionError(
             f"give one reward table per player: {len(actions)} players (from the transitions' "
-            f"shape), got {len(rewards) if isinstance(rewards, (list, tuple)) else rewards!r}")
+            f"shape), got {_describe(rewards)}")
     R = []
     for i, r in enumerate(rewards):
         r = _finite_array(r, f"rewards[{i}]")
@@ -419,6 +419,21 @@ def _check_tables(transitions, rewards, initial):
     return P, np.stack(R), rho, actions
 
 
+def _describe(rewards) -> str:
+    if isinstance(rewards, (list, tuple)):
+        return f"{len(rewards)}"
+    shape = getattr(rewards, "shape", None)
+    return (f"one array of shape {tuple(shape)} (pass a list of per-player arrays)"
+            if shape is not None else type(rewards).__name__)
+
+
+def _number(value, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise GameDefinitionError(f"{what} must be a number, got {value!r}") from None
+
+
 def _finite_array(value, what: str) -> np.ndarray:
     try:
         a = np.asarray(value, dtype=np.float64)
@@ -430,14 +445,14 @@ def _finite_array(value, what: str) -> np.ndarray:
 
 
 def _check_discount(discount) -> float:
-    discount = float(discount)
+    discount = _number(discount, "discount")
     if not (0.0 <= discount < 1.0):
         raise GameDefinitionError(f"discount must be in [0, 1), got {discount}")
     return discount
 
 
 def _check_entropy(entropy) -> float:
-    entropy = float(entropy)
+    entropy = _number(entropy, "entropy")
     if not math.isfinite(entropy):
         raise GameDefinitionError(f"entropy must be finite, got {entropy}")
     if entropy <= 0:
@@ -450,7 +465,7 @@ def _check_entropy(entropy) -> float:
 
 
 def _check_radius(radius) -> float:
-    radius = float(radius)
+    radius = _number(radius, "radius")
     if not (math.isfinite(radius) and radius > 0):
         raise GameDefinitionError(f"radius must be a positive number, got {radius}")
     return radius
