@@ -216,11 +216,18 @@ def _blocks_fn(_bounds):
 def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[str]:
     """Where the batched time goes; uses sgn internals, so it degrades to a note if they move."""
     try:
-        from sgn import _bounds
+        from sgn import _bounds, _shared
         chunk = _bounds._chunk_size(game.dim, samples)
         starts = max(1, min(sgn.Sampled().refine_starts, chunk))
         badness = _bounds._bounds_badness(game)
-        evaluate = _bounds._chunk_evaluator(game, badness, starts)
+
+        def evaluator(size):  # the compiled evaluator estimate_bounds uses for this size
+            return _shared.compiled(
+                game, ("bound_jacobians", "pseudo_gradient", "cost_values"),
+                ("bounds", "chunk", size, starts),
+                lambda g: _bounds._chunk_evaluator(g, _bounds._bounds_badness(g), starts))
+
+        evaluate = evaluator(chunk)
         blocks = _blocks_fn(_bounds)
     except Exception as exc:  # noqa: BLE001  (internals changed)
         return [f"  profile unavailable ({type(exc).__name__}: {exc})"]
@@ -237,7 +244,7 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
     Js = [jax.block_until_ready(jac(x)) for x in Xc]
     Jn = [np.asarray(J) for J in Js]
     ops = {  # the pieces of the badness vector, each batched over a chunk
-        "all of it (badness)": jax.jit(jax.vmap(lambda J: badness(J, None))),
+        "all of it (badness)": jax.jit(jax.vmap(lambda J: badness((J, J), None))),
         "eigvalsh(sym J)": jax.jit(lambda J: jnp.linalg.eigvalsh(
             0.5 * (J + jnp.swapaxes(J, -1, -2)))[..., 0]),
         "svd(J)": jax.jit(lambda J: jnp.linalg.svd(J, compute_uv=False)[..., 0]),
@@ -279,7 +286,7 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
     t_exact = None
     if padded != samples and chunks == 1:  # the same evaluator on exactly `samples` points
         Xe = jnp.asarray(X[:samples])
-        exact = _bounds._chunk_evaluator(game, badness, starts)
+        exact = evaluator(samples)
         jax.block_until_ready(exact(Xe, None))
         t_exact = med(lambda: exact(Xe, None))
 
