@@ -91,6 +91,11 @@ class MarkovGame(Game):
         self.states = P.shape[0]
         self.discount = _check_discount(discount)
         self.entropy = _check_entropy(entropy)
+        # The programs read discount and entropy as arrays, not Python floats: traced, they are
+        # then constants rather than literals, so games that differ only in them (a sweep)
+        # share compiled code (see _shared.py).
+        self._gamma = jnp.asarray(self.discount)
+        self._tau = jnp.asarray(self.entropy)
         if entropy_weighting not in ENTROPY_WEIGHTINGS:
             raise GameDefinitionError(
                 f"entropy_weighting must be one of {ENTROPY_WEIGHTINGS}, got {entropy_weighting!r}")
@@ -115,8 +120,8 @@ class MarkovGame(Game):
     def occupancy(self, pis):
         """Normalised discounted state occupancy d = (1 - gamma) rho^T (I - gamma P_pi)^{-1}."""
         P_pi = jnp.einsum("sa,sat->st", _joint(pis), self._P_flat)
-        A = jnp.eye(self.states) - self.discount * P_pi.T
-        return solve_diagonally_dominant(A, (1.0 - self.discount) * self.initial)
+        A = jnp.eye(self.states) - self._gamma * P_pi.T
+        return solve_diagonally_dominant(A, (1.0 - self._gamma) * self.initial)
 
     def _cost(self, i: int):
         def cost(*xs):
@@ -126,8 +131,8 @@ class MarkovGame(Game):
             logp = jax.nn.log_softmax(_full_logits(xs[i], self.states), axis=-1)
             ent = -jnp.sum(pis[i] * logp, axis=-1)                                 # H_i(s)
             if self.entropy_weighting == "uniform":
-                return -(d @ reward) - self.entropy * jnp.sum(ent)
-            return -(d @ (reward + self.entropy * ent))
+                return -(d @ reward) - self._tau * jnp.sum(ent)
+            return -(d @ (reward + self._tau * ent))
         return cost
 
     @property
@@ -179,8 +184,8 @@ class MarkovGame(Game):
         joint = _joint(pis)
         P_pi = jnp.einsum("sa,sat->st", joint, self._P_flat)
         eye = jnp.eye(self.states)
-        d = solve_diagonally_dominant(eye - self.discount * P_pi.T,
-                                      (1.0 - self.discount) * self.initial)
+        d = solve_diagonally_dominant(eye - self._gamma * P_pi.T,
+                                      (1.0 - self._gamma) * self.initial)
         shape = (self.states, *self.actions)
         partials = []
         for i, pi in enumerate(pis):
@@ -189,12 +194,12 @@ class MarkovGame(Game):
             rbar = jnp.sum(joint * self._R_flat[i], axis=1)
             weight = 1.0 if self.entropy_weighting == "uniform" else d
             if self.entropy_weighting == "occupancy":
-                rbar = rbar + self.entropy * entropy
-            V = solve_diagonally_dominant(eye - self.discount * P_pi, rbar)
-            Q = self._R_flat[i] + self.discount * jnp.einsum("sat,t->sa", self._P_flat, V)
+                rbar = rbar + self._tau * entropy
+            V = solve_diagonally_dominant(eye - self._gamma * P_pi, rbar)
+            Q = self._R_flat[i] + self._gamma * jnp.einsum("sat,t->sa", self._P_flat, V)
             Qbar = _marginal(Q.reshape(shape), pis, i)
             partials.append(-d[:, None] * Qbar
-                            + self.entropy * jnp.reshape(weight, (-1, 1)) * (logp + 1.0))
+                            + self._tau * jnp.reshape(weight, (-1, 1)) * (logp + 1.0))
         return partials
 
     def fisher_factors(self, x):
