@@ -78,8 +78,9 @@ def _policy_figures(game, cert) -> list:
          "certified step against the certified decay $q^(2k)$ (dashed), and plain policy "
          "gradient at the same step, which the certificate says nothing about."),
         ("step-sweep.svg", _figures.step_sweep(sizes),
-         "Worst $V_T \/ V_0$ after the run against the step size, for NPG and PG; the shaded "
-         "band is the certified NPG range $h < 2 alpha \/ beta^2$."),
+         "Worst $V_T \\/ V_0$ after the run against the step size, for NPG and PG; the shaded "
+         "band is the certified NPG range $h < 2 alpha \\/ beta^2$; a run that overflowed is "
+         "drawn at $10^30$."),
     ]
 
 
