@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -54,7 +55,8 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         fallback = None
     bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
                              progress=progress)
-    weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
+    weights = _prefer_larger_margin(
+        optimize_weights(bounds.curvature, bounds.coupling, method=optimizer), bounds)
     metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
                                 progress=progress)
     cert = assemble(game, bounds, weights, metric)
@@ -70,10 +72,33 @@ def _certify_interval(game: Game, optimizer, executor, max_boxes, max_seconds) -
     budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds))
               if v is not None}
     search = interval_bounds(game, executor=executor, **budget)
-    weights = optimize_weights(search.bounds.curvature, search.bounds.coupling,
-                               method=optimizer)
+    weights = _prefer_larger_margin(
+        optimize_weights(search.bounds.curvature, search.bounds.coupling, method=optimizer),
+        search.bounds)
     metric = interval_in_metric(game, weights.weights, search, executor=executor)
     return assemble(game, search.bounds, weights, metric, search=search)
+
+
+#: Weights.method of the equal weights chosen because the plain test proves a larger margin.
+EUCLIDEAN_WEIGHTS = "equal weights (Euclidean test)"
+
+
+def _prefer_larger_margin(weights: Weights, bounds: Bounds) -> Weights:
+    """Equal weights when the Euclidean test proves a larger rate than SGN's best weights.
+
+    Both are valid certificates; SGN's norm bounds drop the sign structure of the couplings
+    (zero-sum couplings cancel in sym J), so on such games the plain test can be far stronger,
+    and a user wants the faster proven rate and the larger step.
+    """
+    if (weights.status in (WeightStatus.OPTIMAL, WeightStatus.CERTIFIABLE)
+            and bounds.euclidean_margin > weights.margin):
+        return dataclasses.replace(
+            weights, weights=np.ones_like(weights.weights), margin=bounds.euclidean_margin,
+            method=EUCLIDEAN_WEIGHTS,
+            message=f"SGN certifies with alpha = {weights.margin:.6g}, but the Euclidean test "
+                    f"proves more: gamma = {bounds.euclidean_margin:.6g}, so equal weights are "
+                    "used")
+    return weights
 
 
 def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds, *,
@@ -102,6 +127,10 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
         alpha = bounds.euclidean_margin
         reasons.append(f"SGN does not certify ({weights.message}), but the Euclidean test "
                        f"does: gamma = {alpha:.6g} > 0, so equal weights are used")
+    elif weights.method == EUCLIDEAN_WEIGHTS:
+        status, certified_by = Status.CERTIFIED, "euclidean"
+        alpha = bounds.euclidean_margin  # already widened for rounding when exact
+        reasons.append(weights.message)
     elif weights.status is WeightStatus.NOT_CERTIFIABLE:
         status = Status.NOT_CERTIFIED
         reasons.append(weights.message)

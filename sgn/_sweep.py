@@ -88,10 +88,10 @@ def sweep(factory: Callable[[dict], object], grid: dict, *, fixed: dict | None =
             "status": cert.status.value,
             "certified_by": cert.diagnostics.get("certified_by"),
             "euclidean_margin": cert.bounds["euclidean_margin"],
-            # Past the certifiable range, the best margin any weights reach (negative) continues
-            # the curve, where alpha(w) at the fallback equal weights would jump.
-            "margin": cert.margin if cert.certified
-            else cert.diagnostics["best_possible_margin"],
+            # SGN's own best margin (also past the certifiable range, where it continues the
+            # curve negative), and the margin the certificate proves (SGN's or the plain test's).
+            "margin": cert.diagnostics["best_possible_margin"],
+            "certified_margin": cert.margin if cert.certified else None,
             "metric_margin": cert.diagnostics["metric_margin"],
             "lipschitz": cert.bounds["lipschitz"],
             "euler_max": steps.get("euler_max"),

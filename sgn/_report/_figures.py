@@ -73,10 +73,12 @@ def margin_vs_ratio(cert: dict) -> bytes:
             right = band["high"] if band["high"] is not None else r[-1]
             ax.axvspan(max(band["low"], r[0]), right, color=GREEN, alpha=0.12,
                        label=r"certified band ($\alpha(r) > 0$)")
+        by_euclidean = cert["diagnostics"].get("certified_by") == "euclidean"
+        what = r"Euclidean test, $\gamma$" if by_euclidean else r"$\alpha$"
         ax.plot([chosen], [cert["margin"]], "o", color=RED, markersize=5,
-                label=rf"chosen $r$ = {chosen:.4g}, $\alpha$ = {cert['margin']:.4g}")
+                label=rf"chosen $r$ = {chosen:.4g}, {what} = {cert['margin']:.4g}")
         # Show zero, the best margin and the Euclidean margin; the curve's tails may leave.
-        top, low = max(alpha.max(), 0.0), min(gamma, alpha.max(), 0.0)
+        top, low = max(alpha.max(), gamma, 0.0), min(gamma, alpha.max(), 0.0)
         span = (top - low) or 1.0
         ax.set_ylim(max(alpha.min(), low - 0.4 * span), top + 0.15 * span)
         ax.set_xlabel(r"weight ratio $r = w_2 / w_1$")

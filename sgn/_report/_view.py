@@ -44,7 +44,10 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     est = cert.estimator
     if est.get("method") == "interval":
         how = (f"enclosed by interval arithmetic with outward rounding over {est.get('boxes')} "
-               "boxes (branch and bound); verified")
+               f"boxes (branch and bound, {number(est.get('seconds'), 3)} s); verified")
+        if est.get("outcome") != "certified" and est.get("proved_fraction") is not None:
+            how += (f"; branch and bound stopped with {number(100 * est['proved_fraction'], 3)}% "
+                    "of the region proved for the least-proved quantity")
     else:
         how = ("exact: the Jacobian is constant, so one evaluation gives every bound (widened by a "
                "rounding allowance); verified" if cert.verified else
