@@ -19,8 +19,12 @@ run sgn sweep examples/lifted_toy.py --param lam=0:2.5:26 \
     --out reports/lifted_toy_sweep.json --report reports/lifted_toy_sweep.pdf
 run sgn certify examples/cascade.py --verify \
     --out reports/cascade_verified.json --report reports/cascade_verified.pdf
-# The smallest entropy weight that certifies the zero-sum Markov game, and where SGN alone does.
+# The zero-sum Markov game over the entropy weight: where SGN alone certifies (wide grid), and
+# the smallest weight that certifies at all (fine grid near zero).
 run sgn sweep examples/markov_matching_pennies.py --param entropy=0.02:1.5:38 --samples 1024 \
     --out reports/markov_matching_pennies_sweep.json \
     --report reports/markov_matching_pennies_sweep.pdf
+run sgn sweep examples/markov_matching_pennies.py --param entropy=0.001:0.013:13 --samples 1024 \
+    --out reports/markov_matching_pennies_small_entropy.json \
+    --report reports/markov_matching_pennies_small_entropy.pdf
 echo "reports written to reports/"

@@ -75,7 +75,8 @@ class Basin(Result):
     {x : ||x - x*||_M <= metric_radius}, the largest inside the region; distances to x* shrink
     in M(w), so trajectories from it never leave it. `player_radii` gives a box-shaped reading
     of the same ball: every start with ||x_i - x_i*||_2 <= player_radii[i] for each player i
-    is inside it (sum_i w_i r_i^2 = metric_radius^2).
+    is inside it (sum_i w_i r_i^2 = metric_radius^2). In the Fisher geometry the ball is taken
+    in M(w) = blockdiag(w_i F_i(x*)) and player_radii in each player's norm ||.||_{F_i(x*)}.
     """
 
     kind: str
