@@ -43,33 +43,46 @@ from .._game import Game
 from .._result import Result
 from .._weights import WeightStatus, optimize_weights
 from ._enclose import JacobianEnclosure, jacobian_enclosure
-from ._rigorous import box_bounds, metric_bounds, witness_bounds
+from ._rigorous import box_bounds, metric_bounds, metric_smear, metric_witnesses, witness_bounds
+from ._ship import ProgramRef, batch_size_for, resolve, run, worker_count
 
 DEFAULT_MAX_BOXES = 20_000
 DEFAULT_MAX_SECONDS = 60.0
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = None  # one batch per worker per round (`_ship.batch_size_for`)
 
 
 @dataclasses.dataclass(frozen=True)
 class BatchTask:
-    """One batch of boxes to bound: plain data, so any executor can ship it to a worker."""
+    """One batch of boxes to bound: plain data, so any executor can ship it to a worker.
 
-    enclosure: JacobianEnclosure
+    `enclosure` is the program itself in-process, and a `ProgramRef` (its key, the program
+    attached only when the worker may lack it) on an executor: see `_ship`.
+    """
+
+    enclosure: JacobianEnclosure | ProgramRef
     low: np.ndarray
     high: np.ndarray
     weights: np.ndarray | None = None  # None: SGN bounds and witnesses; else: metric bounds
 
 
 def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
-    """Rigorous per-box quantities of one batch (see the module docstring)."""
+    """Rigorous per-box quantities of one batch, and proved values at the box centres.
+
+    The centre enclosures come from the same pass as the box enclosures (the mean-value form
+    needs them), so witnesses cost no extra interpretation of the program.
+    """
+    enclosure = resolve(task.enclosure)
+    Jlo, Jhi, smear, centre = enclosure.with_centre(task.low, task.high)
+    width = task.high - task.low
     if task.weights is not None:
-        Jlo, Jhi = task.enclosure(task.low, task.high)
-        return metric_bounds(Jlo, Jhi, task.enclosure.dims, task.weights)
-    centres = box_centres(task.low, task.high)
-    Jlo, Jhi, smear = task.enclosure.with_smear(task.low, task.high)
-    out = box_bounds(Jlo, Jhi, task.enclosure.dims)
-    out.update(witness_bounds(*task.enclosure(centres, centres), task.enclosure.dims))
-    out["smear"] = (task.high - task.low) if smear is None else smear
+        out = metric_bounds(Jlo, Jhi, enclosure.dims, task.weights)
+        out.update(metric_witnesses(centre.lo, centre.hi, enclosure.dims, task.weights))
+        out["smear"] = width if smear is None else metric_smear(smear, enclosure.dims,
+                                                                 task.weights)
+        return out
+    out = box_bounds(Jlo, Jhi, enclosure.dims)
+    out.update(witness_bounds(centre.lo, centre.hi, enclosure.dims))
+    out["smear"] = width if smear is None else smear
     return out
 
 
@@ -78,14 +91,21 @@ def box_centres(low, high):
 
 
 def map_batches(enclosure, low, high, *, weights=None, executor=None,
-                batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, np.ndarray]:
-    """Bound every box, batch by batch, on `executor` (None: in this process), in box order."""
+                batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """Bound every box, batch by batch, on `executor` (None: in this process), in box order.
+
+    batch_size None: one batch per worker (`batch_size_for`). Each box's numbers depend on
+    that box alone, so neither the batch size nor the executor changes them.
+    """
+    if batch_size is None:
+        batch_size = batch_size_for(low.shape[0], 1 if executor is None
+                                    else worker_count(executor))
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
              for k in range(0, low.shape[0], batch_size)]
-    results = list(map(bound_batch, tasks) if executor is None
-                   else executor.map(bound_batch, tasks))
+    results = run(bound_batch, tasks, enclosure, executor,
+                  lambda task, program: dataclasses.replace(task, enclosure=program))
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
 
 
@@ -132,7 +152,7 @@ class IntervalBounds(Result):
 
 def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
                     max_seconds: float = DEFAULT_MAX_SECONDS, executor=None,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> IntervalBounds:
+                    batch_size: int | None = DEFAULT_BATCH_SIZE) -> IntervalBounds:
     """Verified bounds on game.region by interval enclosures and branch and bound.
 
     Each SGN quantity (mu_i, then L_ij for i != j in row order) owns its own partition of the
@@ -342,7 +362,7 @@ def _quantity_name(block) -> str:
 
 
 def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=None,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> MetricBounds:
+                       batch_size: int | None = DEFAULT_BATCH_SIZE) -> MetricBounds:
     """beta(w) (upper) and the metric margin (lower) over the final partitions of `result`.
 
     The interval counterpart of estimate_in_metric: both numbers hold on the whole region.

@@ -200,3 +200,21 @@ def metric_bounds(Jlo, Jhi, dims, weights) -> dict:
     lo, hi = in_metric(Jlo, Jhi, dims, weights)
     return {"lipschitz": norm2_upper(lo, hi),
             "margin": lambda_min_lower(*symmetric_part(lo, hi))}
+
+
+def metric_witnesses(Jlo, Jhi, dims, weights) -> dict:
+    """Per (thin) enclosure of J at a point: proved beta(w) >= lipschitz_at and metric margin
+    <= margin_at there, so the true sup of beta(w) is >= the largest lipschitz_at and the
+    true inf of the margin <= the smallest margin_at (how far a bound can still improve)."""
+    lo, hi = in_metric(Jlo, Jhi, dims, weights)
+    return {"lipschitz_at": norm2_lower(lo, hi),
+            "margin_at": lambda_min_upper(*symmetric_part(lo, hi))}
+
+
+def metric_smear(smear, dims, weights):
+    """Per box and side k: how much W^{1/2} J W^{-1/2} can change along x_k (the block smears,
+    (B, N, N, d), scaled by sqrt(w_i / w_j)); only picks which side to split, so plain
+    floats are fine here."""
+    root = np.sqrt(np.asarray(weights, dtype=np.float64))
+    scale = root[:, None] / root[None, :]
+    return np.einsum("bijk,ij->bk", smear, scale)
