@@ -8,7 +8,9 @@ the program travels by reference:
   content hash (`JacobianEnclosure.key`); thread workers share the driver's cache;
 * the first call on an executor attaches the program to every task; later calls send the key
   alone, and a worker that does not hold it (a new or restarted worker) answers
-  `ProgramMissing`, upon which that task alone is sent again with the program attached.
+  `ProgramMissing`, upon which that task alone is sent again with the program attached, and
+  the next call attaches it to every task again (the scheduler may have run the resent task
+  on another worker, so only a call without misses shows that every worker is seeded).
 
 This needs nothing from the executor beyond `submit`, so it works for process pools, thread
 pools, Dask and anything else; what each task computes does not change, so results stay
@@ -121,6 +123,8 @@ def run(fn, tasks, enclosure: JacobianEnclosure, executor, attach) -> list:
                for k, r in enumerate(results) if r is _MISSING}
     for k, future in retries.items():
         results[k] = future.result()
+    if retries:
+        sent.discard(enclosure.key)
     return results
 
 
