@@ -8,7 +8,7 @@ the program travels by reference:
   content hash (`JacobianEnclosure.key`); thread workers share the driver's cache;
 * the first call on an executor attaches the program to every task; later calls send the key
   alone, and a worker that does not hold it (a new or restarted worker) answers
-  `ProgramMissing`, upon which that task alone is sent again with the program attached, and
+  `Missing` (from `ProgramMissing`), upon which that task alone is sent again with the program attached, and
   the next call attaches it to every task again (the scheduler may have run the resent task
   on another worker, so only a call without misses shows that every worker is seeded).
 
@@ -115,12 +115,12 @@ def run(fn, tasks, enclosure: JacobianEnclosure, executor, attach) -> list:
     sent = _sent_keys(executor)
     first = enclosure.key not in sent
     ref = ProgramRef(enclosure.key, enclosure if first else None)
-    futures = [executor.submit(fn, attach(task, ref)) for task in tasks]
+    futures = [executor.submit(_guarded, fn, attach(task, ref)) for task in tasks]
     sent.add(enclosure.key)
-    results = [_missing_or_result(future) for future in futures]
+    results = [future.result() for future in futures]
     full = ProgramRef(enclosure.key, enclosure)
     retries = {k: executor.submit(fn, attach(tasks[k], full))
-               for k, r in enumerate(results) if r is _MISSING}
+               for k, r in enumerate(results) if isinstance(r, Missing)}
     for k, future in retries.items():
         results[k] = future.result()
     if retries:
@@ -128,14 +128,19 @@ def run(fn, tasks, enclosure: JacobianEnclosure, executor, attach) -> list:
     return results
 
 
-_MISSING = object()
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """A worker's answer to a task whose program it does not hold (returned, not raised, so
+    schedulers such as Dask do not log an expected event as a failed task)."""
+
+    key: str
 
 
-def _missing_or_result(future):
+def _guarded(fn, task):
     try:
-        return future.result()
-    except ProgramMissing:
-        return _MISSING
+        return fn(task)
+    except ProgramMissing as missing:
+        return Missing(missing.key)
 
 
 def _sent_keys(executor) -> set:
