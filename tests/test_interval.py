@@ -300,3 +300,130 @@ def test_results_do_not_depend_on_executor_or_batch_size():
         local = interval_in_metric(WAVY, weights.weights, reference)
         assert (remote.lipschitz, remote.margin) == (local.lipschitz, local.margin)
         assert remote.margin <= remote.lipschitz
+
+
+# --- shipping programs to workers, batch sizes -------------------------------------------------
+
+def test_auto_batch_size_and_programs_sent_by_key_do_not_change_results():
+    from sgn._interval import _ship
+
+    expected = _fingerprint(interval_bounds(WAVY, batch_size=256))
+    assert _fingerprint(interval_bounds(WAVY)) == expected            # batch_size=None: auto
+    with ThreadPoolExecutor(2) as pool:
+        assert _fingerprint(interval_bounds(WAVY, executor=pool)) == expected
+        # Now the pool counts as seeded; a worker that lost the program must get it again.
+        _ship._CACHE.clear()
+        assert _fingerprint(interval_bounds(WAVY, executor=pool, batch_size=5)) == expected
+        assert _ship._sent_keys(pool), "a call without misses leaves the pool marked seeded"
+
+
+def test_a_task_naming_an_unknown_program_asks_for_it():
+    from sgn._interval import _ship
+    from sgn._interval._branch import BatchTask, bound_batch
+    from sgn._interval._enclose import jacobian_enclosure
+
+    enclosure = jacobian_enclosure(WAVY)
+    task = BatchTask(_ship.ProgramRef("0" * 64), WAVY.region.low[None], WAVY.region.high[None])
+    with pytest.raises(_ship.ProgramMissing) as info:
+        bound_batch(task)
+    assert info.value.key == "0" * 64
+    import pickle
+    assert pickle.loads(pickle.dumps(info.value)).key == "0" * 64    # survives a process hop
+    assert len(enclosure.key) == 64 and enclosure.key == _ship.resolve(enclosure).key
+
+
+def test_batch_size_is_one_task_per_worker_within_limits():
+    from sgn._interval._ship import MAX_BATCH, MIN_BATCH, batch_size_for
+
+    assert batch_size_for(1, 2) == MIN_BATCH
+    assert batch_size_for(1000, 2) == 500
+    assert batch_size_for(10**6, 1) == MAX_BATCH
+
+
+# --- block bounds and the metric pass's refinement -------------------------------------------
+
+def test_block_bounds_enclose_the_norm_and_margin_of_random_block_matrices():
+    from sgn._interval._rigorous import block_lipschitz, block_margin
+
+    rng = np.random.default_rng(7)
+    dims = [2, 1, 3]
+    edges = np.cumsum([0, *dims])
+    for _ in range(50):
+        J = rng.standard_normal((6, 6)) + 2.0 * np.eye(6)
+        w = np.exp(rng.normal(size=3))
+        s = np.sqrt(np.repeat(w, dims))
+        M = J * s[:, None] / s[None, :]
+        blocks = [[J[edges[i]:edges[i + 1], edges[j]:edges[j + 1]] for j in range(3)]
+                  for i in range(3)]
+        own = np.array([np.linalg.norm(blocks[i][i], 2) for i in range(3)]) * (1 + 1e-12)
+        L = np.array([[0.0 if i == j else np.linalg.norm(blocks[i][j], 2) * (1 + 1e-12)
+                       for j in range(3)] for i in range(3)])
+        mu = np.array([np.linalg.eigvalsh(0.5 * (b + b.T))[0] for b in
+                       (blocks[i][i] for i in range(3))]) - 1e-12
+        assert block_lipschitz(own, L, w) >= np.linalg.norm(M, 2)
+        assert block_margin(mu, L, w) <= np.linalg.eigvalsh(0.5 * (M + M.T))[0]
+
+
+def _metric_brute_force(game, w, n=20000):
+    rng = np.random.default_rng(3)
+    x = game.region.low + game.region.width * rng.random((n, game.dim))
+    J = np.asarray(jax.vmap(game.jacobian_fn)(jnp.asarray(x)))
+    s = np.sqrt(np.repeat(np.asarray(w) / w[0], game.dims))
+    M = J * s[:, None] / s[None, :]
+    return (np.linalg.norm(M, 2, axis=(1, 2)).max(),
+            np.linalg.eigvalsh(0.5 * (M + np.swapaxes(M, 1, 2)))[:, 0].min())
+
+
+def test_metric_refinement_tightens_beta_and_stays_rigorous():
+    result = interval_bounds(WAVY)
+    weights = sgn.optimize_weights(result.bounds.curvature, result.bounds.coupling)
+    beta_seen, margin_seen = _metric_brute_force(WAVY, weights.weights)
+    plain = interval_in_metric(WAVY, weights.weights, result, max_boxes=0)
+    refined = interval_in_metric(WAVY, weights.weights, result, max_boxes=400)
+    assert beta_seen <= refined.lipschitz <= plain.lipschitz
+    assert refined.lipschitz < plain.lipschitz                 # the refinement did something
+    # Block sups sit at different points here, so ||N||_2 stops ~12% above the extreme.
+    assert refined.lipschitz <= 1.15 * beta_seen
+    assert plain.margin <= refined.margin <= margin_seen
+    assert refined.margin >= weights.margin - 1e-9             # never below alpha(w)
+    assert refined.evaluated > plain.evaluated
+
+
+def test_cascade_beta_is_within_a_few_percent_of_the_brute_force_extreme():
+    cascade = sgn.load_game("examples/cascade.py")
+    result = interval_bounds(cascade)
+    weights = sgn.optimize_weights(result.bounds.curvature, result.bounds.coupling).weights
+    beta_seen, _ = _metric_brute_force(cascade, weights)
+    metric = interval_in_metric(cascade, weights, result, max_boxes=1000)
+    assert beta_seen <= metric.lipschitz <= 1.06 * beta_seen   # was 6.52 vs ~2.03 before
+    # Euclidean gamma and beta are block-bounded too (they were -8.55 and 13.7 before).
+    from sgn._interval._rigorous import block_margin
+
+    b = result.bounds
+    gamma_seen = _metric_brute_force(cascade, np.ones(3))[1]
+    assert block_margin(b.curvature, b.coupling, np.ones(3)) <= b.euclidean_margin
+    assert -4.0 < b.euclidean_margin <= gamma_seen and b.lipschitz < 6.0
+
+
+# --- how far an inconclusive search got ---------------------------------------------------------
+
+def test_an_inconclusive_result_reports_fraction_boxes_and_worst_box():
+    import json
+
+    cascade = sgn.load_game("examples/cascade.py")
+    result = interval_bounds(cascade, max_boxes=101)
+    assert result.outcome == "inconclusive"
+    assert result.boxes == result.partition_low.shape[0] > len(result.partition_owner) - 1
+    assert result.boxes > 9                                    # split beyond the 9 root copies
+    assert 0.0 <= result.proved_fraction < 1.0
+    worst = result.worst_box
+    low, high = np.array(worst["low"]), np.array(worst["high"])
+    region = cascade.region
+    assert np.all(region.low <= low) and np.all(low < high) and np.all(high <= region.high)
+    assert worst["quantity"] in {f"curvature mu_{i}" for i in (1, 2, 3)} | {
+        f"coupling L_{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3) if i != j}
+    assert f"{result.proved_fraction:.1%}" in result.reason
+    record = json.loads(json.dumps(result.to_dict(), default=float))
+    for key in ("proved_fraction", "boxes", "worst_box", "evaluated", "rounds"):
+        assert key in record
+    assert "partition_low" not in record and "own_norm" not in record

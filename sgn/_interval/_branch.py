@@ -43,33 +43,53 @@ from .._game import Game
 from .._result import Result
 from .._weights import WeightStatus, optimize_weights
 from ._enclose import JacobianEnclosure, jacobian_enclosure
-from ._rigorous import box_bounds, metric_bounds, witness_bounds
+from ._rigorous import (
+    block_lipschitz,
+    block_margin,
+    box_bounds,
+    metric_bounds,
+    witness_bounds,
+)
+from ._ship import ProgramRef, batch_size_for, resolve, run, worker_count
 
 DEFAULT_MAX_BOXES = 20_000
 DEFAULT_MAX_SECONDS = 60.0
-DEFAULT_BATCH_SIZE = 256
+#: Extra boxes, seconds and relative tolerance of the metric pass's refinement of beta(w)
+#: (of the block sups behind it: see `interval_in_metric`).
+DEFAULT_METRIC_BOXES = 2_000
+DEFAULT_METRIC_SECONDS = 10.0
+DEFAULT_METRIC_TOLERANCE = 0.01
+DEFAULT_BATCH_SIZE = None  # one batch per worker per round (`_ship.batch_size_for`)
 
 
 @dataclasses.dataclass(frozen=True)
 class BatchTask:
-    """One batch of boxes to bound: plain data, so any executor can ship it to a worker."""
+    """One batch of boxes to bound: plain data, so any executor can ship it to a worker.
 
-    enclosure: JacobianEnclosure
+    `enclosure` is the program itself in-process, and a `ProgramRef` (its key, the program
+    attached only when the worker may lack it) on an executor: see `_ship`.
+    """
+
+    enclosure: JacobianEnclosure | ProgramRef
     low: np.ndarray
     high: np.ndarray
     weights: np.ndarray | None = None  # None: SGN bounds and witnesses; else: metric bounds
 
 
 def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
-    """Rigorous per-box quantities of one batch (see the module docstring)."""
+    """Rigorous per-box quantities of one batch, and proved values at the box centres.
+
+    The centre enclosures come from the same pass as the box enclosures (the mean-value form
+    needs them), so witnesses cost no extra interpretation of the program.
+    """
+    enclosure = resolve(task.enclosure)
+    Jlo, Jhi, smear, centre = enclosure.with_centre(task.low, task.high)
+    width = task.high - task.low
     if task.weights is not None:
-        Jlo, Jhi = task.enclosure(task.low, task.high)
-        return metric_bounds(Jlo, Jhi, task.enclosure.dims, task.weights)
-    centres = box_centres(task.low, task.high)
-    Jlo, Jhi, smear = task.enclosure.with_smear(task.low, task.high)
-    out = box_bounds(Jlo, Jhi, task.enclosure.dims)
-    out.update(witness_bounds(*task.enclosure(centres, centres), task.enclosure.dims))
-    out["smear"] = (task.high - task.low) if smear is None else smear
+        return metric_bounds(Jlo, Jhi, enclosure.dims, task.weights)
+    out = box_bounds(Jlo, Jhi, enclosure.dims)
+    out.update(witness_bounds(centre.lo, centre.hi, enclosure.dims))
+    out["smear"] = width if smear is None else smear
     return out
 
 
@@ -78,14 +98,21 @@ def box_centres(low, high):
 
 
 def map_batches(enclosure, low, high, *, weights=None, executor=None,
-                batch_size: int = DEFAULT_BATCH_SIZE) -> dict[str, np.ndarray]:
-    """Bound every box, batch by batch, on `executor` (None: in this process), in box order."""
+                batch_size: int | None = None) -> dict[str, np.ndarray]:
+    """Bound every box, batch by batch, on `executor` (None: in this process), in box order.
+
+    batch_size None: one batch per worker (`batch_size_for`). Each box's numbers depend on
+    that box alone, so neither the batch size nor the executor changes them.
+    """
+    if batch_size is None:
+        batch_size = batch_size_for(low.shape[0], 1 if executor is None
+                                    else worker_count(executor))
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
              for k in range(0, low.shape[0], batch_size)]
-    results = list(map(bound_batch, tasks) if executor is None
-                   else executor.map(bound_batch, tasks))
+    results = run(bound_batch, tasks, enclosure, executor,
+                  lambda task, program: dataclasses.replace(task, enclosure=program))
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
 
 
@@ -109,6 +136,10 @@ class IntervalBounds(Result):
         witness: the proved point behind a refutation: quantity, players, value, point.
         partition_low, partition_high, partition_owner: the final boxes and the quantity
             whose partition each belongs to (not serialised).
+        own_norm: per player, an upper bound on sup ||J_ii||_2 over mu_i's partition (not
+            serialised; with the coupling bounds it bounds beta(w) block by block).
+        partition_data, partition_depth: the per-box bounds and split depths of the final
+            partitions, so the metric pass can refine them further (not serialised).
     """
 
     outcome: str
@@ -124,6 +155,10 @@ class IntervalBounds(Result):
     partition_low: np.ndarray = dataclasses.field(repr=False, compare=False)
     partition_high: np.ndarray = dataclasses.field(repr=False, compare=False)
     partition_owner: np.ndarray = dataclasses.field(repr=False, compare=False)
+    own_norm: np.ndarray | None = dataclasses.field(default=None, repr=False, compare=False)
+    partition_data: dict | None = dataclasses.field(default=None, repr=False, compare=False)
+    partition_depth: np.ndarray | None = dataclasses.field(default=None, repr=False,
+                                                           compare=False)
 
     @property
     def certified(self) -> bool:
@@ -132,7 +167,7 @@ class IntervalBounds(Result):
 
 def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
                     max_seconds: float = DEFAULT_MAX_SECONDS, executor=None,
-                    batch_size: int = DEFAULT_BATCH_SIZE) -> IntervalBounds:
+                    batch_size: int | None = DEFAULT_BATCH_SIZE) -> IntervalBounds:
     """Verified bounds on game.region by interval enclosures and branch and bound.
 
     Each SGN quantity (mu_i, then L_ij for i != j in row order) owns its own partition of the
@@ -317,8 +352,14 @@ def _result(game, outcome, reason, witness, data, low, high, owner, owners, dept
             locations["curvature"][i] = centres[mine[np.argmin(data["curvature"][mine, i])]]
         else:
             locations["coupling"][i, j] = centres[mine[np.argmax(data["coupling"][mine, i, j])]]
-    gamma = _best_over_partitions(data["euclidean_margin"], owner, count, np.min, max)
-    beta = _best_over_partitions(data["lipschitz"], owner, count, np.max, min)
+    own_norm = np.array([data["own_norm"][owner == q, i].max() for q, (i, j) in
+                         enumerate(owners) if i == j])
+    ones = np.ones(n)
+    # Each partition bounds gamma and beta; so do the block bounds from mu, L, ||J_ii||.
+    gamma = max(_best_over_partitions(data["euclidean_margin"], owner, count, np.min, max),
+                block_margin(mu, L, ones))
+    beta = min(_best_over_partitions(data["lipschitz"], owner, count, np.max, min),
+               block_lipschitz(own_norm, L, ones))
     locations["euclidean_margin"] = centres[np.argmin(data["euclidean_margin"])]
     locations["lipschitz"] = centres[np.argmax(data["lipschitz"])]
     bounds = Bounds(mu, L, float(gamma), float(beta), "interval", True, int(low.shape[0]), 0,
@@ -333,7 +374,8 @@ def _result(game, outcome, reason, witness, data, low, high, owner, owners, dept
         worst = {"low": low[k].tolist(), "high": high[k].tolist(),
                  "quantity": _quantity_name(owners[owner[k]])}
     return IntervalBounds(outcome, reason, bounds, int(low.shape[0]), int(evaluated), rounds,
-                          seconds, fraction, worst, witness, low, high, owner)
+                          seconds, fraction, worst, witness, low, high, owner, own_norm, data,
+                          depth)
 
 
 def _quantity_name(block) -> str:
@@ -342,21 +384,107 @@ def _quantity_name(block) -> str:
 
 
 def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=None,
-                       batch_size: int = DEFAULT_BATCH_SIZE) -> MetricBounds:
-    """beta(w) (upper) and the metric margin (lower) over the final partitions of `result`.
+                       batch_size: int | None = DEFAULT_BATCH_SIZE,
+                       max_boxes: int = DEFAULT_METRIC_BOXES,
+                       max_seconds: float = DEFAULT_METRIC_SECONDS,
+                       tolerance: float = DEFAULT_METRIC_TOLERANCE) -> MetricBounds:
+    """beta(w) (upper) and the metric margin (lower), valid on the whole region.
 
-    The interval counterpart of estimate_in_metric: both numbers hold on the whole region.
-    Every quantity's partition covers the region, so each gives valid bounds; the tightest
-    (smallest beta, largest margin) are reported.
+    The interval counterpart of estimate_in_metric. Two bounds for each, the better kept:
+
+    * block bounds (`block_lipschitz`: ||N||_2 with N_ij the weighted sup of ||J_ij||_2;
+      `block_margin`: lambda_min(G(w)), so the margin is never below alpha(w)). Each block's
+      sup comes from its own partition, refined here first: boxes whose block bound exceeds
+      the largest value proved at a centre, weighted by how much that entry moves ||N||_2
+      (its singular vectors), are split along their block's smear, worst first, until ||N||
+      is within `tolerance` (relative) of the same norm of the proved values, or `max_boxes`
+      more boxes (or `max_seconds`) are spent. Each block depends on few coordinates, so this
+      converges where splitting the joint space would not; step sizes scale with 1/beta^2;
+    * the norm of the whole W^1/2 J W^-1/2 over the boxes of every final partition (each
+      covers the region).
+
+    max_boxes=0 skips the refinement.
     """
+    start = time.perf_counter()
     w = np.asarray(weights, dtype=np.float64)
+    w = w / w[0]
+    enclosure = jacobian_enclosure(game)
     low, high, owner = result.partition_low, result.partition_high, result.partition_owner
-    data = map_batches(jacobian_enclosure(game), low, high, weights=w / w[0],
-                       executor=executor, batch_size=batch_size)
-    count = int(owner.max()) + 1
-    beta = _best_over_partitions(data["lipschitz"], owner, count, np.max, min)
-    best = max(range(count), key=lambda q: data["margin"][owner == q].min())
+    owners = _quantities(game.n_players)
+    spent = 0
+    data, depth = result.partition_data, result.partition_depth
+    if data is not None and depth is not None:
+        def bound_sgn(lo, hi):
+            return map_batches(enclosure, lo, hi, executor=executor, batch_size=batch_size)
+
+        while spent + 2 <= max_boxes and time.perf_counter() - start <= max_seconds:
+            score = _block_looseness(data, owner, owners, w, tolerance)
+            if score is None:
+                break
+            loose = np.flatnonzero(score >= 0.5 * score.max())
+            order = loose[np.lexsort((loose, -score[loose]))][:(max_boxes - spent) // 2]
+            low, high, owner, depth, data = _split(low, high, owner, depth, data, order, owners,
+                                                   bound_sgn)
+            spent += 2 * order.size
+    mu, L = result.bounds.curvature, result.bounds.coupling
+    blockwise = np.inf
+    if data is not None:
+        refined_mu, refined_L = _own_bounds(data, owner, owners)
+        mu, L = np.maximum(mu, refined_mu), np.minimum(L, refined_L)  # both still valid
+        blockwise = block_lipschitz(_own_norm(data, owner, owners), L, w)
+    metric = map_batches(enclosure, low, high, weights=w, executor=executor,
+                         batch_size=batch_size)
+    count = len(owners)
+    beta = min(_best_over_partitions(metric["lipschitz"], owner, count, np.max, min), blockwise)
+    best = max(range(count), key=lambda q: metric["margin"][owner == q].min())
     mine = np.flatnonzero(owner == best)
-    k = int(mine[np.argmin(data["margin"][mine])])
-    return MetricBounds(float(beta), float(data["margin"][k]), box_centres(low[k], high[k]),
-                        int(low.shape[0]))
+    k = int(mine[np.argmin(metric["margin"][mine])])
+    margin = max(float(metric["margin"][k]), block_margin(mu, L, w))
+    return MetricBounds(float(beta), margin, box_centres(low[k], high[k]),
+                        int(low.shape[0] + spent))
+
+
+def _own_norm(data, owner, owners):
+    """Per player: sup ||J_ii||_2 over mu_i's partition (upper bound)."""
+    return np.array([data["own_norm"][owner == q, i].max()
+                     for q, (i, j) in enumerate(owners) if i == j])
+
+
+def _block_matrices(data, owner, owners, w):
+    """(N, P): the weighted block sups bounded over the partitions, and the same from the
+    values proved at centres (P <= the true sups <= N entrywise)."""
+    n = w.size
+    ratio = np.sqrt(w)[:, None] / np.sqrt(w)[None, :]
+    upper = data["coupling"].copy()
+    proved = data["coupling_at"].copy()
+    idx = np.arange(n)
+    upper[:, idx, idx] = data["own_norm"]
+    proved[:, idx, idx] = data["own_norm_at"]
+    N, P = np.zeros((n, n)), proved.max(axis=0) * ratio
+    for q, (i, j) in enumerate(owners):
+        N[i, j] = upper[owner == q, i, j].max() * ratio[i, j]
+    return N, P, upper, ratio
+
+
+def _block_looseness(data, owner, owners, w, tolerance):
+    """Per box: how much its block bound, above the best value proved for that block, can
+    raise ||N||_2 (first order: the gap times u_i v_j of N's top singular pair), relative to
+    ||P||_2; None once ||N||_2 is within `tolerance` of ||P||_2 (nothing left worth splitting).
+    A plain-float heuristic: it only picks boxes, the bounds themselves stay rigorous."""
+    N, P, upper, ratio = _block_matrices(data, owner, owners, w)
+    if not np.all(np.isfinite(N)):
+        gap_scale = 1.0
+    else:
+        top, floor = np.linalg.norm(N, 2), np.linalg.norm(P, 2)
+        if top <= floor * (1.0 + tolerance):
+            return None
+        gap_scale = max(floor, np.finfo(float).tiny)
+    U, _, Vt = np.linalg.svd(np.where(np.isfinite(N), N, 0.0))
+    weight = np.abs(U[:, 0])[:, None] * np.abs(Vt[0])[None, :]
+    rows = np.array([i for i, _ in owners])[owner]
+    cols = np.array([j for _, j in owners])[owner]
+    boxes = np.arange(owner.size)
+    with np.errstate(invalid="ignore"):
+        gap = (upper[boxes, rows, cols] * ratio[rows, cols] - P[rows, cols]) / gap_scale
+        score = np.where(np.isnan(gap), np.inf, gap * weight[rows, cols])
+    return score if score.max() > 0 else None

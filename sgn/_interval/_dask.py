@@ -30,7 +30,7 @@ class DaskExecutor(concurrent.futures.Executor):
     def __init__(self, client, cluster=None):
         self.client = client
         self.cluster = cluster
-        self._executor = client.get_executor()
+        self._executor = client.get_executor(pure=False)  # no hashing of task arguments
 
     def submit(self, fn, /, *args, **kwargs):
         return self._executor.submit(fn, *args, **kwargs)

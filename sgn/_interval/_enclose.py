@@ -27,6 +27,8 @@ standard choice of which side to split (Kearfott's maximal smear).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import pickle
 import weakref
 
 import jax
@@ -53,25 +55,40 @@ class JacobianEnclosure:
     program: Program
     dims: tuple[int, ...]
     derivative: Program | None = None  # dJ/dx (d, d, d), for the mean-value form
+    key: str = ""  # content hash (see `content_key`): names the program in worker caches
 
     @property
     def dim(self) -> int:
         return sum(self.dims)
 
     def __call__(self, low, high) -> tuple[np.ndarray, np.ndarray]:
+        if self.derivative is None:  # no centre needed: one pass of the program
+            low = np.atleast_2d(np.asarray(low, dtype=np.float64))
+            high = np.atleast_2d(np.asarray(high, dtype=np.float64))
+            J = self._evaluate(self.program, low, high, (self.dim, self.dim))
+            return J.lo, J.hi
         Jlo, Jhi, _ = self.with_smear(low, high)
         return Jlo, Jhi
 
     def with_smear(self, low, high):
         """(Jlo, Jhi, smear): smear (B, N, N, d), per block J_ij, is None without the
         derivative program."""
+        Jlo, Jhi, smear, _ = self.with_centre(low, high)
+        return Jlo, Jhi, smear
+
+    def with_centre(self, low, high):
+        """(Jlo, Jhi, smear, at_centre): also the (thin) enclosure of J at each box centre.
+
+        The mean-value form needs J at the centre anyway, so callers that also want proved
+        values at the centres (the branch-and-bound witnesses) get them without a second pass.
+        """
         low = np.atleast_2d(np.asarray(low, dtype=np.float64))
         high = np.atleast_2d(np.asarray(high, dtype=np.float64))
         J = self._evaluate(self.program, low, high, (self.dim, self.dim))
-        if self.derivative is None:
-            return J.lo, J.hi, None
         centre = np.clip(0.5 * low + 0.5 * high, low, high)
         at_centre = self._evaluate(self.program, centre, centre, (self.dim, self.dim))
+        if self.derivative is None:
+            return J.lo, J.hi, None, at_centre
         slope = self._evaluate(self.derivative, low, high, (self.dim,) * 3)
         offset = ia.sub(Interval(low, high), Interval(centre))
         step = ia.mul(slope, Interval(offset.lo[:, None, None, :], offset.hi[:, None, None, :]))
@@ -80,7 +97,7 @@ class JacobianEnclosure:
         per_entry = ia.magnitude(slope) * (high - low)[:, None, None, :]
         smear = np.add.reduceat(np.add.reduceat(per_entry, edges, axis=1), edges, axis=2)
         return (np.maximum(J.lo, mean_value.lo), np.minimum(J.hi, mean_value.hi),
-                np.where(np.isfinite(smear), smear, np.inf))
+                np.where(np.isfinite(smear), smear, np.inf), at_centre)
 
     @staticmethod
     def _evaluate(program: Program, low, high, shape) -> Interval:
@@ -100,9 +117,16 @@ def jacobian_enclosure(game: Game) -> JacobianEnclosure:
     if cached is None:
         x0 = jnp.asarray(game.region.centre)
         program = compile_program(jax.make_jaxpr(game.jacobian)(x0))
-        cached = _PROGRAMS[game] = JacobianEnclosure(program, tuple(game.dims),
-                                                     _derivative_program(game, x0))
+        enclosure = JacobianEnclosure(program, tuple(game.dims), _derivative_program(game, x0))
+        cached = _PROGRAMS[game] = dataclasses.replace(enclosure, key=content_key(enclosure))
     return cached
+
+
+def content_key(enclosure: JacobianEnclosure) -> str:
+    """A hash of the programs and dims: equal keys mean the same interval function, so a
+    worker that already holds the program under this key can be sent the key alone."""
+    body = pickle.dumps((enclosure.program, enclosure.dims, enclosure.derivative), protocol=5)
+    return hashlib.sha256(body).hexdigest()
 
 
 def is_smooth_in_input(program: Program) -> bool:

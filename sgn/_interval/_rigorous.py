@@ -162,7 +162,8 @@ def _blocks(dims):
 
 
 def box_bounds(Jlo, Jhi, dims) -> dict:
-    """Per box: mu_i (lower), L_ij (upper), gamma (lower), beta = ||J||_2 (upper)."""
+    """Per box: mu_i (lower), L_ij (upper), ||J_ii||_2 (upper), gamma (lower),
+    beta = ||J||_2 (upper)."""
     blocks = _blocks(dims)
     n = len(dims)
     batch = Jlo.shape[0]
@@ -173,14 +174,15 @@ def box_bounds(Jlo, Jhi, dims) -> dict:
         for j, cols in enumerate(blocks):
             if i != j:
                 L[:, i, j] = norm2_upper(Jlo[:, rows, cols], Jhi[:, rows, cols])
-    return {"curvature": mu, "coupling": L,
+    own_norm = np.stack([norm2_upper(Jlo[:, b, b], Jhi[:, b, b]) for b in blocks], axis=1)
+    return {"curvature": mu, "coupling": L, "own_norm": own_norm,
             "euclidean_margin": lambda_min_lower(*symmetric_part(Jlo, Jhi)),
             "lipschitz": norm2_upper(Jlo, Jhi)}
 
 
 def witness_bounds(Jlo, Jhi, dims) -> dict:
     """Per (thin) enclosure of J at a point: lambda_min(sym J_ii) <= curvature_at and
-    ||J_ij||_2 >= coupling_at, both proved. So the true inf of the curvature over the region
+    ||J_ij||_2 >= coupling_at and ||J_ii||_2 >= own_norm_at, all proved. So the true inf of the curvature over the region
     is <= curvature_at, and the true sup of the coupling is >= coupling_at."""
     blocks = _blocks(dims)
     n = len(dims)
@@ -192,7 +194,8 @@ def witness_bounds(Jlo, Jhi, dims) -> dict:
         for j, cols in enumerate(blocks):
             if i != j:
                 L[:, i, j] = norm2_lower(Jlo[:, rows, cols], Jhi[:, rows, cols])
-    return {"curvature_at": mu, "coupling_at": L}
+    own_norm = np.stack([norm2_lower(Jlo[:, b, b], Jhi[:, b, b]) for b in blocks], axis=1)
+    return {"curvature_at": mu, "coupling_at": L, "own_norm_at": own_norm}
 
 
 def metric_bounds(Jlo, Jhi, dims, weights) -> dict:
@@ -200,3 +203,41 @@ def metric_bounds(Jlo, Jhi, dims, weights) -> dict:
     lo, hi = in_metric(Jlo, Jhi, dims, weights)
     return {"lipschitz": norm2_upper(lo, hi),
             "margin": lambda_min_lower(*symmetric_part(lo, hi))}
+
+
+# --- bounds from per-block sups (each block's sup may come from its own partition) -------------
+
+def _weight_ratio(weights):
+    """Upper ends of sqrt(w_i / w_j), rounded outwards."""
+    root = ia.sqrt(Interval(np.asarray(weights, dtype=np.float64)))
+    return ia.div(Interval(root.lo[:, None], root.hi[:, None]),
+                  Interval(root.lo[None, :], root.hi[None, :])).hi
+
+
+def block_lipschitz(own_norm, coupling, weights) -> float:
+    """beta(w) <= ||N||_2 with N_ii = sup ||J_ii||_2 and N_ij = sqrt(w_i / w_j) L_ij.
+
+    For a unit x with block norms n_j = ||x_j||: ||(W^1/2 J W^-1/2 x)_i|| <= sum_j N_ij n_j,
+    so ||W^1/2 J(x) W^-1/2||_2 <= ||N||_2 at every x (the spectral norm is monotone on
+    non-negative matrices). Each block's sup is bounded over its own partition, which is
+    refined along the coordinates that block depends on: far cheaper than bounding the whole
+    J over boxes of the joint space.
+    """
+    with np.errstate(invalid="ignore", over="ignore"):
+        N = up(np.asarray(coupling, dtype=np.float64) * _weight_ratio(weights))
+    np.fill_diagonal(N, own_norm)
+    N = np.where(np.isnan(N), np.inf, N)
+    return float(norm2_upper(N[None], N[None])[0])
+
+
+def block_margin(curvature, coupling, weights) -> float:
+    """lambda_min(sym W^1/2 J W^-1/2) >= lambda_min(G(w)) at every x (SPEC section 3's lemma:
+    x^T sym(.) x >= n^T G(w) n for the block norms n). Off-diagonal entries of G are rounded
+    down, which only lowers n^T G n for n >= 0, where a Z-matrix's lambda_min is attained."""
+    L = np.asarray(coupling, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = up(L * _weight_ratio(weights))
+        G = -up(0.5 * up(scaled + scaled.T))
+    np.fill_diagonal(G, curvature)
+    G = np.where(np.isnan(G), -np.inf, G)
+    return float(lambda_min_lower(G[None], G[None])[0])
