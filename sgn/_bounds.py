@@ -33,9 +33,13 @@ from ._shared import compiled
 #: to the curvatures, the Euclidean margin and Lipschitz first, then to the couplings.
 MAX_REFINE_STARTS = 512
 
-#: Largest matrix side solved by sgn._small_eigen (plain jnp) rather than LAPACK: measured
-#: faster than jaxlib's batched LAPACK on CPU for every size up to here (benchmarks/README.md).
+#: Largest matrix side for which lambda_min is taken by sgn._small_eigen (plain jnp) rather
+#: than LAPACK: measured 1.5 to 5 times faster than jaxlib's batched eigh on CPU at d = 3 to
+#: 24 (benchmarks/README.md).
 SMALL_EIGEN_MAX = 32
+#: The same for ||A||_2 (smaller side): through the Gram matrix it beats jaxlib's batched SVD
+#: at 3 and 6 and loses at 16 and 24 (the d^3 Gram product costs as much as the eigenvalue).
+SMALL_NORM_MAX = 8
 
 Progress = Callable[[int, int, str], None]
 
@@ -238,14 +242,14 @@ class _Sequential:
 
     def norm2(self, A):
         """Largest singular value over the last two axes: closed forms up to 2 x 2, then
-        sgn._small_eigen while the smaller side is at most SMALL_EIGEN_MAX, then LAPACK."""
+        sgn._small_eigen while the smaller side is at most SMALL_NORM_MAX, then LAPACK."""
         if A.shape[-1] == 1 or A.shape[-2] == 1:
             return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))  # no LAPACK call
         if A.shape[-2:] == (2, 2):
             # sigma_max = (hypot(a + d, c - b) + hypot(a - d, b + c)) / 2: no cancellation
             a, b, c, d = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
             return 0.5 * (jnp.hypot(a + d, c - b) + jnp.hypot(a - d, b + c))
-        if min(A.shape[-2:]) <= SMALL_EIGEN_MAX:
+        if min(A.shape[-2:]) <= SMALL_NORM_MAX:
             self.last = _small_eigen.norm2(self._after(A))
             return self.last
         self.last = jnp.linalg.svd(self._after(A), compute_uv=False)[..., 0]
@@ -262,7 +266,7 @@ def _blocks(game, J, linalg: _Sequential):
         mu = linalg.eigvalsh_min(0.5 * (own + jnp.swapaxes(own, -1, -2)))
         L = linalg.norm2(B) * (1.0 - jnp.eye(n))
         return mu, L
-    if max(dims) <= SMALL_EIGEN_MAX:  # pad to one size: one batched solve of each kind
+    if max(dims) <= SMALL_NORM_MAX:  # pad to one size: one batched solve of each kind
         return _padded_blocks(game, J, linalg)
     mu, rows = [], []
     for i in range(n):

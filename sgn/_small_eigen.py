@@ -52,13 +52,13 @@ def _pow2_scale(A):
     return jnp.where(ok, jnp.ldexp(jnp.ones_like(big), e), 1.0)
 
 
-def _tridiagonalize(S):
-    """Diagonal (d, N) and subdiagonal (d - 1, N) of Q^T S Q, tridiagonal (Householder).
+def _householder_steps(S, steps: int):
+    """Apply the first `steps` Householder steps to S (d, d, N), symmetric.
 
     Step k reflects column k below the diagonal onto e_{k+1} with H = I - tau v v^T and
-    applies H S H = S - v w^T - w v^T (Golub & Van Loan, Algorithm 8.3.1). A fori_loop over
-    full-size masked steps, not an unrolled loop over shrinking slices: unrolled, XLA took 35
-    to 60 s to compile d = 16 and fused the steps into code that ran slower.
+    applies H S H = S - v w^T - w v^T (Golub & Van Loan, Algorithm 8.3.1): a fori_loop over
+    full-size masked steps. Unrolled over shrinking slices instead, XLA took 35 to 60 s to
+    compile d = 16 and fused the steps into code that ran slower.
     """
     d = S.shape[0]
     rows = jnp.arange(d)[:, None]
@@ -69,7 +69,7 @@ def _tridiagonalize(S):
         x = jnp.where(rows > k, jax.lax.dynamic_index_in_dim(S, k, 0, keepdims=False), 0.0)
         alpha = jax.lax.dynamic_index_in_dim(x, k + 1, 0, keepdims=False)
         xnorm = jnp.sqrt(jnp.sum(x * x, axis=0))
-        beta = jnp.where(alpha >= 0, -xnorm, xnorm)  # -sign(alpha) ||x||: alpha - beta exact-ish
+        beta = jnp.where(alpha >= 0, -xnorm, xnorm)  # -sign(alpha) ||x||: no cancellation
         v = x - jnp.where(rows == k + 1, beta, 0.0)
         vtv = 2.0 * xnorm * (xnorm + jnp.abs(alpha))
         tau = jnp.where(vtv > 0, 2.0 / jnp.where(vtv > 0, vtv, 1.0), 0.0)
@@ -78,9 +78,30 @@ def _tridiagonalize(S):
         v, w = jax.lax.optimization_barrier((v, w))  # materialised once, not re-fused per entry
         return S - v[:, None] * w[None, :] - w[:, None] * v[None, :]
 
-    S = jax.lax.fori_loop(0, d - 2, step, S)
-    k = jnp.arange(d)
-    return S[k, k], S[k[1:], k[:-1]]
+    return jax.lax.fori_loop(0, steps, step, S)
+
+
+def _tridiagonalize(S):
+    """Diagonal (d, N) and subdiagonal (d - 1, N) of Q^T S Q, tridiagonal (Householder).
+
+    In phases: a quarter of the remaining steps on the full array, then only the trailing
+    block goes on (the finished rows and columns are tridiagonal already, and coupled to the
+    rest only through their last subdiagonal entry). About half the work of running every
+    step on the whole d x d array, with a handful of small loops to compile.
+    """
+    diag, off = [], []
+    while S.shape[0] > 2:
+        size = S.shape[0]
+        steps = size - 2 if size <= 4 else -(-size // 4)
+        S = _householder_steps(S, steps)
+        k = jnp.arange(steps)
+        diag.append(S[k, k])
+        off.append(S[k + 1, k])
+        S = S[steps:, steps:]
+    k = jnp.arange(S.shape[0])
+    diag.append(S[k, k])
+    off.append(S[k[1:], k[:-1]])
+    return jnp.concatenate(diag), jnp.concatenate(off)
 
 
 def _bisection_steps(d: int) -> int:
@@ -152,13 +173,14 @@ def _norm2_core(A):
     B = A / s
     if A.shape[0] < A.shape[1]:
         B = jnp.swapaxes(B, 0, 1)                            # G = A A^T, the smaller
-    G = jax.lax.optimization_barrier(_gram(B))  # computed once, not fused into each use
+    G = _gram(B)
     if G.shape[0] == 1:
         lam = G[0, 0]
     elif G.shape[0] == 2:                                    # G is PSD: no cancellation
         lam = 0.5 * (G[0, 0] + G[1, 1]) + jnp.hypot(0.5 * (G[0, 0] - G[1, 1]), G[1, 0])
-    else:
-        lam = -_lambda_min_core(-G)
+    else:  # |G_ij| <= k: no rescaling, and G's one consumer is the first Householder loop
+        # (rescaling read G several times, and XLA re-fused the unrolled Gram sum into each)
+        lam = -_tridiagonal_min(*_tridiagonalize(-G))
     lam = jnp.where(jnp.all(jnp.isfinite(A), axis=(0, 1)), lam, jnp.nan)
     return jnp.sqrt(jnp.maximum(lam, 0.0)) * s
 
