@@ -33,13 +33,13 @@ from ._shared import compiled
 #: to the curvatures, the Euclidean margin and Lipschitz first, then to the couplings.
 MAX_REFINE_STARTS = 512
 
-#: Largest matrix side for which lambda_min is taken by sgn._small_eigen (plain jnp) rather
-#: than LAPACK: measured 1.5 to 5 times faster than jaxlib's batched eigh on CPU at d = 3 to
-#: 24 (benchmarks/README.md).
-SMALL_EIGEN_MAX = 32
-#: The same for ||A||_2 (smaller side): through the Gram matrix it beats jaxlib's batched SVD
-#: at 3 and 6 and loses at 16 and 24 (the d^3 Gram product costs as much as the eigenvalue).
-SMALL_NORM_MAX = 8
+#: Largest matrix side for which lambda_min / ||A||_2 (smaller side) go to sgn._small_eigen
+#: (plain jnp) rather than LAPACK. Off (2: closed forms only) by measurement: warm, the jnp
+#: solver beat jaxlib's batched eigh 1.5 to 5 times at d = 3 to 24 and its SVD at 3 and 6, but
+#: the estimator as a whole gained little (3.3x -> 3.3x at d = 24) and its first call got 4 to
+#: 10 times slower to compile (benchmarks/README.md). Raise to 32 / 8 to use it.
+SMALL_EIGEN_MAX = 2
+SMALL_NORM_MAX = 2
 
 Progress = Callable[[int, int, str], None]
 

@@ -13,7 +13,7 @@ import sgn
 from sgn import _small_eigen as se
 
 TOL = 1e-13
-SIZES = (3, 4, 7, 12, 24, 32)
+SIZES = (3, 7, 16, 32)  # each size compiles anew: few sizes keep the test short
 
 _lam_min = jax.jit(se.eigvalsh_min)
 _lam_max = jax.jit(se.eigvalsh_max)
@@ -60,8 +60,7 @@ def test_extreme_eigenvalues_match_numpy(d):
     assert (lo[np.all(S == 0, axis=(1, 2))] == 0).all()
 
 
-@pytest.mark.parametrize("shape", [(3, 3), (5, 3), (3, 8), (2, 7), (7, 2), (1, 5), (24, 24),
-                                   (32, 32), (6, 16)])
+@pytest.mark.parametrize("shape", [(3, 3), (5, 3), (3, 8), (2, 7), (1, 5), (24, 24)])
 def test_norm2_matches_numpy(shape):
     rng = np.random.default_rng(sum(shape))
     k, m = shape
