@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _config
+from . import _config, _small_eigen
 from ._errors import GameDefinitionError
 from ._game import Game, _short
 from ._result import Result
@@ -32,6 +32,14 @@ from ._shared import compiled
 #: Most local-search starts in one refinement (all quantities together): past this, starts go
 #: to the curvatures, the Euclidean margin and Lipschitz first, then to the couplings.
 MAX_REFINE_STARTS = 512
+
+#: Largest matrix side for which lambda_min / ||A||_2 (smaller side) go to sgn._small_eigen
+#: (plain jnp) rather than LAPACK. Off (2: closed forms only) by measurement: warm, the jnp
+#: solver beat jaxlib's batched eigh 1.5 to 5 times at d = 3 to 24 and its SVD at 3 and 6, but
+#: the estimator as a whole gained little (3.3x -> 3.3x at d = 24) and its first call got 4 to
+#: 10 times slower to compile (benchmarks/README.md). Raise to 32 / 8 to use it.
+SMALL_EIGEN_MAX = 2
+SMALL_NORM_MAX = 2
 
 Progress = Callable[[int, int, str], None]
 
@@ -216,8 +224,9 @@ class _Sequential:
     def eigvalsh_min(self, M):
         """Smallest eigenvalue of symmetric matrices over the last two axes.
 
-        1 x 1 and 2 x 2 have stable closed forms, elementwise and far faster than a batched
-        LAPACK call on tiny matrices (which dominates the estimator's time otherwise).
+        1 x 1 and 2 x 2 have stable closed forms; up to SMALL_EIGEN_MAX, sgn._small_eigen
+        (plain jnp, no LAPACK kernel, so nothing to deadlock in the batched evaluator; its
+        derivative rule calls LAPACK, ordered here like the rest); LAPACK above.
         """
         k = M.shape[-1]
         if k == 1:
@@ -225,17 +234,24 @@ class _Sequential:
         if k == 2:
             a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
             return 0.5 * (a + c) - jnp.hypot(0.5 * (a - c), b)
+        if k <= SMALL_EIGEN_MAX:
+            self.last = _small_eigen.eigvalsh_min(self._after(M))
+            return self.last
         self.last = jnp.linalg.eigvalsh(self._after(M))
         return self.last[..., 0]
 
     def norm2(self, A):
-        """Largest singular value over the last two axes (closed forms up to 2 x 2)."""
+        """Largest singular value over the last two axes: closed forms up to 2 x 2, then
+        sgn._small_eigen while the smaller side is at most SMALL_NORM_MAX, then LAPACK."""
         if A.shape[-1] == 1 or A.shape[-2] == 1:
             return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))  # no LAPACK call
         if A.shape[-2:] == (2, 2):
             # sigma_max = (hypot(a + d, c - b) + hypot(a - d, b + c)) / 2: no cancellation
             a, b, c, d = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
             return 0.5 * (jnp.hypot(a + d, c - b) + jnp.hypot(a - d, b + c))
+        if min(A.shape[-2:]) <= SMALL_NORM_MAX:
+            self.last = _small_eigen.norm2(self._after(A))
+            return self.last
         self.last = jnp.linalg.svd(self._after(A), compute_uv=False)[..., 0]
         return self.last
 
@@ -250,6 +266,8 @@ def _blocks(game, J, linalg: _Sequential):
         mu = linalg.eigvalsh_min(0.5 * (own + jnp.swapaxes(own, -1, -2)))
         L = linalg.norm2(B) * (1.0 - jnp.eye(n))
         return mu, L
+    if max(dims) <= SMALL_NORM_MAX:  # pad to one size: one batched solve of each kind
+        return _padded_blocks(game, J, linalg)
     mu, rows = [], []
     for i in range(n):
         own = J[game.block(i, i)]
@@ -257,6 +275,30 @@ def _blocks(game, J, linalg: _Sequential):
         rows.append(jnp.stack([0.0 if i == j else linalg.norm2(J[game.block(i, j)])
                                for j in range(n)]))
     return jnp.stack(mu), jnp.stack(rows)
+
+
+def _padded_blocks(game, J, linalg: _Sequential):
+    """_blocks for unequal dims, every block padded to the largest dim K.
+
+    Exact, not approximate: an own block S padded as diag(S, c I) with c = S_00 has the
+    eigenvalues of S plus c >= lambda_min(S), so the same lambda_min; a coupling block padded
+    with zeros has the same singular values plus zeros. One batched call of each kind instead
+    of N + N(N - 1) small ones: one compiled solver each, and far less to compile.
+    """
+    n, dims, K = game.n_players, game.dims, max(game.dims)
+    own, blocks = [], []
+    for i in range(n):
+        k = dims[i]
+        S = J[game.block(i, i)]
+        S = 0.5 * (S + S.T)
+        pad = jnp.diag(jnp.concatenate([jnp.zeros(k), jnp.full(K - k, S[0, 0])]))
+        own.append(jnp.zeros((K, K)).at[:k, :k].set(S) + pad)
+        for j in range(n):
+            B = J[game.block(i, j)] if i != j else jnp.zeros((dims[i], dims[j]))
+            blocks.append(jnp.zeros((K, K)).at[:dims[i], :dims[j]].set(B))
+    mu = linalg.eigvalsh_min(jnp.stack(own))
+    L = linalg.norm2(jnp.stack(blocks)).reshape(n, n) * (1.0 - jnp.eye(n))
+    return mu, L
 
 
 # --- the engine ----------------------------------------------------------------------------------
