@@ -109,3 +109,12 @@ def assert_bad_input(result, *words):
     lowered = err.lower()
     for word in words:
         assert word.lower() in lowered, f"{word!r} not in {err!r}"
+
+
+def assert_usage_error(result, *words):
+    """A click usage error: exit 2, no traceback, the offending option named."""
+    everything = result.stdout + result.stderr
+    assert "Traceback" not in everything, everything
+    assert result.exit_code == 2, (result.exit_code, everything, result.exception)
+    for word in words:
+        assert word.lower() in everything.lower(), f"{word!r} not in {everything!r}"

@@ -18,7 +18,7 @@ import subprocess
 import pytest
 
 import sgn
-from conftest import assert_bad_input
+from conftest import assert_bad_input, assert_usage_error
 import sgn._certify
 import sgn._io
 from sgn import Certificate, CertificateFormatError
@@ -26,15 +26,6 @@ from sgn import Certificate, CertificateFormatError
 # --- helpers ------------------------------------------------------------------------------------
 
 SAMPLES = "64"
-
-
-def assert_usage_error(result, *words):
-    """A click usage error: exit 2, no traceback, the offending option named."""
-    everything = result.stdout + result.stderr
-    assert "Traceback" not in everything, everything
-    assert result.exit_code == 2, (result.exit_code, everything, result.exception)
-    for word in words:
-        assert word.lower() in everything.lower(), f"{word!r} not in {everything!r}"
 
 
 def certify_json(run_cli, target, *extra):
