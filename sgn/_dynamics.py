@@ -52,7 +52,8 @@ class Equilibrium(Result):
         residual: ||F(x)||_2 for an analysis region; ||x - Pi(x - F(x))||_2 for a
             constrained game (zero exactly at its equilibria, also on the boundary).
         found: True when x is an equilibrium inside the region.
-        source: "found" (by the dynamics) or "given" (by the game file).
+        source: "found" (by the dynamics), "given" (by the game file) or "solved" (by the
+            game itself, e.g. a Markov game's regularised equilibrium by NPG and Newton).
         iterations: Euler iterations used.
         error_bound: a-posteriori bound on ||x - x_hat||_M from the contraction (nan if given).
         message: what happened, in words.
@@ -151,12 +152,14 @@ def find_equilibrium(game: Game, weights, alpha: float, beta: float, *,
         inside = bool(((x >= game.region.low) & (x <= game.region.high)).all())
         ok = inside and r <= ftol
         if ok:
-            msg = "the equilibrium given by the game file"
+            msg = ("the equilibrium the game solved for (checked here)"
+                   if game.equilibrium_source == "solved" else
+                   "the equilibrium given by the game file")
         elif not inside:
             msg = "the equilibrium given by the game file lies outside the region"
         else:
             msg = f"the point the game file gives as equilibrium has residual {r:.3g}, not 0"
-        return Equilibrium(x, r, ok, "given", 0, math.nan, msg)
+        return Equilibrium(x, r, ok, game.equilibrium_source, 0, math.nan, msg)
 
     h = alpha / beta**2
     q = math.sqrt(max(0.0, 1.0 - (alpha / beta) ** 2))

@@ -99,6 +99,8 @@ class Game:
     #: refines sampled extremes gets its ascent direction.
     geometry = "euclidean"
     search_gradient = "autodiff"
+    #: Where `equilibrium` came from: "given" by the user, or "solved" by the game itself.
+    equilibrium_source = "given"
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ of R^{-T} H R^{-1} are those of F^{-1/2} H F^{-1/2}.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -108,6 +109,7 @@ class MarkovGame(Game):
         super().__init__(costs, dims, Box(-self.radius, self.radius), name=name, names=names,
                          constrained=False)
         self.equilibrium = self._equilibrium(equilibrium)
+        self.equilibrium_source = "given" if equilibrium is not None else "solved"
         self.region = Box(self.equilibrium - self.radius,
                           self.equilibrium + self.radius).resolve(self.dim)
 
@@ -145,7 +147,7 @@ class MarkovGame(Game):
 
     def _split(self, x):
         sizes = np.cumsum([0] + [self.states * (a - 1) for a in self.actions])
-        return [x[a:b] for a, b in zip(sizes[:-1], sizes[1:])]
+        return [x[a:b] for a, b in itertools.pairwise(sizes)]
 
     # --- the Fisher geometry -------------------------------------------------------------
 

@@ -104,8 +104,9 @@ class PolicySimulation(Result):
 class StepSweep(Result):
     """NPG (and PG) over a grid of step sizes: which steps converge, next to the certified one.
 
-    rows: {step, multiple (of the certified recommended step), npg_converged, pg_converged,
-    npg_final_ratio, pg_final_ratio}; largest_converging: the largest NPG step that converged.
+    rows: {step, multiple (of the certified recommended step), iterations, npg_converged,
+    pg_converged, npg_final_ratio, pg_final_ratio}; largest_converging: the largest NPG step
+    that converged.
     """
 
     certified_max: float
@@ -131,7 +132,11 @@ def simulate_policies(game: MarkovGame, cert: Certificate, *, step: float | None
 
 def step_size_sweep(game: MarkovGame, cert: Certificate, *, multiples=None, starts: int = 8,
                     steps: int = 200, seed: int = 0) -> StepSweep:
-    """Run NPG and PG at multiples of the certified recommended step."""
+    """Run NPG and PG at multiples of the certified recommended step.
+
+    A step below the recommended one runs proportionally more iterations (steps * h_rec / h),
+    so a slow but converging step is not mistaken for one that fails.
+    """
     x_star, w, h_rec = _certified(game, cert, None)
     multiples = (np.asarray(multiples, dtype=float) if multiples is not None
                  else 2.0 ** np.arange(-2, 9))
@@ -140,8 +145,10 @@ def step_size_sweep(game: MarkovGame, cert: Certificate, *, multiples=None, star
     for m in multiples:
         h = float(m * h_rec)
         row = {"step": h, "multiple": float(m)}
+        iterations = math.ceil(steps * max(1.0, 1.0 / m))
+        row["iterations"] = iterations
         for method in ("npg", "pg"):
-            V, _ = _trajectories(game, method, x0, x_star, w, h, steps)
+            V, _ = _trajectories(game, method, x0, x_star, w, h, iterations)
             ratio = _final_ratio(V)
             row[f"{method}_final_ratio"] = ratio
             row[f"{method}_converged"] = bool(ratio <= CONVERGED)
@@ -183,7 +190,7 @@ def _certified(game, cert: Certificate, step):
 def _starts(game: MarkovGame, cert: Certificate, x_star, w, k: int, seed: int) -> np.ndarray:
     """k points on spheres of radius 0.5 .. 1 times the basin radius in the Fisher metric."""
     rng = np.random.default_rng(seed)
-    R, R_inv = (np.asarray(a) for a in game.fisher_factors(jnp.asarray(x_star)))
+    _, R_inv = (np.asarray(a) for a in game.fisher_factors(jnp.asarray(x_star)))
     radius = cert.equilibrium["basin"]["metric_radius"]
     scale = np.repeat(1.0 / np.sqrt(w), game.dims)
     z = rng.standard_normal((k, game.dim))

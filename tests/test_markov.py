@@ -18,6 +18,7 @@ certified at most once, with few samples.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
@@ -25,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import EXAMPLES, assert_bad_input
 
 import sgn
-from conftest import EXAMPLES, assert_bad_input
 from sgn._load import load_game
 from sgn._npg import simulate_policies, step_size_sweep
 
@@ -108,7 +109,7 @@ class Reference:
     def occupancy_neumann(self, pis, tol=1e-17):
         """(1 - gamma) sum_t gamma^t rho^T P_pi^t, truncated once gamma^t < tol."""
         P_pi = self.transition(pis)
-        steps = int(math.ceil(math.log(tol) / math.log(self.gamma))) if self.gamma > 0 else 1
+        steps = math.ceil(math.log(tol) / math.log(self.gamma)) if self.gamma > 0 else 1
         term, total = self.rho.copy(), np.zeros(self.S)
         for t in range(steps):
             total += self.gamma ** t * term
@@ -335,15 +336,16 @@ class Compiled:
         return tuple(np.asarray(m) for m in self._bounds(jnp.asarray(x)))
 
 
+EXAMPLE_FILES = {
+    "coordination": "markov_coordination.py",
+    "pennies": "markov_matching_pennies.py",
+    "three": "markov_three_players.py",
+}
+
+
 class Catalog:
     """Games built lazily, once per module: the three examples as shipped, the same tables with
     the other entropy weighting, and their compiled functions and references."""
-
-    FILES = {
-        "coordination": "markov_coordination.py",
-        "pennies": "markov_matching_pennies.py",
-        "three": "markov_three_players.py",
-    }
 
     def __init__(self):
         self._games, self._compiled, self._refs = {}, {}, {}
@@ -352,7 +354,7 @@ class Catalog:
         key = (name, switched)
         if key not in self._games:
             if not switched:
-                self._games[key] = load_game(EXAMPLES / self.FILES[name], {})
+                self._games[key] = load_game(EXAMPLES / EXAMPLE_FILES[name], {})
             else:
                 base = self.game(name)
                 ref = Reference.of(base, other_weighting(base))
@@ -413,6 +415,12 @@ def test_coordination_example_is_the_issue_game(catalog):
     assert (game.discount, game.entropy, game.entropy_weighting) == (0.9, 1.0, "uniform")
     assert game.geometry == "fisher"
     assert game.dims == (2, 2)   # 2 states x (2 - 1) reduced logits per player
+
+
+def test_default_entropy_weighting_is_uniform_and_documented():
+    default = inspect.signature(sgn.MarkovGame).parameters["entropy_weighting"].default
+    assert default == "uniform"
+    assert '"uniform" (default' in sgn.MarkovGame.__doc__
 
 
 def test_pennies_example_is_zero_sum(catalog):
@@ -694,9 +702,22 @@ def test_matching_pennies_certifies_at_entropy_2(catalog, pennies_cert):
     game, cert = catalog.game("pennies"), pennies_cert
     assert cert.geometry == "fisher"
     assert cert.status is sgn.Status.CERTIFIED, cert.reasons
-    assert cert.diagnostics["certified_by"] == "sgn"
     assert cert.margin > 0
+    # SGN's small-gain condition holds on its own at this entropy (rho(diag(mu)^-1 L) < 1);
+    # the certificate may still use the Euclidean test's equal weights when they prove more,
+    # as they do on a zero-sum game (the couplings cancel in sym J).
+    assert cert.diagnostics["spectral_radius"] < 1
+    assert cert.diagnostics["certified_by"] in ("sgn", "euclidean")
+    if cert.diagnostics["certified_by"] == "euclidean":
+        assert cert.margin == pytest.approx(cert.bounds["euclidean_margin"])
+        assert cert.weights == [1.0, 1.0]
     check_bounds_hold_on_samples(game, catalog.ref("pennies"), cert, k=4, seed=11)
+    # and the certified NPG step makes V fall at the certified rate on this game too
+    sim = simulate_policies(game, cert, starts=8)
+    q2 = certified_rate(cert, cert.step_sizes["euler_recommended"])
+    (npg,) = [run for run in sim.runs if run.method == "npg"]
+    assert npg.observed_rate <= q2 * 1.05, (npg.observed_rate, q2)
+    assert npg.final_ratio < 1e-4
 
 
 def test_matching_pennies_is_not_certified_at_tiny_entropy():
@@ -740,8 +761,8 @@ BAD_GAMES = [
     ("entropy-negative", "kw['entropy'] = -1.0", ["entropy", "nothing is certifiable"]),
     ("nan-reward", "r2 = r.copy(); r2[1, 0, 1] = np.nan; kw['rewards'] = [r2, -r]",
      ["rewards[0]", "nan"]),
-    ("one-action", "kw['transitions'] = np.full((2, 2, 1, 2), 0.5)\n"
-                   "kw['rewards'] = [np.ones((2, 2, 1))] * 2", ["at least 2 actions"]),
+    ("one-action", ("kw['transitions'] = np.full((2, 2, 1, 2), 0.5)\n"
+                    "kw['rewards'] = [np.ones((2, 2, 1))] * 2"), ["at least 2 actions"]),
     ("bad-entropy-weighting", "kw['entropy_weighting'] = 'states'",
      ["entropy_weighting", "states"]),
     ("initial-not-summing-to-1", "kw['initial'] = [0.5, 0.4]",
@@ -776,10 +797,12 @@ def test_cli_certify_rejects_bad_markov_game(game_file, run_cli, code, words):
 def test_cli_rewards_as_one_array_gives_a_one_line_error(game_file, run_cli):
     path = game_file(BASE + "kw['rewards'] = np.stack([r, -r])\ngame = sgn.MarkovGame(**kw)\n",
                      header=False)
-    assert_bad_input(run_cli("certify", path, "--samples", "16"), "reward")
+    assert_bad_input(run_cli("certify", path, "--samples", "16"), "reward table",
+                     "shape (2, 2, 2, 2)", "list")
 
 
-@pytest.mark.parametrize("field, value", [("discount", "'high'"), ("entropy", "None")])
+@pytest.mark.parametrize("field, value", [("discount", "'high'"), ("entropy", "None"),
+                                          ("radius", "'wide'")])
 def test_non_numeric_parameters_raise_game_definition_error(field, value):
-    with pytest.raises(sgn.GameDefinitionError, match=field):
+    with pytest.raises(sgn.GameDefinitionError, match=f"{field} must be a number"):
         sgn.MarkovGame(**_bad_kwargs(f"kw[{field!r}] = {value}"))

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pypdf
 import pytest
+from conftest import assert_usage_error
 
 import sgn
-from conftest import assert_usage_error
 
 DIP_AT, DIP_WIDTH = 0.3137, 0.004
 

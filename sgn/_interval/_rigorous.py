@@ -164,38 +164,35 @@ def _blocks(dims):
 def box_bounds(Jlo, Jhi, dims) -> dict:
     """Per box: mu_i (lower), L_ij (upper), ||J_ii||_2 (upper), gamma (lower),
     beta = ||J||_2 (upper)."""
-    blocks = _blocks(dims)
-    n = len(dims)
-    batch = Jlo.shape[0]
-    mu = np.empty((batch, n))
-    L = np.zeros((batch, n, n))
-    for i, rows in enumerate(blocks):
-        mu[:, i] = lambda_min_lower(*symmetric_part(Jlo[:, rows, rows], Jhi[:, rows, rows]))
-        for j, cols in enumerate(blocks):
-            if i != j:
-                L[:, i, j] = norm2_upper(Jlo[:, rows, cols], Jhi[:, rows, cols])
-    own_norm = np.stack([norm2_upper(Jlo[:, b, b], Jhi[:, b, b]) for b in blocks], axis=1)
+    mu, L, own_norm = _per_block(Jlo, Jhi, dims, lambda_min_lower, norm2_upper)
     return {"curvature": mu, "coupling": L, "own_norm": own_norm,
             "euclidean_margin": lambda_min_lower(*symmetric_part(Jlo, Jhi)),
             "lipschitz": norm2_upper(Jlo, Jhi)}
 
 
 def witness_bounds(Jlo, Jhi, dims) -> dict:
-    """Per (thin) enclosure of J at a point: lambda_min(sym J_ii) <= curvature_at and
-    ||J_ij||_2 >= coupling_at and ||J_ii||_2 >= own_norm_at, all proved. So the true inf of the curvature over the region
-    is <= curvature_at, and the true sup of the coupling is >= coupling_at."""
+    """Per (thin) enclosure of J at a point: lambda_min(sym J_ii) <= curvature_at,
+    ||J_ij||_2 >= coupling_at and ||J_ii||_2 >= own_norm_at, all proved. So the true inf of the
+    curvature over the region is <= curvature_at, and the true sup of the coupling is
+    >= coupling_at."""
+    mu, L, own_norm = _per_block(Jlo, Jhi, dims, lambda_min_upper, norm2_lower)
+    return {"curvature_at": mu, "coupling_at": L, "own_norm_at": own_norm}
+
+
+def _per_block(Jlo, Jhi, dims, eigen_bound, norm_bound):
+    """(mu (B, N), L (B, N, N), ||J_ii|| (B, N)) from per-block eigenvalue and norm bounds:
+    lower/upper for enclosures over boxes, upper/lower for witnesses at points."""
     blocks = _blocks(dims)
     n = len(dims)
-    batch = Jlo.shape[0]
-    mu = np.empty((batch, n))
-    L = np.zeros((batch, n, n))
+    mu = np.empty((Jlo.shape[0], n))
+    L = np.zeros((Jlo.shape[0], n, n))
     for i, rows in enumerate(blocks):
-        mu[:, i] = lambda_min_upper(*symmetric_part(Jlo[:, rows, rows], Jhi[:, rows, rows]))
+        mu[:, i] = eigen_bound(*symmetric_part(Jlo[:, rows, rows], Jhi[:, rows, rows]))
         for j, cols in enumerate(blocks):
             if i != j:
-                L[:, i, j] = norm2_lower(Jlo[:, rows, cols], Jhi[:, rows, cols])
-    own_norm = np.stack([norm2_lower(Jlo[:, b, b], Jhi[:, b, b]) for b in blocks], axis=1)
-    return {"curvature_at": mu, "coupling_at": L, "own_norm_at": own_norm}
+                L[:, i, j] = norm_bound(Jlo[:, rows, cols], Jhi[:, rows, cols])
+    own_norm = np.stack([norm_bound(Jlo[:, b, b], Jhi[:, b, b]) for b in blocks], axis=1)
+    return mu, L, own_norm
 
 
 def metric_bounds(Jlo, Jhi, dims, weights) -> dict:

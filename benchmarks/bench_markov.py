@@ -1,0 +1,223 @@
+"""Benchmark: time to certify entropy-regularised Markov games (SPEC section 5, issue 5).
+
+    python benchmarks/bench_markov.py [--samples 4096] [--repeats 3] [--quick]
+
+Two tables:
+
+  examples  the three bundled Markov examples (examples/markov_*.py);
+  scaling   random general-sum 2-player games (seeded like examples/markov_three_players.py:
+            Dirichlet transitions, rewards uniform in [-1, 1], discount 0.8, entropy 1,
+            occupancy-weighted entropy, uniform initial state) for S = 2, 4, 8, 16 states with
+            A = 2 actions each, and A = 2, 3, 5, 8 actions each with S = 2.
+
+Every measurement runs in a fresh Python process (this script re-invoked with --child), so no
+compiled code survives from one measurement to the next, neither JAX's caches nor sgn's cache of
+code shared between games of the same program:
+
+  build   load_game / MarkovGame(...): table checks and the regularised equilibrium (NPG then
+          Newton, which compiles the natural-gradient field and its Jacobian);
+  cold    the first sgn.certify on that game (trace + XLA compile + run);
+  warm    sgn.certify again on the same game object (everything compiled; median of --warm
+          calls, default 1).
+
+Reported figures are medians over --repeats processes; each size's ratio is to the smallest
+size measured in the same run (S = 2, A = 2), so machine noise and load partly cancel. The
+status column is the certificate's status (timing does not depend on it much, but a game that
+is not certified skips the equilibrium and basin work).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = {
+    "markov_coordination": ROOT / "examples" / "markov_coordination.py",
+    "markov_matching_pennies": ROOT / "examples" / "markov_matching_pennies.py",
+    "markov_three_players": ROOT / "examples" / "markov_three_players.py",
+}
+STATES = (2, 4, 8, 16)
+ACTIONS = (2, 3, 5, 8)
+
+
+# --- the child: one measurement in a fresh process -------------------------------------------
+
+def random_game(states: int, actions: int, seed: int = 0):
+    """A seeded random general-sum 2-player Markov game (as examples/markov_three_players.py)."""
+    import numpy as np
+
+    import sgn
+
+    rng = np.random.default_rng(seed)
+    shape = (states, actions, actions)
+    P = rng.dirichlet(np.ones(states), size=shape)          # P[s, a_1, a_2, s']
+    rewards = [rng.uniform(-1.0, 1.0, size=shape) for _ in range(2)]
+    return sgn.MarkovGame(transitions=P, rewards=rewards, discount=0.8, entropy=1.0,
+                          entropy_weighting="occupancy",
+                          name=f"random S={states} A={actions}")
+
+
+def child(spec: dict, samples: int, warm: int) -> dict:
+    t0 = time.perf_counter()
+    import sgn
+    from sgn._load import load_game
+    t_import = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if spec["kind"] == "example":
+        game = load_game(EXAMPLES[spec["name"]], {})
+    else:
+        game = random_game(spec["states"], spec["actions"], spec.get("seed", 0))
+    t_build = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    cert = sgn.certify(game, samples=samples, seed=0)
+    t_cold = time.perf_counter() - t0
+
+    warm_times = []
+    for _ in range(warm):
+        t0 = time.perf_counter()
+        again = sgn.certify(game, samples=samples, seed=0)
+        warm_times.append(time.perf_counter() - t0)
+        assert again.status == cert.status and again.margin == cert.margin, "not deterministic"
+    return {
+        "import": t_import, "build": t_build, "cold": t_cold,
+        "warm": statistics.median(warm_times) if warm_times else float("nan"),
+        "status": str(cert.status.value), "margin": float(cert.margin),
+        "dim": int(game.dim), "states": int(game.states), "actions": list(game.actions),
+    }
+
+
+# --- the parent --------------------------------------------------------------------------------
+
+def measure(spec: dict, samples: int, warm: int, timeout: float) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec),
+           "--samples", str(samples), "--warm", str(warm)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                         check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"child {spec} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def median_of(runs: list, key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def revision() -> str:
+    def git(*args):
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              timeout=10, check=False).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "sgn")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}{'+dirty' if dirty else ''}" if head else "unknown"
+
+
+def table(title: str, rows: list, base: dict | None) -> list[str]:
+    lines = [title,
+             (f"{'game':<26}{'S':>4}{'A':>10}{'d':>5}  {'build s':>8}{'cold s':>9}"
+              f"{'warm s':>9}{'cold x':>8}{'warm x':>8}  status"),
+             "-" * 100]
+    for label, r in rows:
+        ratios = (f"{r['cold'] / base['cold']:>7.2f}x{r['warm'] / base['warm']:>7.2f}x" if base
+                  else f"{'-':>8}{'-':>8}")
+        acts = ",".join(str(a) for a in r["actions"])
+        lines.append(f"{label:<26}{r['states']:>4}{acts:>10}{r['dim']:>5}  {r['build']:>8.2f}"
+                     f"{r['cold']:>9.2f}{r['warm']:>9.3f}{ratios}  {r['status']}")
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=4096,
+                    help="certify's sample count (default: sgn's default, 4096)")
+    ap.add_argument("--repeats", type=int, default=3, help="fresh processes per game")
+    ap.add_argument("--warm", type=int, default=1, help="warm certify calls per process (median)")
+    ap.add_argument("--quick", action="store_true", help="1 repeat, 1 warm call")
+    ap.add_argument("--timeout", type=float, default=1200.0, help="per child process, seconds")
+    ap.add_argument("--only", choices=("examples", "scaling"), default=None)
+    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.child is not None:
+        print(json.dumps(child(json.loads(args.child), args.samples, args.warm)))
+        return 0
+
+    repeats, warm = (1, 1) if args.quick else (args.repeats, args.warm)
+    import jax
+    import numpy as np
+
+    import sgn
+    print(f"sgn {sgn.__version__} ({revision()}), jax {jax.__version__}, numpy {np.__version__}, "
+          f"python {platform.python_version()}, {jax.devices()[0].platform}, "
+          f"{os.cpu_count()} cpus")
+    print(f"samples {args.samples}; every figure the median of {repeats} fresh process(es); "
+          f"warm = median of {warm} further certify call(s) on the same game\n", flush=True)
+
+    specs = []
+    if args.only in (None, "examples"):
+        specs += [(name, {"kind": "example", "name": name}) for name in EXAMPLES]
+    sizes = []
+    if args.only in (None, "scaling"):
+        sizes = sorted({(s, 2) for s in STATES} | {(2, a) for a in ACTIONS})
+        specs += [(f"random S={s} A={a}", {"kind": "random", "states": s, "actions": a})
+                  for s, a in sizes]
+
+    # Interleave the repeats (round r of every game before round r + 1) so that load changes on
+    # the shared machine hit every game alike.
+    runs: dict = {label: [] for label, _ in specs}
+    started = time.perf_counter()
+    for rep in range(repeats):
+        for label, spec in specs:
+            r = measure(spec, args.samples, warm, args.timeout)
+            runs[label].append(r)
+            print(f"  [{time.perf_counter() - started:7.1f} s] round {rep + 1}/{repeats} "
+                  f"{label}: build {r['build']:.2f} s, cold {r['cold']:.2f} s, "
+                  f"warm {r['warm']:.3f} s, {r['status']}", flush=True)
+
+    summary = {}
+    for label, rs in runs.items():
+        first = rs[0]
+        summary[label] = {k: median_of(rs, k) for k in ("build", "cold", "warm", "import")}
+        summary[label].update(status="/".join(sorted({r["status"] for r in rs})),
+                              dim=first["dim"], states=first["states"],
+                              actions=first["actions"])
+
+    print()
+    base = summary.get("random S=2 A=2")
+    if args.only in (None, "examples"):
+        for line in table("examples (ratios to random S=2 A=2)" if base else "examples",
+                          [(name, summary[name]) for name in EXAMPLES], base):
+            print(line)
+        print()
+    if sizes:
+        by_states = [(f"random S={s} A=2", summary[f"random S={s} A=2"]) for s in STATES]
+        by_actions = [(f"random S=2 A={a}", summary[f"random S=2 A={a}"]) for a in ACTIONS]
+        for line in table("scaling in states (A = 2 per player)", by_states, base):
+            print(line)
+        print()
+        for line in table("scaling in actions (S = 2)", by_actions, base):
+            print(line)
+        print()
+    print("build = MarkovGame construction incl. the equilibrium solve; cold = first certify "
+          "in a fresh process (trace + compile + run); warm = certify again on the same game; "
+          "x = ratio to random S=2 A=2 in this run.")
+    print(f"python import of sgn: {statistics.median(s['import'] for s in summary.values()):.2f} s "
+          f"(not included above); total wall time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
