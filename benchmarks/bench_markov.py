@@ -38,7 +38,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench_estimator import revision  # the same sgn commit stamp
+
 ROOT = Path(__file__).resolve().parent.parent
+
 EXAMPLES = {
     "markov_coordination": ROOT / "examples" / "markov_coordination.py",
     "markov_matching_pennies": ROOT / "examples" / "markov_matching_pennies.py",
@@ -110,19 +113,6 @@ def measure(spec: dict, samples: int, warm: int, timeout: float) -> dict:
 
 def median_of(runs: list, key: str) -> float:
     return statistics.median(r[key] for r in runs)
-
-
-def revision() -> str:
-    def git(*args):
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                              timeout=10, check=False).stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--", "sgn")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return f"{head}{'+dirty' if dirty else ''}" if head else "unknown"
 
 
 def table(title: str, rows: list, base: dict | None) -> list[str]:

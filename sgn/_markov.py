@@ -36,7 +36,6 @@ of R^{-T} H R^{-1} are those of F^{-1/2} H F^{-1/2}.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -117,7 +116,7 @@ class MarkovGame(Game):
 
     def policies(self, x) -> list:
         """Each player's policy table pi_i[s, a] at reduced logits x (flat, length d)."""
-        return [jax.nn.softmax(_full_logits(xi, self.states), axis=-1) for xi in self._split(x)]
+        return [jax.nn.softmax(_full_logits(xi, self.states), axis=-1) for xi in self.split(x)]
 
     def occupancy(self, pis):
         """Normalised discounted state occupancy d = (1 - gamma) rho^T (I - gamma P_pi)^{-1}."""
@@ -145,10 +144,6 @@ class MarkovGame(Game):
     def _R_flat(self):
         return jnp.asarray(self.rewards.reshape(len(self.actions), self.states, -1))
 
-    def _split(self, x):
-        sizes = np.cumsum([0] + [self.states * (a - 1) for a in self.actions])
-        return [x[a:b] for a, b in itertools.pairwise(sizes)]
-
     # --- the Fisher geometry -------------------------------------------------------------
 
     def policy_gradient(self, x):
@@ -158,11 +153,7 @@ class MarkovGame(Game):
         two agree): g_i(s, .) = (diag(pi) - pi pi^T) G_i(s, .) over the reduced actions, with
         G_i = d f_i / d pi_i (see `policy_partials`).
         """
-        parts = []
-        for G, pi in zip(self.policy_partials(x), self.policies(x)):
-            g = pi * (G - jnp.sum(pi * G, axis=1, keepdims=True))
-            parts.append(g[:, :-1].reshape(-1))
-        return jnp.concatenate(parts)
+        return _euclidean_gradient(self.policy_partials(x), self.policies(x))
 
     def pseudo_gradient(self, x):
         """The natural gradient N(x) = F(x)^{-1} g(x): Euler on it is natural policy gradient.
@@ -170,8 +161,7 @@ class MarkovGame(Game):
         In reduced logits F^{-1} g is G_i(s, a) - G_i(s, last action): no division by small
         probabilities.
         """
-        return jnp.concatenate([(G[:, :-1] - G[:, -1:]).reshape(-1)
-                                for G in self.policy_partials(x)])
+        return _natural_gradient(self.policy_partials(x))
 
     def policy_partials(self, x) -> list:
         """G_i[s, a] = d f_i / d pi_i(a | s) for every player (the policy-gradient theorem).
@@ -226,8 +216,13 @@ class MarkovGame(Game):
     def bound_jacobians(self, x):
         """(R^{-T} H R^{-1}, R dN R^{-1}): SPEC's Fisher-normalised H, and the natural-gradient
         field's Jacobian in the Fisher metric (with the derivative of F^{-1})."""
+        def both(x):  # g and N from one evaluation of the partials d f / d pi
+            partials = self.policy_partials(x)
+            return (_euclidean_gradient(partials, self.policies(x)),
+                    _natural_gradient(partials))
+
         R, R_inv = self.fisher_factors(x)
-        H, dN = jax.jacfwd(lambda x: (self.policy_gradient(x), self.pseudo_gradient(x)))(x)
+        H, dN = jax.jacfwd(both)(x)
         return R_inv.T @ H @ R_inv, R @ dN @ R_inv
 
     def metric_diagonal_inverse(self, x) -> np.ndarray:
@@ -324,6 +319,17 @@ def regularised_equilibrium(field, jacobian, d: int, *, max_steps: int = 2000) -
             break
         x, n, r = x + t * dx, n_try, r_try
     return x
+
+
+def _euclidean_gradient(partials, pis):
+    """g_i(s, .) = (diag(pi) - pi pi^T) G_i(s, .) over the reduced actions, flat."""
+    return jnp.concatenate([(pi * (G - jnp.sum(pi * G, axis=1, keepdims=True)))[:, :-1].reshape(-1)
+                            for G, pi in zip(partials, pis)])
+
+
+def _natural_gradient(partials):
+    """F^{-1} g in reduced logits: G_i(s, a) - G_i(s, last action), flat."""
+    return jnp.concatenate([(G[:, :-1] - G[:, -1:]).reshape(-1) for G in partials])
 
 
 def solve_diagonally_dominant(A, b):
