@@ -9,7 +9,8 @@ For each nonlinear game (the Jacobian depends on x, so the sampled path runs):
             takes: lambda_min(sym J_ii) per player, ||J_ij||_2 per off-diagonal block,
             lambda_min(sym J) and ||J||_2; keep the running extremes.
   batched   sgn.estimate_bounds(game, samples=S, method=sgn.Sampled(samples=S, refine_steps=0)):
-            the same points (sgn's own sampler, same seed), Jacobians in jit+vmap chunks.
+            the same points (sgn's own sampler, same seed), Jacobians in jit+vmap rounds, a
+            Cholesky screen, exact solves only where the screen cannot rule a point out.
   +refine   sgn.estimate_bounds with the default local search on (reported, not compared).
 
 Both sides are warmed up (compiled) first; times are medians over --repeats runs, interleaved
@@ -19,20 +20,19 @@ same run (the machine is shared and noisy: ratios, not absolute times, are the f
 Correctness: the batched extremes (mu, L, gamma, beta) must equal the loop's to 1e-9, and the
 refined ones must be at least as extreme; otherwise the benchmark raises (exit status 1).
 
-A profile of the batched path follows the table: compile time, chunking and padding, the time
-in the compiled evaluator split into Jacobians and linear algebra, and the Python overhead of
-the driver, plus the loop's split between the jacobian_fn call and numpy.
+A profile of the batched path follows the table: rounds and exact solves of the screen
+(sgn/_screening.py), the time per stage (Jacobians, Cholesky screen, exact solves),
+what exact solves at every point would cost instead, and the loop's split between the
+jacobian_fn call and numpy.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import dataclasses
 import faulthandler
 import os
 import platform
-import pstats
 import signal
 import statistics
 import sys
@@ -203,116 +203,66 @@ def bench_game(game: sgn.Game, samples: int, repeats: int, seed: int = 0,
 
 # --- profile of the batched path ------------------------------------------------------------
 
-def _blocks_fn(_bounds):
-    """sgn._bounds._blocks as f(game, J), whichever signature the working tree has."""
-    import inspect
-    f = _bounds._blocks
-    if len(inspect.signature(f).parameters) == 2:
-        return f
-    seq = _bounds._Sequential  # newer: _blocks(game, J, linalg)
-    return lambda game, J: f(game, J, seq())
-
-
 def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[str]:
     """Where the batched time goes; uses sgn internals, so it degrades to a note if they move."""
     try:
-        from sgn import _bounds, _shared
-        chunk = _bounds._chunk_size(game.dim, samples)
-        starts = max(1, min(sgn.Sampled().refine_starts, chunk))
-        badness = _bounds._bounds_badness(game)
+        from sgn import _bounds, _screening
 
-        def evaluator(size):  # the compiled evaluator estimate_bounds uses for this size
-            return _shared.compiled(
-                game, ("bound_jacobians", "pseudo_gradient", "cost_values"),
-                ("bounds", "chunk", size, starts),
-                lambda g: _bounds._chunk_evaluator(g, _bounds._bounds_badness(g), starts))
+        def run(timed):
+            points = sample_points(game.region, samples, seed)
+            return _screening.worst_points(
+                game, "bounds", _bounds._bounds_families, _bounds._Sequential, None, points,
+                sgn.Sampled().refine_starts, seed, timed=timed)[2]
 
-        evaluate = evaluator(chunk)
-        blocks = _blocks_fn(_bounds)
+        run(True)
     except Exception as exc:  # noqa: BLE001  (internals changed)
         return [f"  profile unavailable ({type(exc).__name__}: {exc})"]
-
-    n = game.n_players
-    chunks = -(-samples // chunk)
-    padded = chunks * chunk
-    X = sample_points(game.region, samples, seed)
-    X = np.concatenate([X, np.repeat(X[:1], padded - samples, axis=0)])
-    Xc = [jnp.asarray(X[k * chunk:(k + 1) * chunk]) for k in range(chunks)]
-    # Every dispatch below is waited for before the next: two LAPACK-heavy executions in flight
-    # at once can deadlock jaxlib 0.10.2's CPU thread pool on 2 cores (see README.md).
-    jac = jax.jit(jax.vmap(game.jacobian))
-    Js = [jax.block_until_ready(jac(x)) for x in Xc]
-    Jn = [np.asarray(J) for J in Js]
-    ops = {  # the pieces of the badness vector, each batched over a chunk
-        "all of it (badness)": jax.jit(jax.vmap(lambda J: badness((J, J), None))),
-        "eigvalsh(sym J)": jax.jit(lambda J: jnp.linalg.eigvalsh(
-            0.5 * (J + jnp.swapaxes(J, -1, -2)))[..., 0]),
-        "svd(J)": jax.jit(lambda J: jnp.linalg.svd(J, compute_uv=False)[..., 0]),
-        "blocks (N eigvalsh + N^2 svd)": jax.jit(jax.vmap(lambda J: blocks(game, J))),
-    }
-    ops = {  # order the dict for printing: the whole first, then the parts
-        k: ops[k] for k in ("all of it (badness)", "eigvalsh(sym J)", "svd(J)",
-                            "blocks (N eigvalsh + N^2 svd)")
-    }
-    jax.block_until_ready(evaluate(Xc[0], None))
-    for f in ops.values():
-        jax.block_until_ready(f(Js[0]))
 
     def med(fn):
         ts = []
         for _ in range(repeats):
             t = time.perf_counter()
-            jax.block_until_ready(fn())
+            fn()
             ts.append(time.perf_counter() - t)
         return statistics.median(ts)
 
     method = sgn.Sampled(samples=samples, refine_steps=0)
     t_total = med(lambda: sgn.estimate_bounds(game, samples=samples, method=method))
-    # Python time of the driver: profile one call, minus the time spent waiting on results.
-    prof = cProfile.Profile()
-    prof.enable()
-    sgn.estimate_bounds(game, samples=samples, method=method)
-    prof.disable()
-    st = pstats.Stats(prof)
-    wall = st.total_tt
-    waiting = sum(v[2] for k, v in st.stats.items() if k[2] in ("<built-in method numpy.asarray>",
-                                                                 "<method 'block_until_ready'>"))
+    staged = [run(True) for _ in range(repeats)]
+    stats = staged[0]
+    stage = {k: statistics.median(s.seconds.get(k, 0.0) for s in staged)
+             for k in ("jacobians", "screen", "exact")}
+    t_staged = statistics.median(sum(s.seconds.values()) for s in staged)
     t_sample = med(lambda: sample_points(game.region, samples, seed))
-    wait = jax.block_until_ready
-    t_eval = med(lambda: [wait(evaluate(x, None)) for x in Xc])
-    t_jac = med(lambda: [wait(jac(x)) for x in Xc])
-    t_ops = {name: med(lambda f=f: [wait(f(J)) for J in Js]) for name, f in ops.items()}
-    t_np_eig = med(lambda: [np.linalg.eigvalsh(0.5 * (J + J.swapaxes(-1, -2))) for J in Jn])
-    t_exact = None
-    if padded != samples and chunks == 1:  # the same evaluator on exactly `samples` points
-        Xe = jnp.asarray(X[:samples])
-        exact = evaluator(samples)
-        jax.block_until_ready(exact(Xe, None))
-        t_exact = med(lambda: exact(Xe, None))
+    # What the screen replaces: the exact solves at every point, batched (jaxlib LAPACK).
+    J = jax.block_until_ready(jax.jit(jax.vmap(game.jacobian))(
+        jnp.asarray(sample_points(game.region, min(samples, 2000), seed))))
+    exact = jax.jit(jax.vmap(lambda J: _bounds._badness_for(_bounds._bounds_families)(game)(
+        (J, J), None)))
+    jax.block_until_ready(exact(J))
+    t_exact = med(lambda: jax.block_until_ready(exact(J))) / len(J)
 
     # The loop's split: the jitted single-point call alone vs the numpy linear algebra.
-    pts = X[: min(samples, 2000)]
+    pts = sample_points(game.region, min(samples, 2000), seed)
     t_call = med(lambda: [np.asarray(game.jacobian_fn(x)) for x in pts]) / len(pts)
     t_loop = med(lambda: loop_extremes(game, pts)) / len(pts)
 
-    us = 1e6 / padded
+    n = game.n_players
+    us = 1e6 / samples
     lines = [
         f"  {game.name} (d = {game.dim}, {samples} samples):",
-        (f"    chunk {chunk} points x {chunks} chunk(s) = {padded} evaluated "
-         f"({100 * (padded - samples) / samples:.0f}% padding)"),
-        f"    estimate_bounds(refine_steps=0)      {t_total:7.3f} s",
-        (f"      driver Python (cProfile, excl. waits) {max(0.0, wall - waiting):6.3f} s"
-         f"  sample_points {t_sample:.3f} s"),
-        (f"      compiled evaluator, all chunks     {t_eval:7.3f} s  "
-         f"({t_eval * us:6.1f} us per evaluated point)"),
-        f"        vmapped Jacobians alone          {t_jac:7.3f} s",
+        (f"    {stats.rounds} rounds; exact solves {stats.exact_solves} of {stats.pairs} "
+         f"(point, quantity) pairs ({100 * stats.exact_solves / stats.pairs:.1f}%)"),
+        f"    estimate_bounds(refine_steps=0)     {t_total:7.3f} s  ({t_total * us:6.1f} us/point)",
+        f"      sample_points                     {t_sample:7.3f} s",
+        f"      stages, each waited for           {t_staged:7.3f} s",
     ]
-    for name, t in t_ops.items():
-        lines.append(f"        {name:<32} {t:7.3f} s  ({t * us:6.1f} us/point)")
-    lines.append(f"        (numpy eigvalsh(sym J), no eigenvectors: {t_np_eig:.3f} s)")
-    if t_exact is not None:
-        lines.append(f"    evaluator on exactly {samples} points (no padding): {t_exact:.3f} s "
-                     f"(padded / unpadded = {t_eval / t_exact:.2f})")
+    names = {"jacobians": "vmapped Jacobians (+ finiteness)", "screen": "Cholesky screen",
+             "exact": "exact solves (numpy, host)"}
+    for key, name in names.items():
+        lines.append(f"        {name:<31} {stage[key]:7.3f} s  ({stage[key] * us:6.1f} us/point)")
+    lines.append(f"    exact solves at every point instead (jaxlib, batched): "
+                 f"{1e6 * t_exact:6.1f} us/point")
     lines.append(
         f"    loop, per sample: {1e6 * t_loop:6.1f} us = jacobian_fn call {1e6 * t_call:5.1f} us"
         f" + numpy {1e6 * (t_loop - t_call):5.1f} us "

@@ -4,10 +4,12 @@
     estimate_in_metric(game, w, bounds)   ->  MetricBounds  beta(w), metric margin
 
 Both passes run the same engine: every quantity is written as a "badness" to maximise
-(-mu_i, L_ij, -gamma, beta, ...), Jacobians are evaluated in one jit-compiled vmap per chunk
-of points (chunks sized to a memory budget), each chunk keeps only its worst few points per
-quantity, and a short projected local search from those points pushes each extreme further,
-since plain sampling under-covers the true inf and sup.
+(-mu_i, L_ij, -gamma, beta, ...), each -lambda_min or ||.||_2 of a matrix taken from the
+Jacobians. The sample points' Jacobians are evaluated in jit-compiled vmapped rounds and each
+quantity keeps its worst few points; a Cholesky test proves most points below the worst so far,
+so only the rest are solved exactly (sgn/_screening.py). A short projected local search from
+the worst points then pushes each extreme further, since plain sampling under-covers the true
+inf and sup.
 
 When the Jacobian provably does not depend on x (see Game.has_constant_jacobian), one
 evaluation gives the exact bounds; they are widened by a rounding allowance and called exact.
@@ -22,11 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _config, _small_eigen
+from . import _config, _screening, _small_eigen
 from ._errors import GameDefinitionError
-from ._game import Game, _short
+from ._game import Game
 from ._result import Result
 from ._sampling import sample_points
+from ._screening import Family
 from ._shared import compiled
 
 #: Most local-search starts in one refinement (all quantities together): past this, starts go
@@ -119,12 +122,12 @@ def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None 
     n = game.n_players
     if game.has_constant_jacobian:
         points = game.region.centre[None, :]
-        worst, where, evaluated = _exact_extremes(game, "bounds", _bounds_badness, None, points)
+        worst, where, evaluated = _exact_extremes(game, "bounds", _bounds_families, None, points)
         name, exact = "exact", True
     else:
         points = sample_points(game.region, method.samples, method.seed)
         worst, where, evaluated, refined = _search_extremes(
-            game, "bounds", _bounds_badness, None, points, method, progress,
+            game, "bounds", _bounds_families, None, points, method, progress,
             priority=_bounds_priority(n),
         )
         points = np.concatenate([points, refined])
@@ -146,32 +149,81 @@ def estimate_in_metric(game: Game, weights, bounds: Bounds, *,
     w = np.asarray(weights, dtype=np.float64)
     root_w = np.repeat(np.sqrt(w / w[0]), game.dims)
     if bounds.exact:
-        worst, where, evaluated = _exact_extremes(game, "metric", _metric_badness_for, root_w,
+        worst, where, evaluated = _exact_extremes(game, "metric", _metric_families, root_w,
                                                   bounds.points)
     else:
         worst, where, evaluated, _ = _search_extremes(
-            game, "metric", _metric_badness_for, root_w, bounds.points, method, progress,
+            game, "metric", _metric_families, root_w, bounds.points, method, progress,
             priority=np.array([0, 1]),
         )
     return MetricBounds(float(worst[0]), float(-worst[1]), where[1], evaluated)
 
 
 # --- what is measured: badness vectors (each entry is maximised) -------------------------------
-# Each *_for(game) returns badness((J, J_step), params) for that game's layout.
+# A badness vector is a tuple of quantity families (sgn._screening.Family): each entry is
+# -lambda_min or ||.||_2 of one matrix taken from the Jacobians (J, J_step) at a point.
 
-def _bounds_badness(game):
-    n = game.n_players
-    off = ~np.eye(n, dtype=bool)
+def _bounds_families(game):
+    """[-mu_i (N), L_ij (N(N - 1), row-major, i != j), -gamma, beta] for game's layout.
 
-    def badness(jacobians, _params):
-        J, J_step = jacobians
-        linalg = _Sequential()
-        mu, L = _blocks(game, J, linalg)
-        gamma = linalg.eigvalsh_min(0.5 * (J + J.T))
-        beta = linalg.norm2(J_step)
-        return jnp.concatenate([-mu, L[off], jnp.stack([-gamma, beta])])
+    Blocks of unequal dims are padded to the largest, exactly: an own block S as diag(S, c I)
+    with c its largest diagonal entry (>= lambda_min(S)), a coupling block with zeros (same
+    singular values plus zeros). One batched solve of each kind instead of one per block.
+    """
+    n, dims, K = game.n_players, game.dims, max(game.dims)
+    rows, cols = np.nonzero(~np.eye(n, dtype=bool))
+    diagonal = np.arange(n)
+    equal = len(set(dims)) == 1
+    index = None if equal else _block_index(game, K)
 
-    return badness
+    def blocks(xp, J, i, j):
+        """Blocks J_{i[p] j[p]} as (..., P, K, K), zero-padded."""
+        if equal:
+            B = xp.swapaxes(J.reshape(*J.shape[:-2], n, K, n, K), -3, -2)
+            return B[..., i, j, :, :]
+        if xp is np:   # one gather (numpy pads slowly)
+            flat = J.reshape(*J.shape[:-2], -1)
+            flat = xp.concatenate([flat, xp.zeros_like(flat[..., :1])], axis=-1)  # the zero
+            return xp.take(flat, index[i, j].ravel(), axis=-1).reshape(
+                *J.shape[:-2], len(i), K, K)
+        # compiled: padded slices (XLA fuses them; its gather was slower here)
+        pad = [(0, 0)] * (J.ndim - 2)
+        return xp.stack([xp.pad(J[(..., *game.block(a, b))],
+                                pad + [(0, K - dims[a]), (0, K - dims[b])])
+                         for a, b in zip(i, j)], axis=-3)
+
+    def own(xp, J, _J_step, _params):
+        S = _screening.symmetric_part(xp, blocks(xp, J, diagonal, diagonal))
+        if equal:
+            return S
+        fill = xp.max(xp.diagonal(S, axis1=-2, axis2=-1), axis=-1)        # (..., n)
+        padding = np.stack([np.diag(np.arange(K) >= k).astype(float) for k in dims])
+        return S + fill[..., None, None] * padding
+
+    def coupling(xp, J, _J_step, _params):
+        return blocks(xp, J, rows, cols)
+
+    def margin(xp, J, _J_step, _params):
+        return _screening.symmetric_part(xp, J)[..., None, :, :]
+
+    def lipschitz(_xp, _J, J_step, _params):
+        return J_step[..., None, :, :]
+
+    return (Family("lambda_min", n, own), Family("norm", n * (n - 1), coupling),
+            Family("lambda_min", 1, margin), Family("norm", 1, lipschitz))
+
+
+def _block_index(game, K: int) -> np.ndarray:
+    """(N, N, K, K) positions of each block's entries in the flattened d x d Jacobian, d * d
+    (one past the end: a zero) where a block is padded."""
+    d, offsets = game.dim, game.offsets
+    index = np.full((game.n_players, game.n_players, K, K), d * d)
+    for i, di in enumerate(game.dims):
+        for j, dj in enumerate(game.dims):
+            r = offsets[i] + np.arange(di)
+            c = offsets[j] + np.arange(dj)
+            index[i, j, :di, :dj] = r[:, None] * d + c[None, :]
+    return index
 
 
 def _unpack_bounds(worst: np.ndarray, n: int):
@@ -187,20 +239,40 @@ def _bounds_priority(n: int) -> np.ndarray:
     return np.concatenate([np.arange(n), [q, q + 1], np.arange(n, q)])
 
 
-def _metric_badness_for(_game):
-    return _metric_badness
+def _metric_families(_game):
+    """[beta(w), -(metric margin)]: ||A||_2 and -lambda_min(sym A), A = W^{1/2} J W^{-1/2}
+    (params = the square roots of the weights, repeated over each player's coordinates)."""
+    def scaled(J_step, root_w):
+        return root_w[:, None] * J_step / root_w[None, :]
+
+    def lipschitz(_xp, _J, J_step, root_w):
+        return scaled(J_step, root_w)[..., None, :, :]
+
+    def margin(xp, _J, J_step, root_w):
+        return _screening.symmetric_part(xp, scaled(J_step, root_w))[..., None, :, :]
+
+    return (Family("norm", 1, lipschitz), Family("lambda_min", 1, margin))
 
 
-def _metric_badness(jacobians, root_w):
-    _, J_step = jacobians
-    A = root_w[:, None] * J_step / root_w[None, :]  # W^{1/2} J W^{-1/2}
-    linalg = _Sequential()
-    beta = linalg.norm2(A)
-    return jnp.stack([beta, -linalg.eigvalsh_min(0.5 * (A + A.T))])
+def _badness_for(families_for):
+    """badness_for(game) -> badness((J, J_step), params): the families' exact values at a point."""
+    def badness_for(game):
+        families = families_for(game)
+
+        def badness(jacobians, params):
+            J, J_step = jacobians
+            linalg = _Sequential()
+            return jnp.concatenate([
+                _screening.exact_values(f, f.matrices(jnp, J, J_step, params), linalg)
+                for f in families])
+
+        return badness
+
+    return badness_for
 
 
 class _Sequential:
-    """Batched eigen-solves and SVDs, made to run one after another.
+    """Batched eigen-solves, SVDs and Cholesky factorisations, made to run one after another.
 
     jaxlib's CPU LAPACK kernels split a large batch over XLA's intra-op thread pool and wait
     for the pieces. When two such kernels are independent, XLA runs them at once, each holds
@@ -255,55 +327,15 @@ class _Sequential:
         self.last = jnp.linalg.svd(self._after(A), compute_uv=False)[..., 0]
         return self.last
 
-
-def _blocks(game, J, linalg: _Sequential):
-    """Per player lambda_min(sym J_ii) (N,) and the block norms ||J_ij||_2 (N, N)."""
-    n, dims = game.n_players, game.dims
-    if len(set(dims)) == 1:  # equal dims: one batched eigen-solve and one batched SVD
-        k = dims[0]
-        B = J.reshape(n, k, n, k).transpose(0, 2, 1, 3)
-        own = B[jnp.arange(n), jnp.arange(n)]
-        mu = linalg.eigvalsh_min(0.5 * (own + jnp.swapaxes(own, -1, -2)))
-        L = linalg.norm2(B) * (1.0 - jnp.eye(n))
-        return mu, L
-    if max(dims) <= SMALL_NORM_MAX:  # pad to one size: one batched solve of each kind
-        return _padded_blocks(game, J, linalg)
-    mu, rows = [], []
-    for i in range(n):
-        own = J[game.block(i, i)]
-        mu.append(linalg.eigvalsh_min(0.5 * (own + own.T)))
-        rows.append(jnp.stack([0.0 if i == j else linalg.norm2(J[game.block(i, j)])
-                               for j in range(n)]))
-    return jnp.stack(mu), jnp.stack(rows)
-
-
-def _padded_blocks(game, J, linalg: _Sequential):
-    """_blocks for unequal dims, every block padded to the largest dim K.
-
-    Exact, not approximate: an own block S padded as diag(S, c I) with c = S_00 has the
-    eigenvalues of S plus c >= lambda_min(S), so the same lambda_min; a coupling block padded
-    with zeros has the same singular values plus zeros. One batched call of each kind instead
-    of N + N(N - 1) small ones: one compiled solver each, and far less to compile.
-    """
-    n, dims, K = game.n_players, game.dims, max(game.dims)
-    own, blocks = [], []
-    for i in range(n):
-        k = dims[i]
-        S = J[game.block(i, i)]
-        S = 0.5 * (S + S.T)
-        pad = jnp.diag(jnp.concatenate([jnp.zeros(k), jnp.full(K - k, S[0, 0])]))
-        own.append(jnp.zeros((K, K)).at[:k, :k].set(S) + pad)
-        for j in range(n):
-            B = J[game.block(i, j)] if i != j else jnp.zeros((dims[i], dims[j]))
-            blocks.append(jnp.zeros((K, K)).at[:dims[i], :dims[j]].set(B))
-    mu = linalg.eigvalsh_min(jnp.stack(own))
-    L = linalg.norm2(jnp.stack(blocks)).reshape(n, n) * (1.0 - jnp.eye(n))
-    return mu, L
+    def cholesky(self, A):
+        """Lower Cholesky factors; NaN where a matrix is not positive definite."""
+        self.last = jnp.linalg.cholesky(self._after(A))
+        return self.last
 
 
 # --- the engine ----------------------------------------------------------------------------------
 
-def _exact_extremes(game: Game, kind: str, badness_for, params, points):
+def _exact_extremes(game: Game, kind: str, families_for, params, points):
     """Constant Jacobian: one evaluation, each quantity widened by its rounding allowance.
 
     Symmetric eigen-solves and SVDs are backward stable: a computed value is within
@@ -313,7 +345,7 @@ def _exact_extremes(game: Game, kind: str, badness_for, params, points):
     J = np.asarray(game.jacobian_fn(jnp.asarray(points[0])))
     if not np.isfinite(J).all():
         raise GameDefinitionError("the Jacobian is not finite (it is constant, so everywhere)")
-    evaluate = compiled(game, (), (kind, "exact"), badness_for)
+    evaluate = compiled(game, (), (kind, "exact"), _badness_for(families_for))
     values = np.asarray(evaluate((jnp.asarray(J), jnp.asarray(J)), params))
     unit = _config.ROUNDING_SLACK_FACTOR * np.finfo(float).eps
     if kind == "bounds":
@@ -330,7 +362,7 @@ def _exact_extremes(game: Game, kind: str, badness_for, params, points):
     return values + unit * allowance, where, 1
 
 
-def _search_extremes(game: Game, kind: str, badness_for, params, points, method: Sampled,
+def _search_extremes(game: Game, kind: str, families_for, params, points, method: Sampled,
                      progress: Progress | None, priority: np.ndarray):
     """Worst value of each badness entry over the points, then refined by local search.
 
@@ -338,32 +370,11 @@ def _search_extremes(game: Game, kind: str, badness_for, params, points, method:
     points so callers can reuse them.
     """
     d = game.dim
-    chunk = _chunk_size(d, len(points))
-    starts = max(1, min(method.refine_starts, chunk))
-    evaluate = compiled(game, ("bound_jacobians", "pseudo_gradient", "cost_values"),
-                        (kind, "chunk", chunk, starts),
-                        lambda g: _chunk_evaluator(g, badness_for(g), starts))
     total = len(points)
-    top_vals, top_pts = [], []
-    for lo in range(0, total, chunk):
-        block = points[lo:lo + chunk]
-        padded = np.concatenate([block, np.repeat(block[:1], chunk - len(block), axis=0)])
-        vals, idx, finite = (np.asarray(a) for a in evaluate(jnp.asarray(padded), params))
-        if not finite.all():
-            bad = padded[int(np.flatnonzero(~finite)[0])]
-            raise GameDefinitionError(
-                f"costs, gradient or Jacobian are not finite at x = {_short(bad)} in the region; "
-                "fix the game there or shrink the region"
-            )
-        top_vals.append(vals)                         # (Q, starts)
-        top_pts.append(padded[idx])                   # (Q, starts, d)
-        if progress:
-            progress(min(lo + chunk, total), total, f"sampling {kind}")
-    vals = np.concatenate(top_vals, axis=1)
-    pts = np.concatenate(top_pts, axis=1)
-    order = np.argsort(-vals, axis=1)[:, :starts]
-    vals = np.take_along_axis(vals, order, axis=1)
-    pts = np.take_along_axis(pts, order[..., None], axis=1)
+    starts = max(1, min(method.refine_starts, total))
+    vals, index, _ = _screening.worst_points(game, kind, families_for, _Sequential, params,
+                                             points, starts, method.seed, progress)
+    pts = points[np.where(index < total, index, 0)]   # (Q, starts, d)
     best_vals, best_pts = vals[:, 0].copy(), pts[:, 0].copy()
 
     if method.refine_steps <= 0:
@@ -378,7 +389,7 @@ def _search_extremes(game: Game, kind: str, badness_for, params, points, method:
     q_index = np.concatenate([q_index, np.repeat(q_index[:1], pad)])
     x0 = np.concatenate([x0, np.repeat(x0[:1], pad, axis=0)])
     climb = compiled(game, ("bound_jacobians",), (kind, "climb", size, method.refine_steps),
-                     lambda g: _climber(g, badness_for(g), method.refine_steps))
+                     lambda g: _climber(g, _badness_for(families_for)(g), method.refine_steps))
     if progress:
         progress(0, 1, f"refining {kind} extremes")
     x_new, f_new = (np.asarray(a) for a in climb(jnp.asarray(x0), jnp.asarray(q_index), params))
@@ -388,26 +399,6 @@ def _search_extremes(game: Game, kind: str, badness_for, params, points, method:
         if np.isfinite(f) and f > best_vals[q]:
             best_vals[q], best_pts[q] = f, x
     return best_vals, best_pts, total + size * (method.refine_steps + 1), x_new[: size - pad]
-
-
-def _chunk_evaluator(game, badness, starts: int):
-    """evaluate(X, params) for a Lifted game: each quantity's worst points in the batch X."""
-    def at_point(x, params):
-        J, J_step = game.bound_jacobians(x)
-        finite = (jnp.all(jnp.isfinite(J)) & jnp.all(jnp.isfinite(J_step))
-                  & jnp.all(jnp.isfinite(game.pseudo_gradient(x))))
-        costs = game.cost_values(x)
-        if costs is not None:
-            finite &= jnp.all(jnp.isfinite(costs))
-        return badness((J, J_step), params), finite
-
-    def evaluate(X, params):
-        bad, finite = jax.vmap(at_point, in_axes=(0, None))(X, params)
-        bad = jnp.where(finite[:, None] & ~jnp.isnan(bad), bad, -jnp.inf)
-        vals, idx = jax.lax.top_k(bad.T, starts)  # worst `starts` points per quantity
-        return vals, idx, finite
-
-    return evaluate
 
 
 def _climber(game, badness, steps: int):
@@ -466,15 +457,3 @@ def _central_difference(f, step: float = 1e-6):
         values = jax.vmap(f)(jnp.concatenate([z[None], z + E, z - E]))
         return values[0], (values[1:d + 1] - values[d + 1:]) / (2 * step)
     return value_and_grad
-
-
-def _chunk_size(d: int, n_points: int) -> int:
-    """Points per batch, within the memory budget (about 8 d x d arrays each).
-
-    The points are split into as few batches as fit, all of one size (one compiled shape), so
-    the last batch pads at most batches - 1 points: with a fixed batch size it padded up to a
-    whole batch of wasted eigen-solves (23% of the work at d = 16, 10,000 samples).
-    """
-    fit = max(1, _config.CHUNK_BYTES // (8 * 8 * d * d))
-    batches = -(-n_points // fit)
-    return int(max(1, -(-n_points // batches)))

@@ -128,19 +128,28 @@ def test_gradients_are_the_eigenvector_forms():
 
 
 def test_padded_unequal_blocks_equal_the_per_block_solves():
-    """_bounds pads unequal blocks to one size; the padding must not change any value."""
+    """_bounds pads unequal blocks to one size; the padding must not change any value, and the
+    numpy formula (exact solves on the host) and the jnp one (the compiled screen) agree."""
     from sgn import _bounds
 
     dims = [1, 3, 5, 2]
     d = sum(dims)
+    n = len(dims)
     rng = np.random.default_rng(4)
     J = rng.standard_normal((d, d))
     game = sgn.Game.from_field(lambda *xs: list(xs), dims=dims, region=sgn.Box(-1.0, 1.0))
-    mu, L = (np.asarray(a) for a in _bounds._padded_blocks(game, jnp.asarray(J),
-                                                            _bounds._Sequential()))
-    for i in range(len(dims)):
+    badness = np.asarray(_bounds._badness_for(_bounds._bounds_families)(game)(
+        (jnp.asarray(J), jnp.asarray(J)), None))
+    mu, L, gamma, beta = _bounds._unpack_bounds(badness, n)
+    for i in range(n):
         own = J[game.block(i, i)]
         assert mu[i] == pytest.approx(np.linalg.eigvalsh(0.5 * (own + own.T))[0], abs=1e-14)
-        for j in range(len(dims)):
+        for j in range(n):
             want = 0.0 if i == j else np.linalg.norm(J[game.block(i, j)], 2)
             assert L[i, j] == pytest.approx(want, rel=1e-14, abs=1e-15)
+    assert gamma == pytest.approx(np.linalg.eigvalsh(0.5 * (J + J.T))[0], abs=1e-13)
+    assert beta == pytest.approx(np.linalg.norm(J, 2), rel=1e-14)
+    for family in _bounds._bounds_families(game):
+        on_host = family.matrices(np, J[None], J[None], None)
+        compiled = np.asarray(jax.jit(lambda J, f=family: f.matrices(jnp, J, J, None))(J[None]))
+        np.testing.assert_array_equal(on_host, compiled)
