@@ -165,7 +165,9 @@ def _screen_program(families, sequential):
                 # One family after another: left independent, XLA ran them side by side on
                 # the two cores and the whole took 1.4 to 2 times longer than in sequence.
                 after = 0.0 * jnp.sum(may_reach[-1])
-                J, J_step = J + after, (J + after if J_step is J else J_step + after)
+                same = J_step is J
+                J = J + after
+                J_step = J if same else J_step + after
             M = family.matrices(jnp, J, J_step, params)            # (R, size, k, k)
             t = thresholds[at:at + family.size]
             may_reach.append(~proved_below(family, M, t, linalg))

@@ -11,7 +11,11 @@ built once and sampled at few points.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import pathlib
 import re
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -37,28 +41,20 @@ POINTS = 3000
 # --- games and the brute-force reference --------------------------------------------------------
 
 def coupled_game(dims, seed: int = 0) -> sgn.Game:
-    """Nonlinear own costs (cos, x^4) and tanh / sin couplings on [-1, 1]^d (as
+    """The benchmark's nonlinear game (cos, x^4 own costs, tanh / sin couplings on [-1, 1]^d,
     benchmarks/bench_estimator.py): every block of J depends on x."""
-    n = len(dims)
-    rng = np.random.default_rng(seed)
-    A = {(i, j): jnp.asarray(rng.normal(size=(dims[i], dims[j])) * 0.6 / np.sqrt(dims[j]))
-         for i in range(n) for j in range(n) if i != j}
-    B = {(i, j): jnp.asarray(rng.normal(size=(dims[i], dims[j])) / np.sqrt(dims[j]))
-         for i in range(n) for j in range(n) if i != j}
+    return _bench_estimator().coupled_game(len(dims), list(dims), seed=seed,
+                                           name=f"coupled {list(dims)}")
 
-    def cost(i):
-        def f(*xs):
-            xi = xs[i]
-            c = 0.5 * jnp.sum(xi ** 2) + 0.1 * jnp.sum(jnp.cos(2.0 * xi)) + 0.05 * jnp.sum(xi ** 4)
-            for j in range(n):
-                if j != i:
-                    c = c + xi @ jnp.tanh(A[i, j] @ xs[j])
-                    c = c + 0.2 * jnp.sum(jnp.sin(xi) * jnp.sin(B[i, j] @ xs[j]))
-            return c
-        return f
 
-    return sgn.Game([cost(i) for i in range(n)], list(dims), sgn.Box(-1.0, 1.0),
-                    name=f"coupled {list(dims)}")
+@functools.cache
+def _bench_estimator():
+    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "bench_estimator.py"
+    spec = importlib.util.spec_from_file_location("bench_estimator", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module          # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def sym(A):
