@@ -156,8 +156,9 @@ def proved_below(family: Family, M, t, linalg):
 def _screen_program(families, sequential):
     def screen(J, J_step, params, thresholds):
         linalg = sequential()
-        finite = (jnp.all(jnp.isfinite(J), axis=(-2, -1))
-                  & jnp.all(jnp.isfinite(J_step), axis=(-2, -1)))
+        finite = jnp.all(jnp.isfinite(J), axis=(-2, -1))
+        if J_step is not J:
+            finite &= jnp.all(jnp.isfinite(J_step), axis=(-2, -1))
         may_reach, at = [], 0
         for family in families:
             if may_reach:
