@@ -21,9 +21,10 @@ Correctness: the batched extremes (mu, L, gamma, beta) must equal the loop's to 
 refined ones must be at least as extreme; otherwise the benchmark raises (exit status 1).
 
 A profile of the batched path follows the table: rounds and exact solves of the screen
-(sgn/_screening.py), the time per stage (Jacobians, Cholesky screen, exact solves),
-what exact solves at every point would cost instead, and the loop's split between the
-jacobian_fn call and numpy.
+(sgn/_screening.py), the time per stage (Jacobians, the families' matrices, the Cholesky
+test, exact solves; measured one after another, whereas an untimed run overlaps the host's
+test and solves with the next round's Jacobians), what exact solves at every point would cost
+instead, and the loop's split between the jacobian_fn call and numpy.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
         def run(timed):
             points = sample_points(game.region, samples, seed)
             return _screening.worst_points(
-                game, "bounds", _bounds._bounds_families, _bounds._Sequential, None, points,
+                game, "bounds", _bounds._bounds_families, None, points,
                 sgn.Sampled().refine_starts, seed, timed=timed)[2]
 
         run(True)
@@ -231,7 +232,7 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
     staged = [run(True) for _ in range(repeats)]
     stats = staged[0]
     stage = {k: statistics.median(s.seconds.get(k, 0.0) for s in staged)
-             for k in ("jacobians", "screen", "exact")}
+             for k in ("jacobians", "matrices", "screen", "exact")}
     t_staged = statistics.median(sum(s.seconds.values()) for s in staged)
     t_sample = med(lambda: sample_points(game.region, samples, seed))
     # What the screen replaces: the exact solves at every point, batched (jaxlib LAPACK).
@@ -255,9 +256,11 @@ def profile(game: sgn.Game, samples: int, repeats: int, seed: int = 0) -> list[s
          f"(point, quantity) pairs ({100 * stats.exact_solves / stats.pairs:.1f}%)"),
         f"    estimate_bounds(refine_steps=0)     {t_total:7.3f} s  ({t_total * us:6.1f} us/point)",
         f"      sample_points                     {t_sample:7.3f} s",
-        f"      stages, each waited for           {t_staged:7.3f} s",
+        f"      stages one after another          {t_staged:7.3f} s  (overlapped when not timed)",
     ]
-    names = {"jacobians": "vmapped Jacobians (+ finiteness)", "screen": "Cholesky screen",
+    names = {"jacobians": "vmapped Jacobians (+ finiteness)",
+             "matrices": "the families' matrices (XLA)",
+             "screen": "Cholesky test (numba, host)",
              "exact": "exact solves (numpy, host)"}
     for key, name in names.items():
         lines.append(f"        {name:<31} {stage[key]:7.3f} s  ({stage[key] * us:6.1f} us/point)")

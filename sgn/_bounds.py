@@ -161,14 +161,16 @@ def estimate_in_metric(game: Game, weights, bounds: Bounds, *,
 
 # --- what is measured: badness vectors (each entry is maximised) -------------------------------
 # A badness vector is a tuple of quantity families (sgn._screening.Family): each entry is
-# -lambda_min or ||.||_2 of one matrix taken from the Jacobians (J, J_step) at a point.
+# -lambda_min of the symmetric part or ||.||_2 of one matrix taken from the Jacobians
+# (J, J_step) at a point.
 
 def _bounds_families(game):
     """[-mu_i (N), L_ij (N(N - 1), row-major, i != j), -gamma, beta] for game's layout.
 
-    Blocks of unequal dims are padded to the largest, exactly: an own block S as diag(S, c I)
-    with c its largest diagonal entry (>= lambda_min(S)), a coupling block with zeros (same
-    singular values plus zeros). One batched solve of each kind instead of one per block.
+    Blocks of unequal dims are padded to the largest, exactly: an own block B as diag(B, c I)
+    with c its largest diagonal entry (>= lambda_min of B's symmetric part), a coupling block
+    with zeros (same singular values plus zeros). One batched solve of each kind instead of one
+    per block.
     """
     n, dims, K = game.n_players, game.dims, max(game.dims)
     rows, cols = np.nonzero(~np.eye(n, dtype=bool))
@@ -193,24 +195,24 @@ def _bounds_families(game):
                          for a, b in zip(i, j)], axis=-3)
 
     def own(xp, J, _J_step, _params):
-        S = _screening.symmetric_part(xp, blocks(xp, J, diagonal, diagonal))
+        B = blocks(xp, J, diagonal, diagonal)      # lambda_min reads the symmetric part
         if equal:
-            return S
-        fill = xp.max(xp.diagonal(S, axis1=-2, axis2=-1), axis=-1)        # (..., n)
+            return B
+        fill = xp.max(xp.diagonal(B, axis1=-2, axis2=-1), axis=-1)        # (..., n)
         padding = np.stack([np.diag(np.arange(K) >= k).astype(float) for k in dims])
-        return S + fill[..., None, None] * padding
+        return B + fill[..., None, None] * padding
 
     def coupling(xp, J, _J_step, _params):
         return blocks(xp, J, rows, cols)
 
-    def margin(xp, J, _J_step, _params):
-        return _screening.symmetric_part(xp, J)[..., None, :, :]
+    def margin(_xp, J, _J_step, _params):
+        return J[..., None, :, :]           # lambda_min reads the symmetric part
 
     def lipschitz(_xp, _J, J_step, _params):
         return J_step[..., None, :, :]
 
     return (Family("lambda_min", n, own), Family("norm", n * (n - 1), coupling),
-            Family("lambda_min", 1, margin), Family("norm", 1, lipschitz))
+            Family("lambda_min", 1, margin, view=True), Family("norm", 1, lipschitz, view=True))
 
 
 def _block_index(game, K: int) -> np.ndarray:
@@ -248,8 +250,8 @@ def _metric_families(_game):
     def lipschitz(_xp, _J, J_step, root_w):
         return scaled(J_step, root_w)[..., None, :, :]
 
-    def margin(xp, _J, J_step, root_w):
-        return _screening.symmetric_part(xp, scaled(J_step, root_w))[..., None, :, :]
+    def margin(_xp, _J, J_step, root_w):
+        return scaled(J_step, root_w)[..., None, :, :]    # lambda_min: the symmetric part
 
     return (Family("norm", 1, lipschitz), Family("lambda_min", 1, margin))
 
@@ -272,7 +274,7 @@ def _badness_for(families_for):
 
 
 class _Sequential:
-    """Batched eigen-solves, SVDs and Cholesky factorisations, made to run one after another.
+    """Batched eigen-solves and SVDs, made to run one after another.
 
     jaxlib's CPU LAPACK kernels split a large batch over XLA's intra-op thread pool and wait
     for the pieces. When two such kernels are independent, XLA runs them at once, each holds
@@ -327,11 +329,6 @@ class _Sequential:
         self.last = jnp.linalg.svd(self._after(A), compute_uv=False)[..., 0]
         return self.last
 
-    def cholesky(self, A):
-        """Lower Cholesky factors; NaN where a matrix is not positive definite."""
-        self.last = jnp.linalg.cholesky(self._after(A))
-        return self.last
-
 
 # --- the engine ----------------------------------------------------------------------------------
 
@@ -372,7 +369,7 @@ def _search_extremes(game: Game, kind: str, families_for, params, points, method
     d = game.dim
     total = len(points)
     starts = max(1, min(method.refine_starts, total))
-    vals, index, _ = _screening.worst_points(game, kind, families_for, _Sequential, params,
+    vals, index, _ = _screening.worst_points(game, kind, families_for, params,
                                              points, starts, method.seed, progress)
     pts = points[np.where(index < total, index, 0)]   # (Q, starts, d)
     best_vals, best_pts = vals[:, 0].copy(), pts[:, 0].copy()

@@ -6,7 +6,7 @@ coupling or a Lipschitz constant is ||B||_2. Sampling needs, per quantity, only 
 points (the value and where), not the value at every point. So the points go in rounds, and
 each quantity keeps its `starts` worst exact values so far; the last of them is a threshold t.
 A point can only join the worst if its value reaches t, and "value < t" is proved by one
-Cholesky factorisation:
+Cholesky factorisation (without square roots: L D L^T, all pivots positive):
 
     -lambda_min(S) < t   <=>   S + t I  is positive definite
     ||B||_2        < t   <=>   t^2 I - B^T B  is positive definite     (t > 0)
@@ -14,8 +14,12 @@ Cholesky factorisation:
 Only the (point, quantity) pairs that fail the test get the exact solve. The worst values and
 points are those that solving at every point gives, up to rounding: the test is made with t
 lowered by a rounding allowance, so a pair it passes is below t with room to spare. On the
-benchmark games a Cholesky factorisation costs a fraction of LAPACK's eigen-solve or SVD, and
-after the first round only a few points in a hundred are solved exactly.
+benchmark games the test costs a fraction of LAPACK's eigen-solve or SVD, and after the first
+round only a few points in a hundred are solved exactly.
+
+Two threads share the work: this one computes a round's Jacobians and matrices with XLA while a
+second tests the previous round on the host (sgn._definite, compiled with numba) and solves
+what the test leaves (numpy).
 
 The points are taken in a seeded random order so that the first rounds are a fair sample of the
 region (the sampler lists box vertices first); the result does not depend on the order: ties
@@ -27,6 +31,7 @@ a tuple of families, its entries the families' matrices in order.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import time
@@ -49,10 +54,6 @@ ROUND_POINTS = 1024
 #: Points of the first round solved exactly for every quantity, to set the first thresholds.
 PILOT_POINTS = 32
 
-#: Largest matrix side factorised by the elementwise (batch-last) elimination below; above it,
-#: LAPACK's Cholesky (per-matrix call overhead dominates for small sides, flops for large).
-SMALL_CHOLESKY_MAX = 8
-
 #: Rounding allowance of the test, in units of k^2 eps ||matrix||: a computed Cholesky factor
 #: of a k x k matrix A is exact for A + E with ||E|| <= c k^2 eps ||A||, c small; forming
 #: M^T M adds an error of the same kind.
@@ -67,16 +68,22 @@ Kind = str  # "lambda_min": badness -lambda_min(M), M symmetric; "norm": badness
 
 @dataclasses.dataclass(frozen=True)
 class Family:
-    """`size` quantities measured by one kind of solve on k x k matrices.
+    """`size` quantities measured by one kind of solve on k x k matrices M.
+
+    kind "lambda_min": the badness is -lambda_min of the symmetric part (M + M^T) / 2;
+    kind "norm": the badness is ||M||_2.
 
     matrices(xp, J, J_step, params) -> (..., size, k, k) for Jacobians (..., d, d), written with
-    operations numpy and jax.numpy share, so the screen (compiled) and the exact solves (numpy,
-    LAPACK without eigenvectors) read the same formula.
+    operations numpy and jax.numpy share, so the screen and the exact solves (numpy, LAPACK
+    without eigenvectors) read the same formula. `view`: the matrices are J or J_step
+    reshaped, no arithmetic, so the screen takes them on the host without a copy; the others
+    are formed by a compiled program.
     """
 
     kind: Kind
     size: int
     matrices: Callable
+    view: bool = False
 
 
 def symmetric_part(xp, A):
@@ -88,7 +95,7 @@ def symmetric_part(xp, A):
 def exact_values(family: Family, M, linalg):
     """The family's badness for matrices M (..., k, k), by `linalg` (a _bounds._Sequential)."""
     if family.kind == "lambda_min":
-        return -linalg.eigvalsh_min(M)
+        return -linalg.eigvalsh_min(symmetric_part(jnp, M))
     return linalg.norm2(M)
 
 
@@ -96,84 +103,40 @@ def _exact_on_host(family: Family, J, J_step, local, params) -> np.ndarray:
     """Badness of quantity local[e] of `family` at Jacobians (J[e], J_step[e]), with numpy."""
     M = family.matrices(np, J, J_step, params)[np.arange(len(local)), local]
     if family.kind == "lambda_min":
-        return -np.linalg.eigvalsh(M)[:, 0]
-    return np.linalg.svd(M, compute_uv=False)[:, 0]
+        return -np.linalg.eigvalsh(symmetric_part(np, M))[:, 0]
+    # ||M||_2 = s sqrt(lambda_max(A^T A)), A = M / s, s = max |M_ij|: within a few eps of the
+    # SVD's value (the scaling keeps A^T A from overflowing or losing M's largest entries),
+    # and 1.4 to 1.6 times faster than numpy's SVD on 6 x 6 and 24 x 24 matrices.
+    scale = np.abs(M).max(axis=(-2, -1))
+    scale = np.where(scale > 0, scale, 1.0)
+    A = M / scale[:, None, None]
+    return scale * np.sqrt(np.maximum(np.linalg.eigvalsh(np.swapaxes(A, -1, -2) @ A)[:, -1], 0.0))
 
 
 # --- the screen ----------------------------------------------------------------------------
+# In two parts: each family's matrices are taken from a round's Jacobians (by a compiled
+# program, or as a view of J when the family is J reshaped); the host then tests them against
+# the current thresholds (sgn._definite, a compiled loop: faster than LAPACK or XLA on small
+# matrices). The matrices do not depend on the thresholds, so XLA forms the next round's
+# while the host tests this one.
 
-def _positive_definite(A, linalg):
-    """True where the symmetric matrices A (..., k, k) have a Cholesky factor (no pivoting)."""
-    k = A.shape[-1]
-    if k > SMALL_CHOLESKY_MAX:
-        L = linalg.cholesky(A)                 # LAPACK: NaN where the factorisation fails
-        return jnp.all(jnp.isfinite(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
-    # Elementwise (batch first: measured 7 to 15% faster here than with the batch last, which
-    # needs a transpose of every matrix): a batched LAPACK call pays its per-matrix overhead
-    # on every small matrix.
-    ok = jnp.ones(A.shape[:-2], dtype=bool)
-    for _ in range(k):
-        pivot = A[..., 0, 0]
-        ok &= pivot > 0                        # False for NaN too
-        column = A[..., 1:, 0]
-        A = A[..., 1:, 1:] - column[..., :, None] * (column / pivot[..., None])[..., None, :]
-    return ok
+def proved_below(family: Family, M, t) -> np.ndarray:
+    """True where the badness of M (..., size, k, k) is proved below t (size,), on the host.
 
-
-def _gram(M):
-    """M^T M for matrices (..., k, k), as k rank-one updates with the batch last: twice as
-    fast as XLA's batched matrix product at k = 24, ten times at k = 6."""
-    k = M.shape[-1]
-    Mt = jnp.moveaxis(M.reshape(-1, k, k), 0, -1)          # (k, k, batch)
-    G = sum(Mt[r][:, None] * Mt[r][None, :] for r in range(k))
-    return jnp.moveaxis(G, -1, 0).reshape(M.shape)
-
-
-def proved_below(family: Family, M, t, linalg):
-    """True where the badness of M (..., size, k, k) is proved below t (size,).
-
-    The allowance is slack * (k max|M_ij| + |t|) (k max|M_ij| >= ||M||_F >= ||M||_2), with
-    k max|M_ij| floored at ALLOWANCE_FLOOR: XLA flushes numbers below 2.2e-308 to zero, and
-    the floor keeps the allowance far above what that loses on tiny matrices (their pairs
-    are then solved exactly). Overflow on huge matrices gives inf or NaN, which no
-    factorisation passes. (Guards written as extra conditions on the answer doubled the time
-    of the whole screen: XLA's fusion. So every guard lives in the shift.)
+    The test's t is lowered by slack * (size + |t|), slack = ROUNDING_FACTOR k^2 eps, size a
+    bound on the norm of the matrix factorised, floored at ALLOWANCE_FLOOR: XLA flushes numbers
+    below 2.2e-308 to zero when it forms M, and the floor keeps the allowance far above what
+    that loses on tiny matrices (their pairs are then solved exactly).
     """
-    k = M.shape[-1]
-    eye = jnp.eye(k, dtype=M.dtype)
-    slack = ROUNDING_FACTOR * k * k * jnp.finfo(M.dtype).eps
-    size = jnp.maximum(k * jnp.max(jnp.abs(M), axis=(-2, -1)), ALLOWANCE_FLOOR)
-    if family.kind == "lambda_min":
-        # -lambda_min(M) < t  <=  M + (t - slack) I > 0
-        shift = t - slack * (size + jnp.abs(t))
-        return _positive_definite(M + shift[..., None, None] * eye, linalg)
-    # ||M||_2 < t  <=  (t^2 - slack) I - M^T M > 0     (t > 0; ||M^T M||_F <= size^2)
-    t2 = jnp.where(jnp.isfinite(t) & (t > 0), t * t, 0.0)
-    shift = t2 - slack * (size * size + t2)
-    return _positive_definite(shift[..., None, None] * eye - _gram(M), linalg)
+    from . import _definite  # numba: imported when the first screen runs, not with sgn
+
+    k = np.shape(M)[-1]
+    slack = ROUNDING_FACTOR * k * k * np.finfo(np.float64).eps
+    return _definite.proved_below(family.kind, M, t, slack, ALLOWANCE_FLOOR)
 
 
-def _screen_program(families, sequential):
-    def screen(J, J_step, params, thresholds):
-        linalg = sequential()
-        finite = jnp.all(jnp.isfinite(J), axis=(-2, -1))
-        if J_step is not J:
-            finite &= jnp.all(jnp.isfinite(J_step), axis=(-2, -1))
-        may_reach, at = [], 0
-        for family in families:
-            if may_reach:
-                # One family after another: left independent, XLA ran them side by side on
-                # the two cores and the whole took 1.4 to 2 times longer than in sequence.
-                after = 0.0 * jnp.sum(may_reach[-1])
-                same = J_step is J
-                J = J + after
-                J_step = J if same else J_step + after
-            M = family.matrices(jnp, J, J_step, params)            # (R, size, k, k)
-            t = thresholds[at:at + family.size]
-            may_reach.append(~proved_below(family, M, t, linalg))
-            at += family.size
-        return jnp.concatenate(may_reach, axis=-1), finite
-    return screen
+def _matrices_program(family: Family):
+    return lambda J, J_step, params: family.matrices(jnp, J, J_step, params)
 
 
 def _jacobian_program(game):
@@ -181,18 +144,10 @@ def _jacobian_program(game):
 
     XLA (jax 0.10.2, CPU) compiles a vmapped Jacobian several times slower when the program
     also returns anything else, the finiteness flags or even J a second time. So J carries the
-    flags itself (J + sum of 0 * gradient and 0 * costs is J, or NaN where one is not finite),
-    and J_step comes back as None when it is J (the Euclidean geometry).
+    flags itself (_shared._checked_bound_jacobians), and J_step comes back as None when it is
+    J (the Euclidean geometry).
     """
-    def at_point(x):
-        J, J_step = game.bound_jacobians(x)
-        # 0 * v is 0 for finite v and NaN for inf or NaN (summing first could overflow)
-        poison = jnp.sum(0.0 * game.pseudo_gradient(x))
-        costs = game.cost_values(x)
-        if costs is not None:
-            poison += jnp.sum(0.0 * costs)
-        return J + poison, (None if J_step is J else J_step + poison)
-    return jax.vmap(at_point)
+    return jax.vmap(game.checked_bound_jacobians)
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -242,55 +197,94 @@ class ScreenStats:
     seconds: dict = dataclasses.field(default_factory=dict)
 
 
-def worst_points(game, kind: str, families_for, sequential, params, points: np.ndarray,
-                 starts: int, seed: int, progress=None, *, timed: bool = False):
+def worst_points(game, kind: str, families_for, params, points: np.ndarray, starts: int,
+                 seed: int, progress=None, *, timed: bool = False):
     """The `starts` worst values of each quantity over `points`, and where.
 
     Returns (values (Q, starts) descending, indices into points (Q, starts), ScreenStats).
     Raises GameDefinitionError at a point where the costs, gradient or Jacobians are not finite.
+    With timed=True each stage waits for its results (no overlap) and ScreenStats.seconds
+    holds the time of each.
     """
     families = families_for(game)
     Q = sum(f.size for f in families)
     total, d = points.shape
     size = int(min(ROUND_POINTS, _memory_round(d), total))
-    jacobians = compiled(game, ("bound_jacobians", "pseudo_gradient", "cost_values"),
-                         ("jacobians", size), _jacobian_program)
-    screen = compiled(game, (), (kind, "screen", size),
-                      lambda g: _screen_program(families_for(g), sequential))
+    jacobians = compiled(game, ("checked_bound_jacobians",), ("jacobians", size),
+                         _jacobian_program)
+    # One program per family, each waited for: XLA's CPU runtime runs independent programs
+    # (and independent parts of one program) at once, and on two cores that took 3 to 4 times
+    # as long as one after another (jax 0.10.2).
+    matrices = [None if family.view else
+                compiled(game, (), (kind, "matrices", q, size),
+                         lambda g, q=q: _matrices_program(families_for(g)[q]))
+                for q, family in enumerate(families)]
     host_params = None if params is None else np.asarray(params)
     device_params = None if params is None else jnp.asarray(params)
     offsets = np.cumsum([0] + [f.size for f in families])
     worst = _Worst.empty(Q, starts, sentinel=total)
     order = np.random.default_rng(seed).permutation(total)
     clock = _Clock(timed)
-    solved = rounds = 0
-    for lo in range(0, total, size):
+
+    def device_round(lo):
+        """A round's Jacobians and matrices (device programs, one after another)."""
         ids = order[lo:lo + size]
         X = points[ids]
         X = np.concatenate([X, np.repeat(X[:1], size - len(ids), axis=0)])
         with clock("jacobians"):
-            X_device = jnp.asarray(X)
-            J, J_step = clock.wait(jacobians(X_device))
+            J, J_step = jax.block_until_ready(jacobians(jnp.asarray(X)))
             J_step = J if J_step is None else J_step
-        pilot = min(PILOT_POINTS, len(ids)) if lo == 0 else 0
+        with clock("matrices"):
+            tests = [program and jax.block_until_ready(program(J, J_step, device_params))
+                     for program in matrices]
+        return lo, ids, X, J, J_step, tests
+
+    def host_round(lo, ids, X, J, J_step, tests) -> int:
+        """Test a round's pairs against the current thresholds; solve the rest exactly."""
+        n = len(ids)
+        J, J_step = np.asarray(J)[:n], np.asarray(J_step)[:n]
+        _check_finite(np.isfinite(J).all(axis=(1, 2)) & np.isfinite(J_step).all(axis=(1, 2)), X)
+        pilot = min(PILOT_POINTS, n) if lo == 0 else 0
+        flagged = np.ones((n, Q), dtype=bool)
+        solved = 0
         if pilot:       # the first thresholds: every quantity solved at a few points
-            _check_finite(_finite_rows(J, J_step, pilot), X)
-            flagged = np.zeros((len(ids), Q), dtype=bool)
-            flagged[:pilot] = True
             with clock("exact"):
-                solved += _solve(families, offsets, flagged, J, J_step, host_params, ids, worst)
+                solved += _solve(families, offsets, flagged[:pilot], J, J_step, host_params,
+                                 ids, worst)
         with clock("screen"):
-            may_reach, finite = screen(J, J_step, device_params,
-                                       jnp.asarray(worst.thresholds()))
-            flagged = np.asarray(may_reach)[:len(ids)].copy()
-            finite = np.asarray(finite)[:len(ids)]
-        _check_finite(finite, X)
-        flagged[:pilot] = False
+            t = worst.thresholds()
+            for family, at, M in zip(families, offsets, tests):
+                M = (family.matrices(np, J, J_step, host_params) if family.view
+                     else np.asarray(M)[:n])
+                flagged[pilot:, at:at + family.size] = ~proved_below(
+                    family, M[pilot:], t[at:at + family.size])
         with clock("exact"):
-            solved += _solve(families, offsets, flagged, J, J_step, host_params, ids, worst)
+            solved += _solve(families, offsets, flagged[pilot:], J[pilot:], J_step[pilot:],
+                             host_params, ids[pilot:], worst)
+        return solved
+
+    # The host tests round r in a second thread while this one computes round r + 1 with XLA
+    # (a fifth less time at d = 24 than one after another; benchmarks/README.md): the test and the
+    # exact solves (numba, numpy) release the GIL, and only this thread runs XLA programs, one
+    # at a time (two at once can deadlock jaxlib's CPU thread pool: _bounds._Sequential).
+    # Timed runs go one stage after another.
+    solved = rounds = 0
+    with concurrent.futures.ThreadPoolExecutor(1) as host:
+        testing = None
+        for lo in range(0, total, size):
+            work = device_round(lo)
+            if testing is not None:
+                solved += testing.result()
+                rounds += 1
+                if progress:
+                    progress(min(lo, total), total, f"sampling {kind}")
+            testing = host.submit(host_round, *work)
+            if timed:
+                testing.result()
+        solved += testing.result()
         rounds += 1
-        if progress:
-            progress(min(lo + size, total), total, f"sampling {kind}")
+    if progress:
+        progress(total, total, f"sampling {kind}")
     return worst.values, worst.index, ScreenStats(rounds, solved, total * Q, clock.seconds)
 
 
@@ -315,7 +309,6 @@ def _solve(families, offsets, may_reach, J, J_step, params, ids, worst: _Worst) 
     """Exact values of the flagged (point, quantity) pairs, merged into `worst`."""
     if not may_reach.any():
         return 0
-    J, J_step = np.asarray(J), np.asarray(J_step)
     qs, values, index = [], [], []
     for family, at in zip(families, offsets):
         rows, local = np.nonzero(may_reach[:, at:at + family.size])
@@ -328,11 +321,6 @@ def _solve(families, offsets, may_reach, J, J_step, params, ids, worst: _Worst) 
     return int(q.size)
 
 
-def _finite_rows(J, J_step, rows: int) -> np.ndarray:
-    J, J_step = np.asarray(J)[:rows], np.asarray(J_step)[:rows]
-    return np.isfinite(J).all(axis=(1, 2)) & np.isfinite(J_step).all(axis=(1, 2))
-
-
 def _check_finite(finite: np.ndarray, X: np.ndarray) -> None:
     if not finite.all():
         bad = X[int(np.flatnonzero(~finite)[0])]
@@ -343,5 +331,6 @@ def _check_finite(finite: np.ndarray, X: np.ndarray) -> None:
 
 
 def _memory_round(d: int) -> int:
-    """Most points per round within the memory budget (about 8 d x d arrays each)."""
-    return max(1, _config.CHUNK_BYTES // (8 * 8 * d * d))
+    """Most points per round within the memory budget: about 5 d x d arrays per point and
+    round (the Jacobians, the matrices the test reads), two rounds at a time."""
+    return max(1, _config.CHUNK_BYTES // (2 * 5 * 8 * d * d))

@@ -23,13 +23,12 @@ import numpy as np
 import pytest
 
 import sgn
-from sgn import _bounds, _screening
-from sgn._bounds import _bounds_families, _metric_families, _Sequential
+from sgn import _bounds, _definite, _screening
+from sgn._bounds import _bounds_families, _metric_families
 from sgn._errors import GameDefinitionError
 from sgn._sampling import sample_points
 from sgn._screening import (
     Family,
-    _positive_definite,
     _Worst,
     proved_below,
     worst_points,
@@ -132,9 +131,9 @@ class Case:
     def run(self, kind, starts, seed=0, points=None, **kw):
         points = self.points if points is None else points
         if kind == "bounds":
-            return worst_points(self.game, "bounds", _bounds_families, _Sequential, None,
+            return worst_points(self.game, "bounds", _bounds_families, None,
                                 points, starts, seed, **kw)
-        return worst_points(self.game, "metric", _metric_families, _Sequential, self.root_w,
+        return worst_points(self.game, "metric", _metric_families, self.root_w,
                             points, starts, seed, **kw)
 
     def reference(self, kind):
@@ -209,41 +208,42 @@ def positive_definite_cases(k, rng):
     return A, np.array(expected)
 
 
-@pytest.mark.parametrize("path", ["elementwise", "lapack"])
-def test_positive_definite_agrees_with_eigenvalues(monkeypatch, path):
-    """_positive_definite (jit-compiled, as the screen runs it) is lambda_min > 0 by numpy on
-    clearly definite and clearly indefinite matrices of every side 1 .. 12, False with NaN;
-    each side through both paths (elementwise elimination and LAPACK's Cholesky), and the
-    batch shape comes back as it went in."""
-    monkeypatch.setattr(_screening, "SMALL_CHOLESKY_MAX", 100 if path == "elementwise" else 0)
-    rng = np.random.default_rng(1)
-    for k in range(1, 13):
+@pytest.mark.parametrize("batch", [1, 5, _definite.LANES, 3 * _definite.LANES + 7])
+def test_elimination_agrees_with_eigenvalues(batch):
+    """The compiled elimination (sgn/_definite.py, no allowance: slack 0, t = 0 for lambda_min)
+    is lambda_min > 0 by numpy on clearly definite and clearly indefinite matrices of every
+    side 1 .. 12 (and 24), False with NaN; batches shorter than, equal to and not a multiple of
+    the lanes, and the batch shape comes back as it went in. It reads the symmetric part: an
+    antisymmetric term added to each matrix changes nothing."""
+    rng = np.random.default_rng(batch)
+    for k in [*range(1, 13), 24]:
         A, expected = positive_definite_cases(k, rng)
-        pad = -len(A) % 4                                  # to a two-axis batch (-1, 4)
-        A = np.concatenate([A, np.repeat(np.eye(k)[None], pad, axis=0)]).reshape(-1, 4, k, k)
-        expected = np.concatenate([expected, np.ones(pad, dtype=bool)]).reshape(-1, 4)
-        got = np.asarray(jax.jit(lambda A: _positive_definite(A, _Sequential()))(jnp.asarray(A)))
-        assert got.shape == expected.shape and got.dtype == bool
-        wrong = np.argwhere(got != expected)
-        assert wrong.size == 0, (k, path, wrong[:5], A[tuple(wrong[0])] if wrong.size else None)
-        assert expected.any() and not expected.all()
+        pick = np.concatenate([np.arange(len(A)), rng.integers(0, len(A), batch)])
+        pick = pick[:batch] if batch >= len(A) else rng.permutation(len(A))[:batch]
+        A, expected = A[pick], expected[pick]
+        U = rng.standard_normal(A.shape)
+        skew = (U - np.swapaxes(U, -1, -2)) * np.abs(A).max(axis=(1, 2), keepdims=True)
+        skew[~np.isfinite(skew)] = 0.0
+        got = _definite.proved_below("lambda_min", (A + skew).reshape(-1, 1, k, k),
+                                     np.zeros(1), 0.0, 0.0)
+        assert got.shape == (batch, 1) and got.dtype == bool
+        wrong = np.flatnonzero(got[:, 0] != expected)
+        assert wrong.size == 0, (k, batch, wrong[:5], A[wrong[0]] if wrong.size else None)
 
 
-def test_both_cholesky_paths_are_used_by_default():
-    """The default switch sends sides up to SMALL_CHOLESKY_MAX to the elementwise loop and the
-    rest to LAPACK (the loop never calls linalg.cholesky)."""
-    class Spy(_Sequential):
-        calls = 0
-
-        def cholesky(self, A):
-            Spy.calls += 1
-            return super().cholesky(A)
-
-    def run(A):
-        return bool(jax.jit(lambda A: _positive_definite(A, Spy()))(A)[0])
-
-    assert run(jnp.eye(_screening.SMALL_CHOLESKY_MAX)[None]) and Spy.calls == 0
-    assert run(jnp.eye(_screening.SMALL_CHOLESKY_MAX + 1)[None]) and Spy.calls == 1
+def test_norm_test_reads_the_gram_matrix():
+    """kind "norm" (slack 0): ||M||_2 < t exactly where numpy says so, on matrices of sides
+    1 .. 12 and 24 scaled 1e-3 to 1e+3, t just above or just below the norm; NaN never
+    passes."""
+    rng = np.random.default_rng(3)
+    for k in [*range(1, 13), 24]:
+        M = rng.standard_normal((70, k, k)) * 10.0 ** rng.uniform(-3, 3, (70, 1, 1))
+        v = sigma_max(M)
+        t = v * np.where(np.arange(70) % 2 == 0, 1.0 + 1e-6, 1.0 - 1e-6)
+        got = np.array([_definite.proved_below("norm", M[i], t[i], 0.0, 0.0) for i in range(70)])
+        np.testing.assert_array_equal(got, t > v)
+        M[0, 0, 0] = np.nan
+        assert not _definite.proved_below("norm", M[0], 10.0 * t[0], 0.0, 0.0)
 
 
 # --- 2. proved_below: sound, and tight -----------------------------------------------------------
@@ -303,7 +303,7 @@ _SCREENED: dict = {}
 
 def screened(kind, k):
     """{group: (M, true badness v, thresholds t (m, T), proved (m, T))}, all groups through
-    one jit-compiled call of proved_below (cached: one compilation per kind and side)."""
+    one call of proved_below (cached per kind and side)."""
     if (kind, k) not in _SCREENED:
         rng = np.random.default_rng(k + (0 if kind == "norm" else 50))
         groups = screen_groups(kind, k, rng)
@@ -312,9 +312,7 @@ def screened(kind, k):
         t = thresholds_for(v)
         T = t.shape[1]
         family = Family(kind, len(M) * T, None)
-        run = jax.jit(lambda M, t: proved_below(family, M, t, _Sequential()))
-        proved = np.asarray(run(jnp.asarray(np.repeat(M, T, axis=0)),
-                                jnp.asarray(t.ravel()))).reshape(t.shape)
+        proved = proved_below(family, np.repeat(M, T, axis=0), t.ravel()).reshape(t.shape)
         out, at = {}, 0
         for name, G in groups.items():
             out[name] = (G, v[at:at + len(G)], t[at:at + len(G)], proved[at:at + len(G)])
@@ -452,7 +450,7 @@ def test_structurally_zero_blocks_tie_everywhere():
     zero = [3 + 0, 3 + 4]               # L_12 and L_31 in row-major (i != j) order
     assert (bad[:, zero] == 0).all()
     for seed in (0, 3):
-        values, index, _ = worst_points(game, "bounds", _bounds_families, _Sequential, None,
+        values, index, _ = worst_points(game, "bounds", _bounds_families, None,
                                         points, 2, seed)
         assert_matches_brute(values, index, bad, 2)
         np.testing.assert_array_equal(values[zero], 0.0)
@@ -557,7 +555,7 @@ def test_a_non_finite_point_is_named(monkeypatch, which):
     seed = 4
 
     def run(points):
-        return worst_points(game, "bounds", _bounds_families, _Sequential, None, points, 2, seed)
+        return worst_points(game, "bounds", _bounds_families, None, points, 2, seed)
 
     values, _, stats = run(good)                        # the good points are fine
     assert np.isfinite(values).all() and stats.rounds == 4
@@ -685,10 +683,10 @@ def test_markov_worst_points_read_the_step_jacobian(markov):
     bad = dense_bounds_badness(game, J, J_step)
     wrong = dense_bounds_badness(game, J_step, J)
     assert np.abs(bad.max(axis=0) - wrong.max(axis=0))[-2:].min() > 1e-3
-    values, index, _ = worst_points(game, "bounds", _bounds_families, _Sequential, None,
+    values, index, _ = worst_points(game, "bounds", _bounds_families, None,
                                     points, 2, 0)
     assert_matches_brute(values, index, bad, 2)
     root_w = np.repeat(np.sqrt([1.0, 2.5]), game.dims)
-    values, index, _ = worst_points(game, "metric", _metric_families, _Sequential, root_w,
+    values, index, _ = worst_points(game, "metric", _metric_families, root_w,
                                     points, 2, 0)
     assert_matches_brute(values, index, dense_metric_badness(J_step, root_w), 2)

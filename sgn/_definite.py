@@ -1,0 +1,121 @@
+"""The screen's test, for many small matrices at once: is a badness proved below t?
+
+    kind "lambda_min":  -lambda_min(S) < t   <=   S + (t - allowance) I > 0,  S = (M + M^T) / 2
+    kind "norm":        ||M||_2        < t   <=   (t^2 - allowance) I - M^T M > 0     (t > 0)
+
+The screen of the sampled bounds (sgn/_screening.py) asks this of every (point, quantity)
+pair: about 20 matrices of side 1 to d per sample point. LAPACK pays a call's overhead on every
+small matrix, and XLA's CPU code materialises every step of an elimination written with array
+operations (both measured slower: benchmarks/README.md). So this is a compiled loop (numba)
+that runs LANES matrices side by side, the matrices in the innermost loop, where LLVM
+vectorises it.
+
+The elimination is Cholesky's without square roots (L D L^T): a matrix passes when every
+pivot is positive; the computed factors are then exact for a matrix within a few k^2 eps ||A||
+of it (side k), and forming M^T M adds an error of the same order. The allowance
+slack * (size + |t|) covers both, with size >= ||S||_2 (lambda_min: k max|S_ij|) or
+>= ||M^T M||_2 (norm: ||M||_F^2), floored (see _screening.ALLOWANCE_FLOOR). NaN fails: no
+comparison with NaN is true; an infinite entry makes the allowance infinite, which fails too.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+#: Matrices eliminated side by side. 64 measured fastest at sides 6 and 24 (16: 2x slower,
+#: too short for the vectoriser; 128 and 256: the working set leaves the L2 cache).
+LANES = 64
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+            fastmath={"contract"})
+def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (tested via callers)
+    m, k, _ = M.shape
+    # The matrices tested, one per lane, their lower triangles packed by rows (entry (i, j) at
+    # i (i + 1) / 2 + j): half the memory of full storage, 13% faster at side 24.
+    W = np.empty((k * (k + 1) // 2, LANES))
+    T = np.empty((k, k, LANES) if norm else (0, 0, LANES))   # M itself, for M^T M
+    size = np.empty(LANES)
+    column = np.empty(LANES)
+    ok = np.empty(LANES)
+    reciprocal = np.empty(LANES)
+    for first in range(0, m, LANES):
+        lanes = min(LANES, m - first)
+        # Copies in, with the largest |entry| of each matrix (lane by lane for the symmetric
+        # part, entry by entry for M itself: the faster order of each, measured).
+        if norm:
+            size[:] = 0.0
+            for i in range(k):
+                for j in range(k):
+                    into = T[i, j]
+                    for lane in range(LANES):
+                        v = M[first + min(lane, lanes - 1), i, j]   # a short last group
+                        into[lane] = v                               # repeats its last matrix
+                        size[lane] = max(size[lane], abs(v))
+        else:
+            for lane in range(LANES):
+                q = first + min(lane, lanes - 1)
+                largest = 0.0
+                for i in range(k):
+                    for j in range(i + 1):
+                        v = 0.5 * (M[q, i, j] + M[q, j, i])
+                        largest = max(largest, abs(v))
+                        W[i * (i + 1) // 2 + j, lane] = v
+                size[lane] = largest
+        for lane in range(LANES):
+            size[lane] *= k
+        if norm:                         # W = -M^T M, then size = ||M||_F^2 <= (k max|M|)^2
+            W[:, :] = 0.0
+            for r in range(k):           # one rank-one update per row (1.5x the speed of
+                for i in range(k):       # one entry at a time)
+                    Ti = T[r, i]
+                    for j in range(i + 1):
+                        G, Tj = W[i * (i + 1) // 2 + j], T[r, j]
+                        for lane in range(LANES):
+                            G[lane] = G[lane] - Ti[lane] * Tj[lane]
+            for lane in range(LANES):
+                size[lane] = 0.0
+            for i in range(k):
+                diagonal = W[i * (i + 1) // 2 + i]
+                for lane in range(LANES):
+                    size[lane] = size[lane] - diagonal[lane]
+        for lane in range(LANES):
+            q = first + min(lane, lanes - 1)
+            if norm:
+                t2 = t[q] * t[q] if t[q] > 0.0 and t[q] < np.inf else 0.0
+                shift = t2 - slack * (max(size[lane], floor * floor) + t2)
+            else:
+                shift = t[q] - slack * (max(size[lane], floor) + abs(t[q]))
+            for i in range(k):
+                W[i * (i + 1) // 2 + i, lane] += shift
+        ok[:] = 1.0
+        for s in range(k):
+            pivot = W[s * (s + 1) // 2 + s]
+            for lane in range(LANES):
+                positive = pivot[lane] > 0.0          # False for NaN
+                ok[lane] = ok[lane] if positive else 0.0
+                reciprocal[lane] = 1.0 / pivot[lane] if positive else 0.0
+            for i in range(s + 1, k):
+                row_i = i * (i + 1) // 2
+                below = W[row_i + s]
+                for lane in range(LANES):
+                    column[lane] = below[lane] * reciprocal[lane]
+                for j in range(s + 1, i + 1):
+                    entry, pivot_row = W[row_i + j], W[j * (j + 1) // 2 + s]
+                    for lane in range(LANES):
+                        entry[lane] = entry[lane] - column[lane] * pivot_row[lane]
+        for lane in range(lanes):
+            out[first + lane] = ok[lane] > 0.0
+
+
+def proved_below(kind: str, M: np.ndarray, t: np.ndarray, slack: float,
+                 floor: float) -> np.ndarray:
+    """True where the badness of M (..., k, k) is proved below t (broadcast to M's batch)."""
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    batch, k = M.shape[:-2], M.shape[-1]
+    t = np.ascontiguousarray(np.broadcast_to(t, batch), dtype=np.float64).reshape(-1)
+    out = np.empty(t.size, dtype=bool)
+    if out.size:
+        _below(M.reshape(-1, k, k), kind == "norm", t, float(slack), float(floor), out)
+    return out.reshape(batch)
