@@ -242,8 +242,11 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
     def host_round(lo, ids, X, J, J_step, tests) -> int:
         """Test a round's pairs against the current thresholds; solve the rest exactly."""
         n = len(ids)
+        finite = np.isfinite(np.asarray(J)[:n]).all(axis=(1, 2))
+        if J_step is not J:
+            finite &= np.isfinite(np.asarray(J_step)[:n]).all(axis=(1, 2))
+        _check_finite(finite, X)
         J, J_step = np.asarray(J)[:n], np.asarray(J_step)[:n]
-        _check_finite(np.isfinite(J).all(axis=(1, 2)) & np.isfinite(J_step).all(axis=(1, 2)), X)
         pilot = min(PILOT_POINTS, n) if lo == 0 else 0
         flagged = np.ones((n, Q), dtype=bool)
         solved = 0
