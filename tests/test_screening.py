@@ -410,6 +410,20 @@ def test_the_seed_only_permutes_the_order(cases):
         assert s.pairs == s0.pairs
 
 
+@pytest.mark.parametrize("kind", ["bounds", "metric"])
+def test_the_overlapped_run_equals_the_staged_one(cases, kind):
+    """The host tests round r while XLA computes round r + 1; timed=True runs the stages one
+    after another. Each round is tested against the thresholds left by the rounds before it
+    either way, so values, points and the count of exact solves are identical."""
+    case = cases["equal"]
+    v, i, s = case.run(kind, 2)
+    v_staged, i_staged, s_staged = case.run(kind, 2, timed=True)
+    np.testing.assert_array_equal(v, v_staged)
+    np.testing.assert_array_equal(i, i_staged)
+    assert (s.rounds, s.exact_solves) == (s_staged.rounds, s_staged.exact_solves)
+    assert set(s_staged.seconds) == {"jacobians", "matrices", "screen", "exact"}
+
+
 def test_ties_go_to_the_lower_index(cases):
     """Every point twice, in shuffled positions: the two worst of each quantity are the two
     copies of the worst point (exactly tied), lower index first, whatever the seed."""
