@@ -235,7 +235,8 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
             J, J_step = jax.block_until_ready(jacobians(jnp.asarray(X)))
             J_step = J if J_step is None else J_step
         with clock("matrices"):
-            tests = [program and jax.block_until_ready(program(J, J_step, device_params))
+            tests = [None if program is None   # a view: taken on the host
+                     else jax.block_until_ready(program(J, J_step, device_params))
                      for program in matrices]
         return lo, ids, X, J, J_step, tests
 
