@@ -273,6 +273,36 @@ def _badness_for(families_for):
     return badness_for
 
 
+def _quantity_for(families_for):
+    """quantity_for(game) -> quantity((J, J_step), params, q): entry q of the badness alone.
+
+    The local search climbs one entry at a time; computing only that entry's family, and in it
+    only that matrix, spares the other eigen-solves and SVDs and their derivatives (one branch
+    of a switch runs per call).
+    """
+    def quantity_for(game):
+        families = families_for(game)
+        offsets = np.cumsum([0] + [f.size for f in families])
+
+        def branch(family, at):
+            def value(J, J_step, params, q):
+                M = family.matrices(jnp, J, J_step, params)
+                M = jax.lax.dynamic_index_in_dim(M, q - at, axis=-3, keepdims=False)
+                return _screening.exact_values(family, M, _Sequential())
+            return value
+
+        branches = [branch(f, int(at)) for f, at in zip(families, offsets)]
+
+        def quantity(jacobians, params, q):
+            J, J_step = jacobians
+            which = jnp.searchsorted(jnp.asarray(offsets[1:]), q, side="right")
+            return jax.lax.switch(which, branches, J, J_step, params, q)
+
+        return quantity
+
+    return quantity_for
+
+
 class _Sequential:
     """Batched eigen-solves and SVDs, made to run one after another.
 
@@ -381,12 +411,12 @@ def _search_extremes(game: Game, kind: str, families_for, params, points, method
     chosen = priority[: max(1, MAX_REFINE_STARTS // per_q)]
     q_index = np.repeat(chosen, per_q)
     x0 = pts[chosen, :per_q].reshape(-1, d)
-    size = int(2 ** np.ceil(np.log2(len(q_index))))  # padded: few distinct compiled shapes
+    size = _padded_size(len(q_index))         # padded: few distinct compiled shapes
     pad = size - len(q_index)
     q_index = np.concatenate([q_index, np.repeat(q_index[:1], pad)])
     x0 = np.concatenate([x0, np.repeat(x0[:1], pad, axis=0)])
     climb = compiled(game, ("bound_jacobians",), (kind, "climb", size, method.refine_steps),
-                     lambda g: _climber(g, _badness_for(families_for)(g), method.refine_steps))
+                     lambda g: _climber(g, _quantity_for(families_for)(g), method.refine_steps))
     if progress:
         progress(0, 1, f"refining {kind} extremes")
     x_new, f_new = (np.asarray(a) for a in climb(jnp.asarray(x0), jnp.asarray(q_index), params))
@@ -398,7 +428,14 @@ def _search_extremes(game: Game, kind: str, families_for, params, points, method
     return best_vals, best_pts, total + size * (method.refine_steps + 1), x_new[: size - pad]
 
 
-def _climber(game, badness, steps: int):
+def _padded_size(n: int) -> int:
+    """The smallest 2^k or 3 * 2^(k - 1) that holds n: few distinct sizes (so few compiled
+    programs), at most a third of them padding (powers of two alone: up to half)."""
+    power = 1 << max(n - 1, 0).bit_length()
+    return 3 * power // 4 if power >= 4 and 3 * power // 4 >= n else power
+
+
+def _climber(game, quantity, steps: int):
     """Projected ascent of one badness entry, in box coordinates z in [0, 1]^d.
 
     Each step moves every coordinate by at most s along the normalised gradient; a step that
@@ -410,7 +447,7 @@ def _climber(game, badness, steps: int):
 
     def climb_one(x0, q, params):
         def f(z):
-            return badness(game.bound_jacobians(low + z * width), params)[q]
+            return quantity(game.bound_jacobians(low + z * width), params, q)
 
         value_and_grad = (jax.value_and_grad(f) if game.search_gradient == "autodiff"
                           else _central_difference(f))

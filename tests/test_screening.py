@@ -398,6 +398,33 @@ def test_families_agree_with_the_block_by_block_reference(cases):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
 
+def test_one_quantity_is_the_badness_entry(cases):
+    """_quantity_for (what the local search climbs: one family's branch, one matrix) gives
+    entry q of the whole badness vector, for every q of both badness kinds and at the
+    boundaries between families."""
+    for name in ("unequal", "equal"):
+        case = cases[name]
+        J = jnp.asarray(case.J[::97])
+        for families_for, params in ((_bounds_families, None), (_metric_families, case.root_w)):
+            quantity = _bounds._quantity_for(families_for)(case.game)
+            Q = sum(f.size for f in families_for(case.game))
+            one = jax.jit(jax.vmap(jax.vmap(lambda J, q, f=quantity, p=params: f((J, J), p, q),
+                                            in_axes=(None, 0)), in_axes=(0, None)))
+            got = np.asarray(one(J, jnp.arange(Q)))
+            whole = _bounds._badness_for(families_for)(case.game)
+            want = np.asarray(jax.jit(jax.vmap(lambda J, f=whole, p=params: f((J, J), p)))(J))
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
+
+
+def test_refinement_pads_to_few_sizes():
+    """The local search's batch is padded to 2^k or 3 * 2^(k - 1): never short, at most a
+    third of it padding from 4 up."""
+    sizes = {n: _bounds._padded_size(n) for n in range(1, 2049)}
+    assert all(s >= n for n, s in sizes.items())
+    assert all(s - n <= s / 3 for n, s in sizes.items() if n >= 4)
+    assert len(set(sizes.values())) <= 2 * 12
+
+
 def test_the_seed_only_permutes_the_order(cases):
     """Different seeds (other processing orders, so other thresholds on the way) give the same
     values and the same points."""
