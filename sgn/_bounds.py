@@ -244,16 +244,10 @@ def _bounds_priority(n: int) -> np.ndarray:
 def _metric_families(_game):
     """[beta(w), -(metric margin)]: ||A||_2 and -lambda_min(sym A), A = W^{1/2} J W^{-1/2}
     (params = the square roots of the weights, repeated over each player's coordinates)."""
-    def scaled(J_step, root_w):
-        return root_w[:, None] * J_step / root_w[None, :]
+    def scaled(_xp, _J, J_step, root_w):        # lambda_min reads the symmetric part
+        return (root_w[:, None] * J_step / root_w[None, :])[..., None, :, :]
 
-    def lipschitz(_xp, _J, J_step, root_w):
-        return scaled(J_step, root_w)[..., None, :, :]
-
-    def margin(_xp, _J, J_step, root_w):
-        return scaled(J_step, root_w)[..., None, :, :]    # lambda_min: the symmetric part
-
-    return (Family("norm", 1, lipschitz), Family("lambda_min", 1, margin))
+    return (Family("norm", 1, scaled), Family("lambda_min", 1, scaled))
 
 
 def _badness_for(families_for):

@@ -42,18 +42,15 @@ def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (teste
     reciprocal = np.empty(LANES)
     for first in range(0, m, LANES):
         lanes = min(LANES, m - first)
-        # Copies in, with the largest |entry| of each matrix (lane by lane for the symmetric
-        # part, entry by entry for M itself: the faster order of each, measured).
+        # Copies in (entry by entry for M itself, lane by lane for the symmetric part: the
+        # faster order of each, measured); a short last group repeats its last matrix.
         if norm:
-            size[:] = 0.0
             for i in range(k):
                 for j in range(k):
                     into = T[i, j]
                     for lane in range(LANES):
-                        v = M[first + min(lane, lanes - 1), i, j]   # a short last group
-                        into[lane] = v                               # repeats its last matrix
-                        size[lane] = max(size[lane], abs(v))
-        else:
+                        into[lane] = M[first + min(lane, lanes - 1), i, j]
+        else:                            # size = k max |S_ij| >= ||S||_2
             for lane in range(LANES):
                 q = first + min(lane, lanes - 1)
                 largest = 0.0
@@ -62,10 +59,8 @@ def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (teste
                         v = 0.5 * (M[q, i, j] + M[q, j, i])
                         largest = max(largest, abs(v))
                         W[i * (i + 1) // 2 + j, lane] = v
-                size[lane] = largest
-        for lane in range(LANES):
-            size[lane] *= k
-        if norm:                         # W = -M^T M, then size = ||M||_F^2 <= (k max|M|)^2
+                size[lane] = k * largest
+        if norm:                         # W = -M^T M, then size = ||M||_F^2 >= ||M^T M||_2
             W[:, :] = 0.0
             for r in range(k):           # one rank-one update per row (1.5x the speed of
                 for i in range(k):       # one entry at a time)

@@ -63,7 +63,7 @@ ROUNDING_FACTOR = 4.0
 #: square far above the 2.2e-308 below which XLA's CPU code flushes to zero.
 ALLOWANCE_FLOOR = 1e-140
 
-Kind = str  # "lambda_min": badness -lambda_min(M), M symmetric; "norm": badness ||M||_2
+Kind = str  # "lambda_min": -lambda_min((M + M^T) / 2); "norm": ||M||_2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,13 +212,16 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
     size = int(min(ROUND_POINTS, _memory_round(d), total))
     jacobians = compiled(game, ("checked_bound_jacobians",), ("jacobians", size),
                          _jacobian_program)
-    # One program per family, each waited for: XLA's CPU runtime runs independent programs
+    # One program per distinct matrices function (families may share one: the metric's two
+    # read the same scaled J), each waited for: XLA's CPU runtime runs independent programs
     # (and independent parts of one program) at once, and on two cores that took 3 to 4 times
-    # as long as one after another (jax 0.10.2).
-    matrices = [None if family.view else
-                compiled(game, (), (kind, "matrices", q, size),
-                         lambda g, q=q: _matrices_program(families_for(g)[q]))
-                for q, family in enumerate(families)]
+    # as long as one after another (jax 0.10.2). Views need none.
+    matrices = {}
+    for q, family in enumerate(families):
+        if not family.view and family.matrices not in matrices:
+            matrices[family.matrices] = compiled(
+                game, (), (kind, "matrices", q, size),
+                lambda g, q=q: _matrices_program(families_for(g)[q]))
     host_params = None if params is None else np.asarray(params)
     device_params = None if params is None else jnp.asarray(params)
     offsets = np.cumsum([0] + [f.size for f in families])
@@ -235,19 +238,19 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
             J, J_step = jax.block_until_ready(jacobians(jnp.asarray(X)))
             J_step = J if J_step is None else J_step
         with clock("matrices"):
-            tests = [None if program is None   # a view: taken on the host
-                     else jax.block_until_ready(program(J, J_step, device_params))
-                     for program in matrices]
+            tests = {function: jax.block_until_ready(program(J, J_step, device_params))
+                     for function, program in matrices.items()}
         return lo, ids, X, J, J_step, tests
 
     def host_round(lo, ids, X, J, J_step, tests) -> int:
         """Test a round's pairs against the current thresholds; solve the rest exactly."""
-        n = len(ids)
-        finite = np.isfinite(np.asarray(J)[:n]).all(axis=(1, 2))
-        if J_step is not J:
-            finite &= np.isfinite(np.asarray(J_step)[:n]).all(axis=(1, 2))
+        n, same = len(ids), J_step is J
+        J = np.asarray(J)[:n]
+        J_step = J if same else np.asarray(J_step)[:n]
+        finite = np.isfinite(J).all(axis=(1, 2))
+        if not same:
+            finite &= np.isfinite(J_step).all(axis=(1, 2))
         _check_finite(finite, X)
-        J, J_step = np.asarray(J)[:n], np.asarray(J_step)[:n]
         pilot = min(PILOT_POINTS, n) if lo == 0 else 0
         flagged = np.ones((n, Q), dtype=bool)
         solved = 0
@@ -257,9 +260,9 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
                                  ids, worst)
         with clock("screen"):
             t = worst.thresholds()
-            for family, at, M in zip(families, offsets, tests):
+            for family, at in zip(families, offsets):
                 M = (family.matrices(np, J, J_step, host_params) if family.view
-                     else np.asarray(M)[:n])
+                     else np.asarray(tests[family.matrices])[:n])
                 flagged[pilot:, at:at + family.size] = ~proved_below(
                     family, M[pilot:], t[at:at + family.size])
         with clock("exact"):
