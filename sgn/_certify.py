@@ -55,10 +55,16 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         fallback = None
     bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
                              progress=progress)
-    weights = _prefer_larger_margin(
-        optimize_weights(bounds.curvature, bounds.coupling, method=optimizer), bounds)
+    sgn_weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
+    weights = _prefer_larger_margin(sgn_weights, bounds)
     metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
                                 progress=progress)
+    if weights is not sgn_weights and metric.margin < sgn_weights.margin:
+        # Equal weights were preferred for their larger gamma, but the metric pass saw less
+        # than SGN's margin: SGN's weights are the better certificate after all.
+        weights = sgn_weights
+        metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
+                                    progress=progress)
     cert = assemble(game, bounds, weights, metric)
     if fallback:
         cert.notes.insert(0, fallback)
@@ -95,9 +101,7 @@ def _prefer_larger_margin(weights: Weights, bounds: Bounds) -> Weights:
         return dataclasses.replace(
             weights, weights=np.ones_like(weights.weights), margin=bounds.euclidean_margin,
             method=EUCLIDEAN_WEIGHTS,
-            message=f"SGN certifies with alpha = {weights.margin:.6g}, but the Euclidean test "
-                    f"proves more: gamma = {bounds.euclidean_margin:.6g}, so equal weights are "
-                    "used")
+            message=f"SGN certifies with alpha = {weights.margin:.6g}")  # completed by _decide
     return weights
 
 
@@ -109,45 +113,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
     """
     mu, L = bounds.curvature, bounds.coupling
     scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
-    tol = _config.MARGIN_TOL * scale
-    alpha = weights.margin
-    if bounds.exact:
-        # The margin is itself an eigen-solve: widen it by the same rounding allowance.
-        G = margin_matrix(weights.weights, mu, L)
-        alpha -= (_config.ROUNDING_SLACK_FACTOR * G.shape[0] * np.finfo(float).eps
-                  * np.linalg.norm(G))
-    reasons: list[str] = []
-    certified_by = None
-
-    if weights.status is WeightStatus.NOT_CERTIFIABLE and bounds.euclidean_margin > tol:
-        # SGN's norm bounds lose the sign structure of the couplings (a zero-sum coupling
-        # cancels in sym J), so the plain Euclidean test can succeed where SGN fails. The
-        # weights are then equal, and the metric pass measured exactly that metric.
-        status, certified_by = Status.CERTIFIED, "euclidean"
-        alpha = bounds.euclidean_margin
-        reasons.append(f"SGN does not certify ({weights.message}), but the Euclidean test "
-                       f"does: gamma = {alpha:.6g} > 0, so equal weights are used")
-    elif weights.method == EUCLIDEAN_WEIGHTS:
-        status, certified_by = Status.CERTIFIED, "euclidean"
-        alpha = bounds.euclidean_margin  # already widened for rounding when exact
-        reasons.append(weights.message)
-    elif weights.status is WeightStatus.NOT_CERTIFIABLE:
-        status = Status.NOT_CERTIFIED
-        reasons.append(weights.message)
-    elif weights.status is WeightStatus.INCONCLUSIVE or alpha <= tol:
-        status = Status.INCONCLUSIVE
-        reasons.append(weights.message if weights.status is WeightStatus.INCONCLUSIVE else
-                       f"the SGN margin {alpha:.3g} is within rounding of zero")
-    elif bounds.method != "interval" and metric.margin < alpha - 1e-9 * scale:
-        # (Interval metric margins are loose lower bounds, never a sign of missed extremes.)
-        status = Status.INCONCLUSIVE
-        reasons.append(
-            f"at x = {_short(metric.margin_point)} the Jacobian's margin in the metric "
-            f"({metric.margin:.6g}) is below the SGN margin alpha = {alpha:.6g}: the sampled "
-            "bounds missed the true extremes there; raise --samples or shrink the region"
-        )
-    else:
-        status, certified_by = Status.CERTIFIED, "sgn"
+    status, certified_by, alpha, gamma, reasons = _decide(bounds, weights, metric, scale)
     if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
         # Branch and bound knows why better than the weights do: a proved counterexample, or a
         # budget that ran out with part of the region proved.
@@ -198,7 +164,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
             "curvature": mu,
             "coupling": L,
             "lipschitz": beta,
-            "euclidean_margin": bounds.euclidean_margin,
+            "euclidean_margin": gamma,
         },
         weights=weights.weights,
         margin=alpha,
@@ -208,7 +174,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
         diagnostics={
             "metric_margin": metric.margin,
             "sgn_gap": metric.margin - alpha,
-            "euclidean_monotone": bounds.euclidean_margin > 0,
+            "euclidean_monotone": gamma > 0,
             "euclidean_lipschitz": bounds.lipschitz,
             "spectral_radius": weights.spectral_radius,
             "best_possible_margin": weights.best_possible,
@@ -222,6 +188,64 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
         equilibrium=equilibrium,
         tool={"name": "sgn", "version": __version__},
     )
+
+
+def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float):
+    """Status, the test that certified, the margin alpha, the Euclidean margin and the reasons.
+
+    A certificate never states a margin above what was measured in its own metric: sampled
+    bounds are estimates, and the metric pass (more points, and a further local search) may
+    see less monotonicity than the first pass. For equal weights that pass measures gamma
+    itself, so the lower value is kept as gamma; for SGN's weights a metric margin below
+    alpha(w) contradicts the bounds (they missed an extreme), and the answer is inconclusive.
+    """
+    tol = _config.MARGIN_TOL * scale
+    alpha, gamma = weights.margin, bounds.euclidean_margin
+    sampled = not bounds.exact            # exact and interval bounds are proofs, not samples
+    if bounds.exact:
+        # The margin is itself an eigen-solve: widen it by the same rounding allowance.
+        G = margin_matrix(weights.weights, bounds.curvature, bounds.coupling)
+        alpha -= (_config.ROUNDING_SLACK_FACTOR * G.shape[0] * np.finfo(float).eps
+                  * np.linalg.norm(G))
+    euclidean = (weights.method == EUCLIDEAN_WEIGHTS
+                 or (weights.status is WeightStatus.NOT_CERTIFIABLE and gamma > tol))
+    if euclidean and sampled and metric.margin < gamma:
+        gamma = metric.margin         # the metric pass measured gamma again, and saw less
+    reasons: list[str] = []
+    if euclidean and gamma > tol:
+        # SGN's norm bounds lose the sign structure of the couplings (a zero-sum coupling
+        # cancels in sym J), so the plain Euclidean test can succeed where SGN fails, or
+        # prove more. The weights are then equal, and the metric pass measured that metric.
+        reasons.append(
+            f"{weights.message}, but the Euclidean test proves more: gamma = {gamma:.6g}, so "
+            "equal weights are used" if weights.method == EUCLIDEAN_WEIGHTS else
+            f"SGN does not certify ({weights.message}), but the Euclidean test does: gamma = "
+            f"{gamma:.6g} > 0, so equal weights are used")
+        return Status.CERTIFIED, "euclidean", gamma, gamma, reasons
+    if euclidean:
+        # Only sampled bounds get here: the metric pass saw gamma at or below zero.
+        seen = (f"the metric pass measured the Euclidean margin gamma = {gamma:.3g} at x = "
+                f"{_short(metric.margin_point)}")
+        if weights.status is WeightStatus.NOT_CERTIFIABLE:
+            return Status.NOT_CERTIFIED, None, gamma, gamma, [weights.message, seen]
+        return Status.INCONCLUSIVE, None, gamma, gamma, [seen + ", within rounding of zero "
+                                                          "or below it"]
+    if weights.status is WeightStatus.NOT_CERTIFIABLE:
+        return Status.NOT_CERTIFIED, None, alpha, gamma, [weights.message]
+    if weights.status is WeightStatus.INCONCLUSIVE or alpha <= tol:
+        reasons.append(weights.message if weights.status is WeightStatus.INCONCLUSIVE else
+                       f"the SGN margin {alpha:.3g} is within rounding of zero")
+        return Status.INCONCLUSIVE, None, alpha, gamma, reasons
+    if sampled and metric.margin < alpha - 1e-9 * scale:
+        # (Interval metric margins are loose lower bounds, never a sign of missed extremes.)
+        reasons.append(
+            f"at x = {_short(metric.margin_point)} the Jacobian's margin in the metric "
+            f"({metric.margin:.6g}) is below the SGN margin alpha = {alpha:.6g}: the sampled "
+            "bounds missed the true extremes there; raise --samples or shrink the region")
+        return Status.INCONCLUSIVE, None, alpha, gamma, reasons
+    if sampled:
+        alpha = min(alpha, metric.margin)     # never above what the metric pass measured
+    return Status.CERTIFIED, "sgn", alpha, gamma, reasons
 
 
 def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:

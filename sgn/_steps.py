@@ -42,17 +42,17 @@ class StepSizes(Result):
     euler_recommended: float
     euler_factor: float
     rk4_guideline: float
-    rk4_proven: float
-    rk4_recommended: float
-    rk4_factor: float
+    rk4_proven: float | None
+    rk4_recommended: float | None
+    rk4_factor: float | None
 
 
 def step_sizes(alpha: float, beta: float, *, constrained: bool = False) -> StepSizes:
     """Step sizes for alpha > 0 and beta >= alpha (beta >= alpha always holds for true bounds).
 
-    For a constrained game the RK4 entries are None: the proof needs the stage points inside
-    the box, and projecting only at the end of a step moves the fixed point off a boundary
-    equilibrium (see docs/rk4.md).
+    For a constrained game the RK4 entries are None (not proved, rather than a number that
+    means nothing): the proof needs the stage points inside the box, and projecting only at
+    the end of a step moves the fixed point off a boundary equilibrium (see docs/rk4.md).
     """
     if not (alpha > 0 and beta > 0 and math.isfinite(beta)):
         raise ValueError("step sizes need alpha > 0 and a finite beta > 0")
@@ -73,8 +73,9 @@ def step_sizes(alpha: float, beta: float, *, constrained: bool = False) -> StepS
         c, d = b - g * (b - a), a + g * (b - a)
         a, b = (a, d) if rk4_factor(c, alpha, beta) < rk4_factor(d, alpha, beta) else (c, b)
     rk4_rec = 0.5 * (a + b)
+    rk4_fac = rk4_factor(rk4_rec, alpha, beta)
     if constrained:
-        rk4_max = rk4_rec = math.nan
+        rk4_max = rk4_rec = rk4_fac = None
     return StepSizes(
         euler_max=2.0 * alpha / beta**2,
         euler_recommended=h_rec,
@@ -82,5 +83,5 @@ def step_sizes(alpha: float, beta: float, *, constrained: bool = False) -> StepS
         rk4_guideline=RK4_GUIDELINE / beta,
         rk4_proven=rk4_max,
         rk4_recommended=rk4_rec,
-        rk4_factor=rk4_factor(rk4_rec, alpha, beta) if not constrained else math.nan,
+        rk4_factor=rk4_fac,
     )

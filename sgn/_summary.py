@@ -7,8 +7,10 @@ import numpy as np
 from ._certificate import Certificate, Status
 
 
-def _g(x, digits: int = 6) -> str:
-    return "unbounded" if x is None else f"{x:.{digits}g}"
+def _g(x, digits: int = 6, missing: str = "not available") -> str:
+    """A number, or `missing` for a value the certificate does not state (JSON null): never a
+    word such as "unbounded" that would claim something about it."""
+    return missing if x is None else f"{x:.{digits}g}"
 
 
 def _vector(values, digits: int = 6, limit: int = 8) -> str:
@@ -47,14 +49,15 @@ def summarize(cert: Certificate) -> str:
     else:
         i, j = np.unravel_index(np.argmax(L), L.shape)
         row("coupling", f"largest L_{i + 1},{j + 1} = {_g(L[i, j])}")
-    row("small gain", f"rho = {_g(diag['spectral_radius'])} (certifiable iff < 1)")
+    rho = _g(diag["spectral_radius"], missing="not defined (a curvature mu_i <= 0)")
+    row("small gain", f"rho = {rho} (the norm bounds certify iff < 1)")
     gamma = bounds["euclidean_margin"]
     row("euclidean", f"margin {_g(gamma)} ("
         + ("monotone already" if gamma > 0 else "not monotone: the plain test fails") + ")")
     row("weights", "w = " + _vector(cert.weights))
     row("margin", f"alpha = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
         f"best SGN margin possible {_g(diag['best_possible_margin'])})")
-    row("lipschitz", f"beta = {_g(bounds['lipschitz'])} in the metric")
+    row("lipschitz", f"beta = {_g(bounds['lipschitz'], missing='not finite')} in the metric")
     steps = cert.step_sizes
     if cert.geometry == "fisher":
         markov = game.get("markov", {})
@@ -66,11 +69,14 @@ def summarize(cert: Certificate) -> str:
         euler = "npg" if cert.geometry == "fisher" else "euler"
         row(euler, f"h < {_g(steps['euler_max'])}; at h = {_g(steps['euler_recommended'])} "
             f"each step contracts by {_g(steps['euler_factor'])}")
-        row("rk4", f"h <= {_g(steps['rk4_proven'])} proven; guideline "
-            f"{_g(steps['rk4_guideline'])} (linear stability only)")
+        proven = ("not proved (constrained game: the stage points may leave the box)"
+                  if steps["rk4_proven"] is None else f"h <= {_g(steps['rk4_proven'])} proven")
+        row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability "
+            "only)")
     if cert.band is not None:
-        row("band", f"w2/w1 in [{_g(cert.band['low'])}, {_g(cert.band['high'])}], best "
-            f"{_g(cert.band['best_ratio'])}")
+        # null in the band is infinity: the band is a half-line (no back-coupling)
+        row("band", f"w2/w1 in [{_g(cert.band['low'])}, {_g(cert.band['high'], missing='inf')}"
+            f"], best {_g(cert.band['best_ratio'], missing='inf (as large as possible)')}")
     for note in cert.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

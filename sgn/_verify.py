@@ -114,6 +114,11 @@ def _close(a, b, floor: float = 0.0) -> bool:
     return abs(a - b) <= RECOMPUTE_RTOL * max(abs(a), abs(b)) + floor
 
 
+def _shown(value) -> str:
+    """A stored or recomputed value as the certificate spells it (null: not stated)."""
+    return "null" if value is None else f"{value}"
+
+
 def _allowance(stored: float, found: float, scale: float) -> float:
     """How far fresh samples may pass a stored bound before it counts: rounding only."""
     return RECOMPUTE_RTOL * max(abs(stored), abs(found)) + 1e-12 * scale
@@ -130,7 +135,8 @@ def _recomputed(cert: Certificate) -> list[Check]:
         ok = _close(stored, found)
         verdict = "agrees" if ok else "DISAGREES"
         checks.append(Check(name, ok, stored, found,
-                            f"{what}: stored {stored}, recomputed {found} ({verdict})"))
+                            f"{what}: stored {_shown(stored)}, recomputed {_shown(found)} "
+                            f"({verdict})"))
 
     if w[0] != 1.0 or (w <= 0).any():
         checks.append(Check("weights", False, cert.weights, None,
@@ -156,7 +162,7 @@ def _recomputed(cert: Certificate) -> list[Check]:
                             f"status {cert.status.value} contradicts the margin {alpha:.6g}"))
     if certified and cert.step_sizes is not None:
         fresh = step_sizes(stored_alpha, beta,
-                           constrained=bool(cert.game["region"].get("constrained")))
+                           constrained=bool(cert.game["region"].get("constrained"))).to_dict()
         for key, stored in cert.step_sizes.items():
             check(f"step_sizes.{key}", stored, fresh[key], f"step size {key}")
         check("rates.flow", cert.rates["flow"], stored_alpha, "flow rate")

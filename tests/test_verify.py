@@ -20,11 +20,13 @@ from click.testing import CliRunner
 import sgn
 from conftest import assert_bad_input
 import sgn.cli
+from sgn._load import parse_params
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCALAR_TOY = EXAMPLES / "scalar_toy.py"
 CASCADE = EXAMPLES / "cascade.py"
 LIFTED = EXAMPLES / "lifted_toy.py"
+COURNOT = EXAMPLES / "cournot.py"
 
 
 def _cli(*args):
@@ -100,10 +102,17 @@ def toy_game():
 
 # --- honest certificates verify ------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def cournot_cert(folder) -> Path:
+    return _certify_to(folder, "cournot", COURNOT, "--param", "firms=6", "--samples", 64)
+
+
 CASES = {
     "scalar-toy": ("toy_cert", SCALAR_TOY, (), 64),
     "cascade": ("cascade_cert", CASCADE, (), 512),
     "lifted-toy": ("lifted_cert", LIFTED, ("--param", "lam=1.0"), 64),
+    # constrained: RK4 is not proved there, and its step sizes are null, not numbers
+    "cournot": ("cournot_cert", COURNOT, ("--param", "firms=6"), 64),
 }
 
 
@@ -114,7 +123,7 @@ def test_verify_api_holds(request, case):
     if case == "cascade":
         game = request.getfixturevalue("cascade_game")
     else:
-        game = sgn.load_game(game_path, {"lam": 1.0} if params else None)
+        game = sgn.load_game(game_path, parse_params(params[1::2]))
     result = sgn.verify(cert, game, samples=samples)
     assert isinstance(result, sgn.Verification)
     assert result.ok, [c.message for c in result.failures]

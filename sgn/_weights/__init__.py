@@ -50,7 +50,8 @@ class WeightStatus(str, enum.Enum):
         return {
             "optimal": "weights attain the best SGN margin these bounds allow",
             "certifiable": "weights give a positive SGN margin (not shown to be the best)",
-            "not_certifiable": "no block weights give a positive SGN margin with these bounds",
+            "not_certifiable": "no block weights give a positive SGN margin with these norm "
+                               "bounds",
             "inconclusive": "the SGN margin is too close to zero, or the solvers disagree; "
                             "tighten the bounds (more samples, a smaller region)",
         }[self.value]
@@ -144,8 +145,9 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
         return result(
             WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
             f"player(s) {players} have curvature mu <= 0 on the region "
-            f"(min {mu[weak].min():.4g}): their own cost is not strongly convex there, and no "
-            "weighting can make up for it; add regularisation or shrink the region",
+            f"(min {mu[weak].min():.4g}): SGN needs every mu_i > 0, and block weights cannot "
+            "make up for it (w_i scales player i's own term as a whole); add regularisation "
+            "or shrink the region",
         )
 
     K = np.diag(mu) - L
@@ -180,10 +182,11 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
     if rho >= 1.0 and tau < -tol and lp_says is False:
         return result(
             WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
-            f"small-gain fails: rho = {rho:.4g} >= 1 (the spectral radius of the gains "
-            f"L_ij / mu_i); "
-            f"the couplings would have to shrink by a factor {rho:.4g}, or the curvatures "
-            "grow by it, before any block weights certify",
+            f"small-gain fails for these norm bounds: rho = {rho:.4g} >= 1 (the spectral "
+            "radius of the gains L_ij / mu_i), so no block weights certify with them; the "
+            f"coupling bounds would have to shrink by a factor {rho:.4g}, or the curvature "
+            "bounds grow by it. Norm bounds drop the couplings' signs, so this does not show "
+            "that no weighted metric contracts",
             lp_value=lp.value,
         )
     detail = lp.message if not lp.solved else (
