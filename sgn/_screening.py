@@ -296,13 +296,11 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
 
 
 class _Clock:
-    """Seconds per stage when `on` (then each stage waits for its results), else nothing."""
+    """Seconds per stage when `on` (worst_points then runs the stages one after another),
+    else nothing."""
 
     def __init__(self, on: bool):
         self.on, self.seconds = on, {}
-
-    def wait(self, value):
-        return jax.block_until_ready(value) if self.on else value
 
     @contextlib.contextmanager
     def __call__(self, stage: str):
