@@ -1,6 +1,6 @@
 """Soundness: every certified random game contracts at least as fast as its certificate says.
 
-Property tests (hypothesis, derandomized) over the generators of tests/soundness.py:
+Property tests (hypothesis, derandomized) over the generators of sgn/_testing/soundness.py:
 
 - quadratic games (constant Jacobian, exact bounds): certified => no genuine violation for any
   method, judged exactly (operator norms of the step maps in M(w), see soundness.check_game),
@@ -26,11 +26,11 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import soundness
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import sgn
+from sgn._testing import soundness
 
 TALLY = {"quadratic": {}, "nonlinear": {}}
 
