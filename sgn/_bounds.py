@@ -295,8 +295,8 @@ class _Sequential:
     jaxlib's CPU LAPACK kernels split a large batch over XLA's intra-op thread pool and wait
     for the pieces. When two such kernels are independent, XLA runs them at once, each holds
     a pool thread while waiting for pieces queued behind the other, and on a 2-core machine
-    the program deadlocks (seen with jax 0.10.2 in the vmapped local search; the XLA flag
-    --xla_cpu_multi_thread_eigen=false does not help). Tying each call's input to the previous
+    the program deadlocks (seen in the vmapped local search: benchmarks/README.md,
+    "repro_refine_hang.py: a jaxlib CPU deadlock"). Tying each call's input to the previous
     call's output (through a zero-weighted data dependency) orders them, so at most one waits
     at a time.
     """
