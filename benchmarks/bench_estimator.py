@@ -1,4 +1,4 @@
-"""Benchmark: batched bound estimator vs a per-sample Python loop (SPEC section 2).
+"""Benchmark: batched bound estimator vs a per-sample Python loop (docs/method.md, section 1).
 
     python benchmarks/bench_estimator.py [--samples 10000] [--repeats 3]
 

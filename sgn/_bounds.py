@@ -1,4 +1,4 @@
-"""Bounds on the region (SPEC section 2): curvature, coupling, Euclidean margin, Lipschitz.
+"""Curvature, coupling, Euclidean margin and Lipschitz bounds on the region (docs/method.md).
 
     estimate_bounds(game)                 ->  Bounds        mu_i, L_ij, gamma, beta(1)
     estimate_in_metric(game, w, bounds)   ->  MetricBounds  beta(w), metric margin

@@ -164,8 +164,9 @@ def test_tight_game_flow_bound_is_attained():
 # --- regressions: sgn.simulate reports violations the dynamics do not have ----------------------
 
 def _scalar_toy(low, high, equilibrium=None):
-    """The SPEC's reference game f_1 = x_1^2/2 + 10 x_1 x_2, f_2 = x_2^2/2 + 0.05 x_1 x_2,
-    on a box where x* = 0 is not the centre (so Euler from the centre finds it only to ~1e-10)."""
+    """The reference game of docs/method.md, f_1 = x_1^2/2 + 10 x_1 x_2,
+    f_2 = x_2^2/2 + 0.05 x_1 x_2, on a box where x* = 0 is not the centre (so Euler from the
+    centre finds it only to ~1e-10)."""
     def f1(x1, x2):
         return 0.5 * x1 @ x1 + 10.0 * x1 @ x2
 
