@@ -1,4 +1,4 @@
-"""Benchmark: time to certify entropy-regularised Markov games (SPEC section 5, issue 5).
+"""Benchmark: time to certify entropy-regularised Markov games (docs/fisher.md, issue 5).
 
     python benchmarks/bench_markov.py [--samples 4096] [--repeats 3] [--quick]
 

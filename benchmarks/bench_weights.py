@@ -1,4 +1,4 @@
-"""Benchmark: the weight optimiser (SPEC section 3) for N = 2, 20, 100, 200, 1000 players.
+"""Benchmark: the weight optimiser (docs/method.md) for N = 2, 20, 100, 200, 1000 players.
 
     python benchmarks/bench_weights.py [--sizes 2,20,100,200,1000]
                                                       [--sdp-budget 120] [--repeats 3]

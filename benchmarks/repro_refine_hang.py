@@ -28,12 +28,10 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 import jax
-from bench_estimator import coupled_game
 
 import sgn
+from sgn._testing.games import coupled_game
 
 
 def main() -> int:

@@ -4,7 +4,7 @@
         [--refine-nonlinear 4] [--workers 2] [--doc docs/conservatism.md] [--json PATH]
     python benchmarks/soundness_report.py --from-json PATH   # re-summarise
 
-Games come from tests/soundness.py (seeds 0..Q-1 and 0..N-1; structure, player count, dims,
+Games come from sgn/_testing/soundness.py (seeds 0..Q-1 and 0..N-1; structure, player count, dims,
 coupling scale and box are drawn from the seed):
 
   quadratic   constant Jacobian, so sgn's bounds are exact: certified with 256 samples (one
@@ -40,7 +40,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
 
 LABELS = ("euler@recommended", "euler@0.999max", "rk4@proven", "rk4@recommended", "flow")
 
@@ -48,7 +47,7 @@ LABELS = ("euler@recommended", "euler@0.999max", "rk4@proven", "rk4@recommended"
 def _work(task):
     kind, seed, refine = task
     os.environ["RUST_BACKTRACE"] = "0"  # a Clarabel panic inside the SDP is caught below
-    import soundness
+    from sgn._testing import soundness
 
     t0 = time.time()
     try:

@@ -1,4 +1,4 @@
-"""The SPEC's two-player scalar game: strongly coupled one way, weakly the other.
+"""The reference scalar game (docs/method.md): strongly coupled one way, weakly the other.
 
     f_1 = x_1^2 / 2 + 10 x_1 x_2,    f_2 = x_2^2 / 2 + 0.05 x_1 x_2     on [-1, 1]^2
 

@@ -1,4 +1,4 @@
-"""Bounds on the region (SPEC section 2): curvature, coupling, Euclidean margin, Lipschitz.
+"""Curvature, coupling, Euclidean margin and Lipschitz bounds on the region (docs/method.md).
 
     estimate_bounds(game)                 ->  Bounds        mu_i, L_ij, gamma, beta(1)
     estimate_in_metric(game, w, bounds)   ->  MetricBounds  beta(w), metric margin
@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _config, _screening, _small_eigen
+from . import _config, _screening
 from ._errors import GameDefinitionError
 from ._game import Game
 from ._result import Result
@@ -35,14 +35,6 @@ from ._shared import compiled
 #: Most local-search starts in one refinement (all quantities together): past this, starts go
 #: to the curvatures, the Euclidean margin and Lipschitz first, then to the couplings.
 MAX_REFINE_STARTS = 512
-
-#: Largest matrix side for which lambda_min / ||A||_2 (smaller side) go to sgn._small_eigen
-#: (plain jnp) rather than LAPACK. Off (2: closed forms only) by measurement: warm, the jnp
-#: solver beat jaxlib's batched eigh 1.5 to 5 times at d = 3 to 24 and its SVD at 3 and 6, but
-#: the estimator as a whole gained little (3.3x -> 3.3x at d = 24) and its first call got 4 to
-#: 10 times slower to compile (benchmarks/README.md). Raise to 32 / 8 to use it.
-SMALL_EIGEN_MAX = 2
-SMALL_NORM_MAX = 2
 
 Progress = Callable[[int, int, str], None]
 
@@ -303,8 +295,8 @@ class _Sequential:
     jaxlib's CPU LAPACK kernels split a large batch over XLA's intra-op thread pool and wait
     for the pieces. When two such kernels are independent, XLA runs them at once, each holds
     a pool thread while waiting for pieces queued behind the other, and on a 2-core machine
-    the program deadlocks (seen with jax 0.10.2 in the vmapped local search; the XLA flag
-    --xla_cpu_multi_thread_eigen=false does not help). Tying each call's input to the previous
+    the program deadlocks (seen in the vmapped local search: benchmarks/README.md,
+    "repro_refine_hang.py: a jaxlib CPU deadlock"). Tying each call's input to the previous
     call's output (through a zero-weighted data dependency) orders them, so at most one waits
     at a time.
     """
@@ -322,9 +314,9 @@ class _Sequential:
     def eigvalsh_min(self, M):
         """Smallest eigenvalue of symmetric matrices over the last two axes.
 
-        1 x 1 and 2 x 2 have stable closed forms; up to SMALL_EIGEN_MAX, sgn._small_eigen
-        (plain jnp, no LAPACK kernel, so nothing to deadlock in the batched evaluator; its
-        derivative rule calls LAPACK, ordered here like the rest); LAPACK above.
+        1 x 1 and 2 x 2 have stable closed forms (no LAPACK call); LAPACK above. A solver
+        written in plain jnp was tried for larger sides and dropped: it compiled far slower
+        and the estimator gained nothing (benchmarks/README.md, "Earlier attempts").
         """
         k = M.shape[-1]
         if k == 1:
@@ -332,24 +324,18 @@ class _Sequential:
         if k == 2:
             a, b, c = M[..., 0, 0], M[..., 0, 1], M[..., 1, 1]
             return 0.5 * (a + c) - jnp.hypot(0.5 * (a - c), b)
-        if k <= SMALL_EIGEN_MAX:
-            self.last = _small_eigen.eigvalsh_min(self._after(M))
-            return self.last
         self.last = jnp.linalg.eigvalsh(self._after(M))
         return self.last[..., 0]
 
     def norm2(self, A):
-        """Largest singular value over the last two axes: closed forms up to 2 x 2, then
-        sgn._small_eigen while the smaller side is at most SMALL_NORM_MAX, then LAPACK."""
+        """Largest singular value over the last two axes: closed forms for a row, a column
+        or 2 x 2, LAPACK's SVD above."""
         if A.shape[-1] == 1 or A.shape[-2] == 1:
             return jnp.sqrt(jnp.sum(A * A, axis=(-2, -1)))  # no LAPACK call
         if A.shape[-2:] == (2, 2):
             # sigma_max = (hypot(a + d, c - b) + hypot(a - d, b + c)) / 2: no cancellation
             a, b, c, d = A[..., 0, 0], A[..., 0, 1], A[..., 1, 0], A[..., 1, 1]
             return 0.5 * (jnp.hypot(a + d, c - b) + jnp.hypot(a - d, b + c))
-        if min(A.shape[-2:]) <= SMALL_NORM_MAX:
-            self.last = _small_eigen.norm2(self._after(A))
-            return self.last
         self.last = jnp.linalg.svd(self._after(A), compute_uv=False)[..., 0]
         return self.last
 

@@ -1,4 +1,4 @@
-"""The certificate: data anyone can re-check (SPEC section 6), and its JSON schema.
+"""The certificate: data anyone can re-check, and its JSON schema.
 
 docs/certificate.md documents every key. The schema is versioned: readers refuse a version they
 do not know instead of guessing.

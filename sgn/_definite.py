@@ -23,8 +23,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-#: Matrices eliminated side by side. 64 measured fastest at sides 6 and 24 (16: 2x slower,
-#: too short for the vectoriser; 128 and 256: the working set leaves the L2 cache).
+#: Matrices eliminated side by side. 64 measured fastest: 16 is too short for the vectoriser,
+#: and at 128 or 256 the working set leaves the L2 cache (measured: benchmarks/README.md,
+#: "How the estimator gets its speed").
 LANES = 64
 
 
@@ -33,7 +34,7 @@ LANES = 64
 def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (tested via callers)
     m, k, _ = M.shape
     # The matrices tested, one per lane, their lower triangles packed by rows (entry (i, j) at
-    # i (i + 1) / 2 + j): half the memory of full storage, 13% faster at side 24.
+    # i (i + 1) / 2 + j): half the memory of full storage, and faster (measured, ibid.).
     W = np.empty((k * (k + 1) // 2, LANES))
     T = np.empty((k, k, LANES) if norm else (0, 0, LANES))   # M itself, for M^T M
     size = np.empty(LANES)
@@ -43,7 +44,8 @@ def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (teste
     for first in range(0, m, LANES):
         lanes = min(LANES, m - first)
         # Copies in (entry by entry for M itself, lane by lane for the symmetric part: the
-        # faster order of each, measured); a short last group repeats its last matrix.
+        # faster order of each, measured: benchmarks/README.md); a short last group repeats
+        # its last matrix.
         if norm:
             for i in range(k):
                 for j in range(k):
@@ -62,8 +64,8 @@ def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (teste
                 size[lane] = k * largest
         if norm:                         # W = -M^T M, then size = ||M||_F^2 >= ||M^T M||_2
             W[:, :] = 0.0
-            for r in range(k):           # one rank-one update per row (1.5x the speed of
-                for i in range(k):       # one entry at a time)
+            for r in range(k):           # one rank-one update per row (faster than one
+                for i in range(k):       # entry at a time, measured: benchmarks/README.md)
                     Ti = T[r, i]
                     for j in range(i + 1):
                         G, Tj = W[i * (i + 1) // 2 + j], T[r, j]

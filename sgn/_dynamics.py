@@ -1,4 +1,4 @@
-"""The dynamics a certificate speaks about, and where they go (SPEC sections 4 and 6).
+"""The dynamics a certificate speaks about, and where they go (docs/method.md, sections 6, 7).
 
     projected Euler   x+ = Pi(x - h F(x))
     RK4               classic four stages, projected at the end of the step

@@ -95,8 +95,8 @@ class Game:
             certifier finds it by running the certified dynamics.
     """
 
-    #: The geometry bounds are taken in (SPEC sections 2 and 5) and how the local search that
-    #: refines sampled extremes gets its ascent direction.
+    #: The geometry bounds are taken in (docs/method.md; docs/fisher.md) and how the local search
+    #: that refines sampled extremes gets its ascent direction.
     geometry = "euclidean"
     search_gradient = "autodiff"
     #: Where `equilibrium` came from: "given" by the user, or "solved" by the game itself.

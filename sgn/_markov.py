@@ -1,4 +1,4 @@
-"""Entropy-regularised tabular Markov games, played with softmax policies (SPEC section 5).
+"""Entropy-regularised tabular Markov games, played with softmax policies (docs/fisher.md).
 
     MarkovGame(transitions=P, rewards=[r_1, ..., r_N], discount=0.9, entropy=1.0)
 
@@ -27,8 +27,8 @@ of R^{-T} H R^{-1} are those of F^{-1/2} H F^{-1/2}.
 
 - the field the dynamics follow is the natural gradient N = F^{-1} g (g the Euclidean
   pseudo-gradient), so projected Euler on this game IS natural policy gradient;
-- curvature mu_i and coupling L_ij are read from R^{-T} H R^{-1} (H = dg/dx): SPEC's
-  F_i^{-1/2} H_ij F_j^{-1/2};
+- curvature mu_i and coupling L_ij are read from R^{-T} H R^{-1} (H = dg/dx), whose blocks
+  have the eigenvalues and norms of F_i^{-1/2} H_ij F_j^{-1/2} (docs/fisher.md);
 - beta and the metric margin are read from R (dN/dx) R^{-1}, the Jacobian of the natural-gradient
   field in the Fisher metric, which includes the derivative of F^{-1} (it vanishes only at the
   equilibrium).
@@ -214,7 +214,7 @@ class MarkovGame(Game):
         return R.T @ R
 
     def bound_jacobians(self, x):
-        """(R^{-T} H R^{-1}, R dN R^{-1}): SPEC's Fisher-normalised H, and the natural-gradient
+        """(R^{-T} H R^{-1}, R dN R^{-1}): the Fisher-normalised H, and the natural-gradient
         field's Jacobian in the Fisher metric (with the derivative of F^{-1})."""
         def both(x):  # g and N from one evaluation of the partials d f / d pi
             partials = self.policy_partials(x)

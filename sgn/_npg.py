@@ -3,7 +3,7 @@
     simulate_policies(game, cert)   ->  PolicySimulation    NPG and PG, KL Lyapunov decay
     step_size_sweep(game, cert)     ->  StepSweep           where NPG stops converging
 
-Distances are measured in policy space. The Lyapunov function is SPEC section 5's
+Distances are measured in policy space. The Lyapunov function is docs/fisher.md's
 
     V(x) = sum_i w_i sum_s KL(pi_i*(. | s) || pi_i(. | s)),
 

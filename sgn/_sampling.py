@@ -1,4 +1,4 @@
-"""Where to look: sample points in a box (SPEC section 2).
+"""Where to look: sample points in a box (docs/method.md, "Sampled bounds").
 
 The centre, the vertices (all of them when there are few, a random subset otherwise: extremes
 of smooth quantities over a box often sit on its boundary), and a scrambled Sobol set inside.

@@ -64,7 +64,7 @@ def _table(obj, where: str, keys: tuple):
         _fail(f"{where}.{extra[0]}", "is not part of schema version 1")
 
 
-#: "euclidean": M(w) = blockdiag(w_i I); "fisher": M(w) = blockdiag(w_i F_i) (SPEC section 5).
+#: "euclidean": M(w) = blockdiag(w_i I); "fisher": M(w) = blockdiag(w_i F_i) (docs/fisher.md).
 GEOMETRIES = ("euclidean", "fisher")
 
 

@@ -47,8 +47,8 @@ from ._game import _short
 from ._shared import compiled
 
 #: Points per round (fewer when d is large: _memory_round). Smaller rounds raise the thresholds
-#: sooner but cost more dispatches: 256, 512 and 1024 measured about equal at d = 6 to 24,
-#: 1024 slightly ahead (benchmarks/bench_estimator.py).
+#: sooner but cost more dispatches; 1024 measured best (benchmarks/README.md,
+#: "How the estimator gets its speed").
 ROUND_POINTS = 1024
 
 #: Points of the first round solved exactly for every quantity, to set the first thresholds.
@@ -106,7 +106,8 @@ def _exact_on_host(family: Family, J, J_step, local, params) -> np.ndarray:
         return -np.linalg.eigvalsh(symmetric_part(np, M))[:, 0]
     # ||M||_2 = s sqrt(lambda_max(A^T A)), A = M / s, s = max |M_ij|: within a few eps of the
     # SVD's value (the scaling keeps A^T A from overflowing or losing M's largest entries),
-    # and 1.4 to 1.6 times faster than numpy's SVD on 6 x 6 and 24 x 24 matrices.
+    # and faster than numpy's SVD (measured: benchmarks/README.md, "How the estimator gets
+    # its speed").
     scale = np.abs(M).max(axis=(-2, -1))
     scale = np.where(scale > 0, scale, 1.0)
     A = M / scale[:, None, None]
@@ -142,10 +143,11 @@ def _matrices_program(family: Family):
 def _jacobian_program(game):
     """Jacobians at a batch of points, NaN wherever the gradient or a cost is not finite.
 
-    XLA (jax 0.10.2, CPU) compiles a vmapped Jacobian several times slower when the program
-    also returns anything else, the finiteness flags or even J a second time. So J carries the
-    flags itself (_shared._checked_bound_jacobians), and J_step comes back as None when it is
-    J (the Euclidean geometry).
+    XLA compiles a vmapped Jacobian much more slowly when the program also returns anything
+    else, the finiteness flags or even J a second time (measured: benchmarks/README.md,
+    "How the estimator gets its speed"). So J carries the flags itself
+    (_shared._checked_bound_jacobians), and J_step comes back as None when it is J (the
+    Euclidean geometry).
     """
     return jax.vmap(game.checked_bound_jacobians)
 
@@ -214,8 +216,9 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
                          _jacobian_program)
     # One program per distinct matrices function (families may share one: the metric's two
     # read the same scaled J), each waited for: XLA's CPU runtime runs independent programs
-    # (and independent parts of one program) at once, and on two cores that took 3 to 4 times
-    # as long as one after another (jax 0.10.2). Views need none.
+    # (and independent parts of one program) at once, and on two cores that was much slower
+    # than one after another (measured: benchmarks/README.md, "How the estimator gets its speed").
+    # Views need none.
     matrices = {}
     for q, family in enumerate(families):
         if not family.view and family.matrices not in matrices:
@@ -271,9 +274,10 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
         return solved
 
     # The host tests round r in a second thread while this one computes round r + 1 with XLA
-    # (a fifth less time at d = 24 than one after another; benchmarks/README.md): the test and the
-    # exact solves (numba, numpy) release the GIL, and only this thread runs XLA programs, one
-    # at a time (two at once can deadlock jaxlib's CPU thread pool: _bounds._Sequential).
+    # (less time than one after another: benchmarks/README.md, "How the estimator gets its
+    # speed"): the test and the exact solves (numba, numpy) release the GIL, and only this
+    # thread runs XLA programs, one at a time (two at once can deadlock jaxlib's CPU thread
+    # pool: _bounds._Sequential).
     # Timed runs go one stage after another.
     solved = rounds = 0
     with concurrent.futures.ThreadPoolExecutor(1) as host:
@@ -296,13 +300,11 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
 
 
 class _Clock:
-    """Seconds per stage when `on` (then each stage waits for its results), else nothing."""
+    """Seconds per stage when `on` (worst_points then runs the stages one after another),
+    else nothing."""
 
     def __init__(self, on: bool):
         self.on, self.seconds = on, {}
-
-    def wait(self, value):
-        return jax.block_until_ready(value) if self.on else value
 
     @contextlib.contextmanager
     def __call__(self, stage: str):

@@ -150,8 +150,9 @@ def _checked_bound_jacobians(game):
     """x -> (J + poison,) or (J + poison, J_step + poison): the bound Jacobians, NaN where the
     gradient or a cost is not finite (0 * v is 0 for finite v, NaN for inf or NaN; summing
     first could overflow). One traced function rather than three: the game's constants are
-    then one set of arguments, and XLA shares the work the three have in common (15 to 20%
-    faster on the benchmark games than the three traced apart)."""
+    then one set of arguments, and XLA shares the work the three have in common (faster
+    than the three traced apart, measured: benchmarks/README.md, "How the estimator gets its
+    speed")."""
     cost_values = _game_function(game, "cost_values")
 
     def checked(x):

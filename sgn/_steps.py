@@ -1,4 +1,4 @@
-"""Rates and step sizes from alpha and beta (SPEC section 4).
+"""Rates and step sizes from alpha and beta (docs/method.md, section 7; docs/rk4.md).
 
     flow       ||x(t) - y(t)||_M <= exp(-alpha t) ||x(0) - y(0)||_M
     Euler      q(h) = sqrt(1 - 2 h alpha + h^2 beta^2),  < 1 iff 0 < h < 2 alpha / beta^2
@@ -24,7 +24,7 @@ RK4_GUIDELINE = 2.5
 
 
 def euler_factor(h: float, alpha: float, beta: float) -> float:
-    """Per-step contraction factor of projected Euler in the metric (SPEC section 4)."""
+    """Per-step contraction factor of projected Euler in the metric (docs/method.md, section 7)."""
     return math.sqrt(max(0.0, 1.0 - 2.0 * h * alpha + (h * beta) ** 2))
 
 

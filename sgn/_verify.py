@@ -3,11 +3,12 @@
     verify(cert, game)  ->  Verification
 
 Two kinds of check. From the certificate's own numbers (its bounds and weights), everything
-derived is recomputed independently: the margin by a dense eigen-solve of the SGN matrix as the
-SPEC writes it, the rates, the step sizes and the band. From the game, fresh samples with a new
-seed test every stored bound: a curvature below the stored mu_i, a coupling above L_ij, a
-Jacobian norm above beta or a metric margin below alpha in the certified metric, and the stored
-equilibrium's residual. Each failure says what broke, where, and by how much.
+derived is recomputed independently: the margin by a dense eigen-solve of the SGN matrix as
+docs/method.md ("The SGN lemma") writes it, the rates, the step sizes and the band. From the
+game, fresh samples with a new seed test every stored bound: a curvature below the stored mu_i,
+a coupling above L_ij, a Jacobian norm above beta or a metric margin below alpha in the
+certified metric, and the stored equilibrium's residual. Each failure says what broke, where,
+and by how much.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ def _recomputed(cert: Certificate) -> list[Check]:
                             "weights must be positive with w_1 = 1"))
         return checks
     # alpha(w) = 1/2 lambda_min(W^-1/2 C(w) W^-1/2), C_ii = 2 w_i mu_i,
-    # C_ij = -(w_i L_ij + w_j L_ji): written out again here, on purpose, from the SPEC.
+    # C_ij = -(w_i L_ij + w_j L_ji): written out again here, on purpose, from docs/method.md.
     C = -(w[:, None] * L + (w[:, None] * L).T)
     C[np.diag_indices_from(C)] = 2.0 * w * mu
     root = 1.0 / np.sqrt(w)

@@ -1,7 +1,8 @@
 """The `sgn` command line. Thin: it parses, calls the API, and formats what the API returns.
 
 Exit codes: 0 certified, 1 not certified or inconclusive, 2 bad usage or bad input,
-3 an internal error (a bug: please report it; SGN_DEBUG=1 shows the traceback).
+3 an internal error (a bug: please report it; SGN_DEBUG=1 shows the traceback), 130 interrupted
+(Ctrl-C).
 """
 
 from __future__ import annotations
@@ -46,7 +47,12 @@ def _guarded(command):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="small-gain-nash", prog_name="sgn")
 def main():
-    """Certify that gradient learning in an N-player game converges to its Nash equilibrium."""
+    """Certify that gradient learning in an N-player game converges to its Nash equilibrium.
+
+    Exit codes: 0 certified (or the check holds), 1 not certified, inconclusive, or a check
+    broke, 2 bad usage or bad input, 3 internal error (SGN_DEBUG=1 shows the traceback), 130
+    interrupted (Ctrl-C).
+    """
     _use_compilation_cache()
 
 
@@ -118,7 +124,11 @@ def _emit(fmt: str, data: dict, text: str) -> None:
 @_guarded
 def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max_seconds,
             executor, scheduler, fmt, quiet):
-    """Certify GAME_FILE (a Python file defining `game` or `make_game`)."""
+    """Certify GAME_FILE (a Python file defining `game` or `make_game`).
+
+    Exit 0 when certified, 1 when not certified or inconclusive, 2 for bad usage or bad input,
+    3 for an internal error, 130 when interrupted (Ctrl-C).
+    """
     from ._certify import certify as run
     from ._io import check_writable, write_atomic
     from ._load import load_game, parse_params

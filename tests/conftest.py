@@ -20,7 +20,7 @@ EXAMPLES = REPO / "examples"
 # The header every game file starts with.
 HEADER = "import jax.numpy as jnp\nimport sgn\n\n"
 
-# The SPEC's scalar toy, but written by the tests themselves (independent of examples/).
+# The scalar reference toy (docs/method.md), written by the tests themselves (not examples/).
 MINI_TOY = HEADER + textwrap.dedent(
     """
     def f1(x1, x2):

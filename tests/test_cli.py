@@ -81,7 +81,7 @@ def f2(x1, x2):
 game = sgn.Game(costs=[f1, f2], dims=[2, 2], region=sgn.Box(-1.0, 1.0), name="tanh-game")
 """
 
-# make_game(lam): the SPEC's scalar toy with coupling scale lam; alpha(lam) = 1 - lam / sqrt(2).
+# make_game(lam): the scalar toy with coupling scale lam; alpha(lam) = 1 - lam / sqrt(2).
 FACTORY = """
 def make_game(lam=1.0, label="factory"):
     def f1(x1, x2):
@@ -324,7 +324,7 @@ def test_internal_error_is_exit_3_without_traceback(run_cli, mini_toy, monkeypat
     assert "RuntimeError" in err and "simulated bug" in err
 
 
-# --- good paths: the SPEC's scalar toy ----------------------------------------------------------
+# --- good paths: the scalar toy (docs/method.md, "Reference games") ------------------------------
 
 def test_scalar_toy_json(run_cli, scalar_toy):
     result, data = certify_json(run_cli, scalar_toy)

@@ -1,9 +1,9 @@
 """Where the certified dynamics go, and whether they keep the certificate's promises.
 
-find_equilibrium, basin and simulate (SPEC sections 4 and 6) are checked against computations
-made here independently: numpy.linalg.solve and scipy.optimize.root on pseudo-gradients written
-out by hand in numpy, a projected-Euler loop in numpy for the box-constrained variational
-inequality, closed-form basins, and trajectories replayed in numpy.
+find_equilibrium, basin and simulate (docs/method.md, sections 6 and 7) are checked against
+computations made here independently: numpy.linalg.solve and scipy.optimize.root on
+pseudo-gradients written out by hand in numpy, a projected-Euler loop in numpy for the
+box-constrained variational inequality, closed-form basins, and trajectories replayed in numpy.
 """
 
 from __future__ import annotations

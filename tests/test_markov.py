@@ -1,4 +1,4 @@
-"""Entropy-regularised Markov games in the Fisher geometry (SPEC section 5, issue 5).
+"""Entropy-regularised Markov games in the Fisher geometry (docs/fisher.md, issue 5).
 
 Everything `sgn.MarkovGame` computes is checked against an independent numpy implementation
 written here from the definitions (`Reference`):
@@ -514,10 +514,11 @@ def test_bound_matrices_match_dense_fisher_computation(catalog, name):
         curv, step = comp.bound_jacobians(x)
         F_half, F_mhalf = ref.fisher_power(x, 0.5), ref.fisher_power(x, -0.5)
         H = ref.hessian(x)
-        spec = F_mhalf @ H @ F_mhalf                    # SPEC: F_i^-1/2 H_ij F_j^-1/2
-        scale = max(1.0, np.abs(spec).max())
-        assert_same_block_spectra(game.dims, curv, spec, 1e-6 * scale)
-        np.testing.assert_allclose(sym_eigs(curv), sym_eigs(spec), rtol=0, atol=1e-6 * scale)
+        normalised = F_mhalf @ H @ F_mhalf              # docs/fisher.md: F_i^-1/2 H_ij F_j^-1/2
+        scale = max(1.0, np.abs(normalised).max())
+        assert_same_block_spectra(game.dims, curv, normalised, 1e-6 * scale)
+        np.testing.assert_allclose(sym_eigs(curv), sym_eigs(normalised), rtol=0,
+                                   atol=1e-6 * scale)
         dN = ref.natural_jacobian(x)
         field = F_half @ dN @ F_mhalf                   # the natural-gradient field's Jacobian
         np.testing.assert_allclose(svals(step), svals(field), rtol=0, atol=1e-6 * scale)

@@ -1,4 +1,4 @@
-"""SPEC reference values: the scalar toy and its 64-dimensional lift (SPEC section 6)."""
+"""The reference games of docs/method.md: the scalar toy and its 64-dimensional lift."""
 
 import math
 

@@ -11,11 +11,7 @@ built once and sampled at few points.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import pathlib
 import re
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +22,7 @@ import sgn
 from sgn import _bounds, _definite, _screening
 from sgn._bounds import _bounds_families, _metric_families
 from sgn._errors import GameDefinitionError
+from sgn._testing import games
 from sgn._sampling import sample_points
 from sgn._screening import (
     Family,
@@ -40,20 +37,9 @@ POINTS = 3000
 # --- games and the brute-force reference --------------------------------------------------------
 
 def coupled_game(dims, seed: int = 0) -> sgn.Game:
-    """The benchmark's nonlinear game (cos, x^4 own costs, tanh / sin couplings on [-1, 1]^d,
-    benchmarks/bench_estimator.py): every block of J depends on x."""
-    return _bench_estimator().coupled_game(len(dims), list(dims), seed=seed,
-                                           name=f"coupled {list(dims)}")
-
-
-@functools.cache
-def _bench_estimator():
-    path = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "bench_estimator.py"
-    spec = importlib.util.spec_from_file_location("bench_estimator", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    """The estimator benchmark's nonlinear game (cos, x^4 own costs, tanh / sin couplings on
+    [-1, 1]^d, sgn/_testing/games.py): every block of J depends on x."""
+    return games.coupled_game(len(dims), list(dims), seed=seed, name=f"coupled {list(dims)}")
 
 
 def sym(A):

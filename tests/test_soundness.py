@@ -1,6 +1,6 @@
 """Soundness: every certified random game contracts at least as fast as its certificate says.
 
-Property tests (hypothesis, derandomized) over the generators of tests/soundness.py:
+Property tests (hypothesis, derandomized) over the generators of sgn/_testing/soundness.py:
 
 - quadratic games (constant Jacobian, exact bounds): certified => no genuine violation for any
   method, judged exactly (operator norms of the step maps in M(w), see soundness.check_game),
@@ -26,11 +26,11 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import soundness
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import sgn
+from sgn._testing import soundness
 
 TALLY = {"quadratic": {}, "nonlinear": {}}
 
@@ -164,8 +164,9 @@ def test_tight_game_flow_bound_is_attained():
 # --- regressions: sgn.simulate reports violations the dynamics do not have ----------------------
 
 def _scalar_toy(low, high, equilibrium=None):
-    """The SPEC's reference game f_1 = x_1^2/2 + 10 x_1 x_2, f_2 = x_2^2/2 + 0.05 x_1 x_2,
-    on a box where x* = 0 is not the centre (so Euler from the centre finds it only to ~1e-10)."""
+    """The reference game of docs/method.md, f_1 = x_1^2/2 + 10 x_1 x_2,
+    f_2 = x_2^2/2 + 0.05 x_1 x_2, on a box where x* = 0 is not the centre (so Euler from the
+    centre finds it only to ~1e-10)."""
     def f1(x1, x2):
         return 0.5 * x1 @ x1 + 10.0 * x1 @ x2
 

@@ -1,5 +1,6 @@
-"""Rates and step sizes (SPEC section 4): closed forms, and honesty of the Euler / RK4 bounds
-checked against explicit one-step maps of random linear and nonlinear fields."""
+"""Rates and step sizes (docs/method.md, section 7; docs/rk4.md): closed forms, and honesty of
+the Euler / RK4 bounds checked against explicit one-step maps of random linear and nonlinear
+fields."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def rk4_matrix(hA):
     return I - hA + hA2 / 2 - hA3 / 6 + hA3 @ hA / 24
 
 
-# --- SPEC reference ---------------------------------------------------------------------------
+# --- the reference game (docs/method.md, docs/rk4.md) -----------------------------------------
 
 
 def test_reference_step_sizes():

@@ -37,8 +37,8 @@ def test_quadratic_game_is_verified_with_the_exact_bounds(toy_verified):
     cert = toy_verified
     assert cert.status is sgn.Status.CERTIFIED and cert.verified
     assert cert.estimator["method"] == "interval" and cert.estimator["outcome"] == "certified"
-    # SPEC reference values: the enclosures of a constant Jacobian are the point itself,
-    # widened only by rounding, and never optimistic.
+    # Reference values (docs/method.md): the enclosures of a constant Jacobian are the point
+    # itself, widened only by rounding, and never optimistic.
     mu, L = np.array(cert.bounds["curvature"]), np.array(cert.bounds["coupling"])
     assert np.all(mu <= 1.0) and np.allclose(mu, 1.0, atol=1e-12)
     assert L[0, 1] >= 10.0 and L[0, 1] == pytest.approx(10.0, abs=1e-12)

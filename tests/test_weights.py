@@ -1,6 +1,6 @@
-"""Block weights, SGN margin and the two-player band (SPEC section 3).
+"""Block weights, SGN margin and the two-player band (docs/method.md, sections 2 and 5).
 
-Every expectation here comes from a closed form in the SPEC or from an independent
+Every expectation here comes from a closed form in docs/method.md or from an independent
 brute-force / numpy computation written in this file, never from the code under test.
 """
 
@@ -30,7 +30,7 @@ from sgn._weights._margin import as_bounds
 
 
 def ref_C(w, mu, L):
-    """C(w) straight from the SPEC: C_ii = 2 w_i mu_i, C_ij = -(w_i L_ij + w_j L_ji)."""
+    """C(w) straight from docs/method.md: C_ii = 2 w_i mu_i, C_ij = -(w_i L_ij + w_j L_ji)."""
     w, mu, L = (np.asarray(x, dtype=float) for x in (w, mu, L))
     n = mu.size
     C = np.empty((n, n))
@@ -117,7 +117,7 @@ def random_instance(rng, n, rho_target, zero_frac=0.3):
     return mu, L
 
 
-# --- SPEC reference toy: mu = (1, 1), L_12 = 10, L_21 = 0.05 ----------------------------------
+# --- the reference toy (docs/method.md): mu = (1, 1), L_12 = 10, L_21 = 0.05 -------------------
 
 MU_REF = [1.0, 1.0]
 L_REF = [[0.0, 10.0], [0.05, 0.0]]

@@ -228,7 +228,8 @@ def block_lipschitz(own_norm, coupling, weights) -> float:
 
 
 def block_margin(curvature, coupling, weights) -> float:
-    """lambda_min(sym W^1/2 J W^-1/2) >= lambda_min(G(w)) at every x (SPEC section 3's lemma:
+    """lambda_min(sym W^1/2 J W^-1/2) >= lambda_min(G(w)) at every x (the SGN lemma of
+    docs/method.md, pointwise:
     x^T sym(.) x >= n^T G(w) n for the block norms n). Off-diagonal entries of G are rounded
     down, which only lowers n^T G n for n >= 0, where a Z-matrix's lambda_min is attained."""
     L = np.asarray(coupling, dtype=np.float64)

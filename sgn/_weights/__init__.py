@@ -1,4 +1,4 @@
-"""Block weights: decide certifiability and maximise the SGN margin (SPEC section 3).
+"""Block weights: decide certifiability and maximise the SGN margin (docs/method.md, section 2).
 
     optimize_weights(mu, L, method=Perron())  ->  Weights
 

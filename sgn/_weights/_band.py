@@ -1,4 +1,4 @@
-"""Two players: the closed-form band of weight ratios r = w_2 / w_1 (SPEC section 3)."""
+"""Two players: the closed-form band of weight ratios r = w_2 / w_1 (docs/method.md, section 5)."""
 
 from __future__ import annotations
 

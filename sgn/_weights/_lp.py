@@ -1,4 +1,4 @@
-"""HiGHS backend: is the comparison matrix K a nonsingular M-matrix? (SPEC section 3)
+"""HiGHS backend: is the comparison matrix K a nonsingular M-matrix? (docs/method.md, section 2)
 
 K is a Z-matrix, so it is a nonsingular M-matrix iff some v >= 0 has K v > 0. The LP
     maximise t  subject to  K v >= t 1,  0 <= v <= 1

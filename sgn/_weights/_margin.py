@@ -1,4 +1,4 @@
-"""The SGN matrix and margin (SPEC section 3), as plain functions of (w, mu, L).
+"""The SGN matrix and margin (docs/method.md, "The SGN lemma"), as plain functions of (w, mu, L).
 
     K_ii = mu_i,  K_ij = -L_ij                      comparison matrix (a Z-matrix)
     C(w) = W K + K^T W                              SGN matrix

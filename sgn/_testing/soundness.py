@@ -1,7 +1,7 @@
 """Soundness harness: random games, certified by sgn, held to their certificates.
 
 Used by tests/test_soundness.py (hypothesis, small) and benchmarks/soundness_report.py (many
-games). Not collected by pytest (no test_ prefix).
+games); it lives in the package so that both import it from an installed sgn.
 
     case = random_quadratic(seed)            # or random_nonlinear(seed)
     rec = check_game(case)                   # certify, simulate, judge with an independent oracle
