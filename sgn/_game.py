@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
-from ._jaxpr import is_smooth, output_depends_on_input
+from ._jaxpr import is_smooth, out_of_range_index, output_depends_on_input
 from ._shared import compiled
 
 
@@ -229,13 +229,16 @@ class Game:
         for i, f in enumerate(self.costs):
             if not callable(f):
                 raise GameDefinitionError(f"cost {i + 1} is not a function")
+            what = f"cost {i + 1} ({self.names[i]})"
             try:
-                out = jax.eval_shape(f, *self._player_shapes())
+                program = jax.make_jaxpr(f)(*self._player_shapes())
             except Exception as exc:  # user code: any failure is a definition error
                 raise GameDefinitionError(
-                    f"cost {i + 1} ({self.names[i]}) fails on players of dims "
-                    f"{list(self.dims)}: {_one_line(exc)}"
+                    f"{what} fails on players of dims {list(self.dims)}: {_one_line(exc)}"
                 ) from None
+            self._check_indices(program, what)
+            out = program.out_avals[0] if len(program.out_avals) == 1 else tuple(
+                program.out_avals)
             if not hasattr(out, "shape") or out.shape != ():
                 shape = getattr(out, "shape", type(out).__name__)
                 raise GameDefinitionError(
@@ -246,11 +249,13 @@ class Game:
         if not callable(self._field):
             raise GameDefinitionError("field is not a function")
         try:
+            program = jax.make_jaxpr(self._field)(*self._player_shapes())
             out = jax.eval_shape(self._field, *self._player_shapes())
         except Exception as exc:
             raise GameDefinitionError(
                 f"field fails on players of dims {list(self.dims)}: {_one_line(exc)}"
             ) from None
+        self._check_indices(program, "the field")
         if not isinstance(out, (tuple, list)) or len(out) != self.n_players:
             raise GameDefinitionError(
                 f"field must return {self.n_players} per-player gradient arrays"
@@ -261,6 +266,17 @@ class Game:
                     f"field returns shape {getattr(o, 'shape', '?')} for player {i + 1}, "
                     f"whose dim is {d}"
                 )
+
+    def _check_indices(self, program, what: str) -> None:
+        try:
+            problem = out_of_range_index(program)
+        except Exception:   # a program this check does not understand: nothing is claimed
+            problem = None
+        if problem:
+            raise GameDefinitionError(
+                f"{what} {problem}; the players' dims are {list(self.dims)}: index each "
+                f"player's vector within its own length"
+            )
 
     def _check_finite_at_centre(self):
         x0 = jnp.asarray(self.region.centre)

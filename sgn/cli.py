@@ -20,6 +20,7 @@ EXIT_CERTIFIED = 0
 EXIT_NOT_CERTIFIED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130      # 128 + SIGINT, what shells report for a process stopped by Ctrl-C
 
 
 def _guarded(command):
@@ -32,7 +33,12 @@ def _guarded(command):
         except SGNError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_BAD_INPUT)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            # Not "Aborted!" with exit 1, which scripts would read as "not certified". Files
+            # are written atomically, after the work: an interrupted run leaves none behind.
+            click.echo("interrupted (Ctrl-C); no file was left half-written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException):
             raise
         except Exception as exc:
             if os.environ.get("SGN_DEBUG"):

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -611,3 +613,38 @@ def f2(x1, x2):
         assert err.startswith("error:") and "\n" not in err, (target, err)
         assert word.lower() in err.lower(), (target, err)
         assert proc.stdout == ""
+
+
+def test_subprocess_ctrl_c_exits_130_and_writes_nothing(sgn_exe, tmp_path):
+    """Ctrl-C is neither "not certified" (1) nor a traceback: exit 130, no --out file."""
+    marker = tmp_path / "tracing"
+    game = tmp_path / "slow.py"
+    game.write_text("import pathlib, time\nimport jax.numpy as jnp\nimport sgn\n" + _game_with(
+        funcs=f"""
+def f1(x1, x2):
+    pathlib.Path({str(marker)!r}).touch()   # the run has started certifying
+    time.sleep(60)                           # while JAX traces the cost
+    return 0.5 * x1 @ x1 + 0.1 * x1 @ x2
+
+def f2(x1, x2):
+    return 0.5 * x2 @ x2 + 0.1 * x1 @ x2
+"""))
+    out = tmp_path / "cert.json"
+    env = {k: v for k, v in os.environ.items() if k != "SGN_DEBUG"}
+    proc = subprocess.Popen([sgn_exe, "certify", str(game), "--out", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(1200):
+            if marker.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert marker.exists(), "the run never reached the game's cost"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (proc.returncode, stderr)
+    assert "Traceback" not in stderr and "Aborted" not in stderr, stderr
+    assert "interrupted" in stderr
+    assert stdout == ""
+    assert not out.exists() and tmp_leftovers(tmp_path) == []
