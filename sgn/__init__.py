@@ -29,6 +29,7 @@ from ._load import load_game  # noqa: E402
 from ._markov import MarkovGame  # noqa: E402
 from ._simulate import Run, Simulation, simulate  # noqa: E402
 from ._steps import StepSizes, euler_factor, rk4_factor, step_sizes  # noqa: E402
+from ._verdict import Outcome, Promise, Verdict  # noqa: E402
 from ._verify import Check, Verification, read_certificate, verify  # noqa: E402
 from ._weights import (  # noqa: E402
     Band,
@@ -49,7 +50,7 @@ from ._weights import (  # noqa: E402
 __all__ = [
     "SCHEMA_VERSION", "Band", "Basin", "Bounds", "Box", "Certificate", "CertificateFormatError",
     "Check", "Equilibrium", "Run", "Simulation", "Verification", "basin", "find_equilibrium",
-    "read_certificate", "simulate", "verify",
+    "read_certificate", "simulate", "verify", "Outcome", "Promise", "Verdict",
     "Game", "GameDefinitionError", "MarkovGame", "GameLoadError", "LPWeights", "MetricBounds",
     "OutputPathError", "Perron", "SDPBisection", "SGNError", "Sampled", "Status", "StepSizes",
     "WeightStatus", "Weights", "best_possible_margin", "certify", "comparison_matrix",

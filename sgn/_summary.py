@@ -82,48 +82,80 @@ def summarize(cert: Certificate) -> str:
     return "\n".join(lines)
 
 
+def _verdict_word(run) -> str:
+    """kept / BROKEN for a promise; an observation is marked as one ("diverged (no promise)")."""
+    if run.verdict.promised:
+        return "kept" if run.ok else "BROKEN" + (
+            f" ({len(run.violations)} starts)" if getattr(run, "violations", None) else "")
+    return f"{run.verdict.value} (no promise)"
+
+
+def _outcome_lines(sim, runs) -> list[str]:
+    """What no-promise runs were, the vocabulary when it is needed, and the outcome."""
+    lines = []
+    for run in runs:
+        if not run.promise.applies:
+            left = getattr(run, "left_region", 0)
+            where = (f"; {left} of {run.starts} starts left the region" if left else "")
+            lines.append(f"  {run.method}: no promise: {run.promise_detail}{where}")
+    if any(not run.verdict.promised for run in runs):
+        lines.append("  (no promise): the certificate does not cover that run; converged / "
+                     "diverged / undecided say only what it did (docs/simulate.md)")
+    outcome = sim.outcome
+    lines.append(f"  outcome: {outcome.value.upper().replace('_', ' ')}: {outcome.message}")
+    return lines
+
+
 def summarize_simulation(sim) -> str:
-    """One line per method: certified factor against the worst observed, then violations."""
+    """One line per method: certified factor against the worst observed, the verdict, then
+    violations, what runs without a promise are, and the outcome."""
     from ._simulate import describe_violation
 
-    lines = [f"{sim.game}: simulated from {sim.runs[0].starts} starts in the certified basin "
-             f"({sim.basin}), {sim.runs[0].steps} steps each"]
-    lines.append(f"  {'method':<7} {'step h':>12} {'certified':>12} {'to x*':>12} "
-                  f"{'pairwise':>12}  verdict")
+    where = (f"in the certified basin ({sim.basin})" if sim.basin != "region" else
+             "spread over the region (the game is not certified: no basin, nothing promised)")
+    lines = [f"{sim.game}: simulated from {sim.runs[0].starts} starts {where}, "
+             f"{sim.runs[0].steps} steps each"]
+    measure = "to x*" if sim.measure == "distance" else "residual"
+    lines.append(f"  {'method':<7} {'step h':>12} {'certified':>12} {measure:>12} "
+                 f"{'pairwise':>12}  verdict")
     for run in sim.runs:
         cert = "none" if run.certified_factor is None else f"{run.certified_factor:.9f}"
-        verdict = "kept" if run.ok else f"BROKEN ({len(run.violations)} starts)"
         lines.append(f"  {run.method:<7} {run.step:>12.6g} {cert:>12} "
                      f"{run.observed_factor:>12.9f} {run.observed_pairwise_factor:>12.9f}  "
-                     f"{verdict}")
+                     f"{_verdict_word(run)}")
     for run in sim.runs:
         for v in run.violations[:5]:
             lines.append(f"  {run.method}: {describe_violation(v)}")
-    lines.append("  factors are per step in the certified metric M(w); the flow's step is the "
-                 "time between observations")
-    return "\n".join(lines)
+    if sim.measure == "distance":
+        lines.append("  factors are per step in the certified metric M(w); the flow's step is "
+                     "the time between observations")
+    else:
+        lines.append("  factors are per step: of the residual ||F(x)||_2 (the natural residual "
+                     "||x - Pi(x - F(x))||_2 on a strategy set), and of pairwise distances in "
+                     "M(w); the flow's step is the time between observations")
+    return "\n".join(lines + _outcome_lines(sim, sim.runs))
 
 
 def summarize_policy_simulation(sim, sweep=None) -> str:
     """NPG against its certified decay of the KL Lyapunov function, PG alongside."""
-    lines = [f"simulated NPG and PG from {sim.starts} starts in the certified Fisher ball, "
+    where = ("in the certified Fisher ball" if sim.basin != "region" else
+             "spread over the region (the game is not certified: nothing promised)")
+    lines = [f"simulated NPG and PG from {sim.starts} starts {where}, "
              f"{sim.steps} steps each; V = sum_i w_i sum_s KL(pi_i* || pi_i)"]
     lines.append(f"  {'method':<7} {'step h':>12} {'certified':>12} {'observed':>12} "
                  f"{'V_T / V_0':>12} {'TV at T':>10}  verdict")
     for run in sim.runs:
         cert = "none" if run.certified_rate is None else f"{run.certified_rate:.9f}"
-        verdict = ("no promise" if run.certified_rate is None
-                   else "kept" if run.ok else "BROKEN")
         lines.append(f"  {run.method:<7} {run.step:>12.6g} {cert:>12} "
                      f"{run.observed_rate:>12.9f} {run.final_ratio:>12.3g} "
-                     f"{run.final_policy_distance:>10.3g}  {verdict}")
+                     f"{run.final_policy_distance:>10.3g}  {_verdict_word(run)}")
     lines.append("  rates are per-step decay of V (certified: q(h)^2); TV = worst total "
                  "variation between pi_i(.|s) and pi_i*(.|s)")
     if sweep is not None:
         largest = "none" if sweep.largest_converging is None else _g(sweep.largest_converging)
         lines.append(f"  step sweep: NPG converges up to h = {largest} of those tried; "
                      f"certified h < {_g(sweep.certified_max)}")
-    return "\n".join(lines)
+    return "\n".join(lines + _outcome_lines(sim, sim.runs))
 
 
 def summarize_verification(ver) -> str:

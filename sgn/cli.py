@@ -2,7 +2,8 @@
 
 Exit codes: 0 certified, 1 not certified or inconclusive, 2 bad usage or bad input,
 3 an internal error (a bug: please report it; SGN_DEBUG=1 shows the traceback), 130 interrupted
-(Ctrl-C).
+(Ctrl-C). `simulate` has its own 0, 1 and 4: every promise kept, a promise broken, something
+ran outside the certificate (docs/simulate.md).
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def main():
 
     Exit codes: 0 certified (or the check holds), 1 not certified, inconclusive, or a check
     broke, 2 bad usage or bad input, 3 internal error (SGN_DEBUG=1 shows the traceback), 130
-    interrupted (Ctrl-C).
+    interrupted (Ctrl-C). simulate: 0 every run inside the certificate kept its promise, 1 a
+    promise was broken, 4 some run was outside the certificate (nothing promised for it).
     """
     _use_compilation_cache()
 
@@ -169,14 +171,29 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
     sys.exit(EXIT_CERTIFIED if cert.certified else EXIT_NOT_CERTIFIED)
 
 
+#: `sgn simulate` only: some run was outside the certificate, so nothing was promised for it
+#: (and nothing promised was broken). Not 0, which a script would read as "certified".
+EXIT_NO_PROMISE = 4
+
+
+def _simulate_exit(outcome) -> int:
+    from ._verdict import Outcome
+
+    return {Outcome.KEPT: EXIT_CERTIFIED, Outcome.BROKEN: EXIT_NOT_CERTIFIED,
+            Outcome.NO_PROMISE: EXIT_NO_PROMISE}[outcome]
+
+
 @main.command()
 @_game_options
 @click.option("--method", "methods", multiple=True, type=click.Choice(["euler", "rk4", "flow"]),
-              help="Dynamics to run (repeat for several; default all three).")
+              help="Dynamics to run (repeat for several; default all three, without RK4 on a "
+                   "constrained game at the auto step).")
 @click.option("--step", default="auto", show_default=True, metavar="auto|H",
-              help="Step size: auto takes the certified recommended step of each method.")
+              help="Step size: auto takes the certified recommended step of each method (on a "
+                   "game that is not certified: 1/beta, which promises nothing).")
 @click.option("--starts", type=click.IntRange(min=2), default=16, show_default=True,
-              help="Starts in the certified basin.")
+              help="Starts in the certified basin (spread over the region when the game is not "
+                   "certified).")
 @click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True,
               help="Steps per start.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for the starts.")
@@ -184,16 +201,30 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
 @_output_options
 @_guarded
 def simulate(game_file, params, methods, step, starts, steps, seed, samples, fmt, quiet):
-    """Certify GAME_FILE, run its dynamics, and compare them with the certificate.
+    """Certify GAME_FILE, run its dynamics, and hold them to the certificate where it promises.
 
-    Exit 0 when every observed step contracts at least as the certificate promises, 1 when an
-    observation breaks a certified bound (or nothing is certified), 2 for bad input.
+    A run inside the certificate (the game is certified and the step is within the method's
+    certified bound) is checked step by step against the promised contraction: kept or BROKEN.
+    A run outside it (a larger step, RK4 on a constrained game, plain policy gradient, or a
+    game that is not certified, which is simulated too) has no promise: its verdict only says
+    what was observed, converged, diverged or undecided, never kept. docs/simulate.md says how
+    each is judged.
+
+    \b
+    Exit codes:
+      0    every run was inside the certificate and kept its promise
+      1    a promise was broken: a bug in sgn, or an extreme the sampled bounds
+           missed (please report it with the starts listed)
+      4    some run was outside the certificate: nothing was promised for it,
+           and nothing promised was broken; read its verdict (not "certified")
+      2    bad usage or bad input;  3 internal error;  130 interrupted (Ctrl-C)
     """
     from ._certify import certify as run
     from ._load import load_game, parse_params
     from ._progress import progress_bar
     from ._simulate import simulate as run_simulation
     from ._summary import summarize, summarize_simulation
+    from ._verdict import certifies
 
     h = _parse_step(step)
     game = load_game(game_file, parse_params(params))
@@ -203,25 +234,29 @@ def simulate(game_file, params, methods, step, starts, steps, seed, samples, fmt
                                  "gradient for comparison); drop --method", param_hint="--method")
     with progress_bar(quiet) as progress:
         cert = run(game, samples=samples, progress=progress)
-    if cert.equilibrium is None or not cert.equilibrium.get("found") or cert.step_sizes is None:
-        _emit(fmt, {"certificate": cert.to_dict(), "simulation": None}, summarize(cert))
-        sys.exit(EXIT_NOT_CERTIFIED)
+    certified = certifies(cert)
+    # A game that is not certified is simulated all the same; its certificate comes first,
+    # saying why nothing is promised.
+    head = [] if certified else [summarize(cert)]
     if markov:
         from ._npg import simulate_policies, step_size_sweep
         from ._summary import summarize_policy_simulation
 
         sim = simulate_policies(game, cert, step=h, starts=starts, steps=steps, seed=seed)
-        sizes = step_size_sweep(game, cert, steps=steps, seed=seed)
-        data = {"status": cert.status.value, "ok": sim.ok, "simulation": sim.to_dict(),
-                "step_sweep": sizes.to_dict(), "certificate": cert.to_dict()}
-        _emit(fmt, data, summarize_policy_simulation(sim, sizes))
-        sys.exit(EXIT_CERTIFIED if sim.ok else EXIT_NOT_CERTIFIED)
-    sim = run_simulation(game, cert, methods=methods or None, step=h,
-                         starts=starts, steps=steps, seed=seed)
-    data = {"status": cert.status.value, "ok": sim.ok, "simulation": sim.to_dict(),
-            "certificate": cert.to_dict()}
-    _emit(fmt, data, summarize_simulation(sim))
-    sys.exit(EXIT_CERTIFIED if sim.ok else EXIT_NOT_CERTIFIED)
+        sizes = step_size_sweep(game, cert, steps=steps, seed=seed) if certified else None
+        text = summarize_policy_simulation(sim, sizes)
+        extra = {"step_sweep": None if sizes is None else sizes.to_dict()}
+    else:
+        sim = run_simulation(game, cert, methods=methods or None, step=h,
+                             starts=starts, steps=steps, seed=seed)
+        text = summarize_simulation(sim)
+        extra = {}
+    code = _simulate_exit(sim.outcome)
+    data = {"status": cert.status.value, "ok": sim.ok,
+            "outcome": {**sim.outcome.to_dict(), "exit_code": code},
+            "simulation": sim.to_dict(), **extra, "certificate": cert.to_dict()}
+    _emit(fmt, data, "\n".join(head + [text]))
+    sys.exit(code)
 
 
 def _parse_step(step: str) -> float | None:

@@ -542,12 +542,25 @@ def test_wrong_certificate_is_caught_by_simulate(toy):
     assert ratio > v["certified"]
 
 
-def test_simulate_refuses_a_certificate_without_equilibrium():
+def test_simulate_without_equilibrium_runs_with_no_promise():
+    """No equilibrium in the region: nothing is promised, and the run is judged by its
+    residual. F is affine with symmetric J, so F(x_{k+1}) = (I - h J) F(x_k) and the residual
+    falls by at most the spectral radius of I - h J per Euler step."""
     game = sgn.Game(costs=_outside_costs(), dims=[1, 1], region=sgn.Box(-1.0, 1.0),
                     name="outside")
     cert = sgn.certify(game, samples=64)
-    with pytest.raises(sgn.SGNError, match="no equilibrium"):
-        sgn.simulate(game, cert)
+    sim = sgn.simulate(game, cert, starts=8, steps=50)
+    assert (sim.measure, sim.basin, sim.equilibrium) == ("residual", "region", None)
+    assert not sim.ok and sim.outcome.value == "no_promise"
+    for run in sim.runs:
+        assert run.promise.value == "not_certified" and not run.promise.applies
+        assert run.certified_factor is None and run.violations == []
+        assert run.verdict.value == "converged", run
+    (euler,) = [r for r in sim.runs if r.method == "euler"]
+    J = np.array([[1.0, 0.2], [0.2, 1.0]])
+    assert euler.step == pytest.approx(1.0 / cert.bounds["lipschitz"])
+    radius = max(abs(np.linalg.eigvals(np.eye(2) - euler.step * J)))
+    assert euler.observed_factor <= radius + 1e-9
 
 
 def test_simulate_constrained_euler_is_kept(constrained):
@@ -615,17 +628,22 @@ def test_cli_simulate_bad_step(run_cli, scalar_toy, step):
     assert "--step" in result.stderr
 
 
-def test_cli_simulate_explicit_large_step_breaks(run_cli, scalar_toy):
+def test_cli_simulate_explicit_large_step_diverges_without_promise(run_cli, scalar_toy):
+    """h = 3 is far above euler_max: no promise (exit 4, not 1: nothing promised was broken),
+    and the iterates diverge, leaving the region."""
     result = run_cli("simulate", scalar_toy, "--method", "euler", "--step", "3.0",
                      "--starts", 8, "--steps", 20, "--format", "json", "-q")
-    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.exit_code == 4, (result.stdout, result.stderr)
     data = json.loads(result.stdout)
     assert data["ok"] is False
+    assert data["outcome"]["name"] == "no_promise" and data["outcome"]["exit_code"] == 4
     (run,) = data["simulation"]["runs"]
-    assert run["certified_factor"] is None and run["violations"]
+    assert run["certified_factor"] is None and run["violations"] == []
+    assert run["promise"]["applies"] is False and run["promise"]["name"] == "step_above_bound"
+    assert run["verdict"]["name"] == "diverged" and run["left_region"] == 8
 
 
-def test_cli_simulate_not_certifiable_exit_1(run_cli, game_file):
+def test_cli_simulate_not_certifiable_runs_with_no_promise(run_cli, game_file):
     path = game_file("""
         def f1(x1, x2):
             return 0.5 * x1 @ x1 + 3.0 * x1 @ x2
@@ -636,11 +654,13 @@ def test_cli_simulate_not_certifiable_exit_1(run_cli, game_file):
         game = sgn.Game(costs=[f1, f2], dims=[1, 1], region=sgn.Box(-1.0, 1.0), name="too-coupled")
         """)
     result = run_cli("simulate", path, "--starts", 8, "--steps", 10, "-q")
-    assert result.exit_code == 1, (result.stdout, result.stderr)
+    assert result.exit_code == 4, (result.stdout, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
-    assert "NOT CERTIFIED" in result.stdout
+    assert "NOT CERTIFIED" in result.stdout and "no promise" in result.stdout
+    assert "kept" not in result.stdout
     result = run_cli("simulate", path, "--starts", 8, "--steps", 10, "--format", "json", "-q")
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     data = json.loads(result.stdout)
-    assert data["simulation"] is None
+    assert data["ok"] is False and data["outcome"]["name"] == "no_promise"
+    assert [r["promise"]["name"] for r in data["simulation"]["runs"]] == ["not_certified"] * 3
     assert data["certificate"]["status"] == "not_certified"
