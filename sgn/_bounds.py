@@ -23,6 +23,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
+import threadpoolctl
 
 from . import _config, _screening
 from ._errors import GameDefinitionError
@@ -36,12 +38,28 @@ from ._shared import compiled
 #: to the curvatures, the Euclidean margin and Lipschitz first, then to the couplings.
 MAX_REFINE_STARTS = 512
 
+#: The local search is L-BFGS-B (scipy) in box coordinates. It stops at a local extreme: when
+#: a step changes the value by less than SEARCH_FTOL relative, or the projected gradient falls
+#: below SEARCH_GTOL (per unit of box width), or after the evaluation budget (REFINE_STEPS).
+#: On the smooth games measured it converges in one to two hundred evaluations, where the
+#: plain projected ascent used before stopped far short of the extreme (benchmarks/README.md,
+#: "Sampled bounds").
+SEARCH_FTOL = 1e-12
+SEARCH_GTOL = 1e-9
+
 Progress = Callable[[int, int, str], None]
 
 
 @dataclasses.dataclass(frozen=True)
 class Sampled:
-    """Bounds from samples plus local search: estimates, never proofs (verified = False)."""
+    """Bounds from samples plus local search: estimates, never proofs (verified = False).
+
+    Attributes:
+        samples, seed: how many points of the region are sampled, and from which seed.
+        refine_steps: most evaluations of each local search (0: no search and no allowance,
+            the sample extremes as they are; for tests and benchmarks of the sampler).
+        refine_starts: local searches per quantity, from its worst sample points.
+    """
 
     samples: int = _config.DEFAULT_SAMPLES
     seed: int = _config.DEFAULT_SEED
@@ -66,6 +84,11 @@ class Bounds(Result):
         points: the points evaluated (reused by the metric pass; not serialised).
         locations: where each extreme was found: "curvature" (N, d), "coupling" (N, N, d),
             "euclidean_margin" (d,), "lipschitz" (d,) (not serialised).
+        allowances: how far each bound was moved past the extreme value measured, in the
+            pessimistic direction (same keys and shapes as the bounds): the search allowance
+            of sampled bounds (`search_allowance`), the rounding allowance of exact ones.
+        search: the local search behind sampled bounds: {"starts": per quantity,
+            "max_evaluations": per start} (empty for exact bounds).
     """
 
     curvature: np.ndarray
@@ -79,6 +102,8 @@ class Bounds(Result):
     evaluated: int
     points: np.ndarray = dataclasses.field(repr=False, compare=False)
     locations: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
+    allowances: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
+    search: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,12 +117,15 @@ class MetricBounds(Result):
             lower bound on it; the gap measures how conservative the SGN bound is.
         margin_point: where that minimum was found.
         evaluated: Jacobians evaluated.
+        allowances: {"lipschitz", "margin"}: how far each was moved past the value measured
+            (see Bounds.allowances).
     """
 
     lipschitz: float
     margin: float
     margin_point: np.ndarray
     evaluated: int
+    allowances: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
 
 
 def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None = None,
@@ -114,23 +142,29 @@ def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None 
     n = game.n_players
     if game.has_constant_jacobian:
         points = game.region.centre[None, :]
-        worst, where, evaluated = _exact_extremes(game, "bounds", _bounds_families, None, points)
+        worst, where, allowances, evaluated = _exact_extremes(game, "bounds", _bounds_families,
+                                                              None, points)
         name, exact = "exact", True
     else:
         points = sample_points(game.region, method.samples, method.seed)
-        worst, where, evaluated, refined = _search_extremes(
+        worst, where, allowances, evaluated, refined = _search_extremes(
             game, "bounds", _bounds_families, None, points, method, progress,
             priority=_bounds_priority(n),
         )
         points = np.concatenate([points, refined])
         name, exact = "sampled", False
     mu, L, gamma, beta = _unpack_bounds(worst, n)
+    allow_mu, allow_L, allow_gamma, allow_beta = _unpack_bounds(allowances, n)
+    allowances = {"curvature": -allow_mu, "coupling": allow_L, "euclidean_margin": -allow_gamma,
+                  "lipschitz": allow_beta}
     coupling_at = np.repeat(where[:1], n * n, axis=0).reshape(n, n, -1)
     coupling_at[~np.eye(n, dtype=bool)] = where[n:n + n * (n - 1)]
     locations = {"curvature": where[:n], "coupling": coupling_at,
                  "euclidean_margin": where[-2], "lipschitz": where[-1]}
+    search = {} if exact else {"starts": method.refine_starts if method.refine_steps > 0 else 0,
+                               "max_evaluations": method.refine_steps}
     return Bounds(mu, L, gamma, beta, name, exact, method.samples, method.seed, evaluated, points,
-                  locations)
+                  locations, allowances, search)
 
 
 def estimate_in_metric(game: Game, weights, bounds: Bounds, *,
@@ -141,14 +175,15 @@ def estimate_in_metric(game: Game, weights, bounds: Bounds, *,
     w = np.asarray(weights, dtype=np.float64)
     root_w = np.repeat(np.sqrt(w / w[0]), game.dims)
     if bounds.exact:
-        worst, where, evaluated = _exact_extremes(game, "metric", _metric_families, root_w,
-                                                  bounds.points)
+        worst, where, allowances, evaluated = _exact_extremes(game, "metric", _metric_families,
+                                                              root_w, bounds.points)
     else:
-        worst, where, evaluated, _ = _search_extremes(
+        worst, where, allowances, evaluated, _ = _search_extremes(
             game, "metric", _metric_families, root_w, bounds.points, method, progress,
             priority=np.array([0, 1]),
         )
-    return MetricBounds(float(worst[0]), float(-worst[1]), where[1], evaluated)
+    return MetricBounds(float(worst[0]), float(-worst[1]), where[1], evaluated,
+                        {"lipschitz": float(allowances[0]), "margin": float(allowances[1])})
 
 
 # --- what is measured: badness vectors (each entry is maximised) -------------------------------
@@ -366,15 +401,16 @@ def _exact_extremes(game: Game, kind: str, families_for, params, points):
         A = params[:, None] * J / params[None, :]
         allowance = np.full(values.size, np.linalg.norm(A) * game.dim)
     where = np.repeat(points[:1], values.size, axis=0)
-    return values + unit * allowance, where, 1
+    return values + unit * allowance, where, unit * allowance, 1
 
 
 def _search_extremes(game: Game, kind: str, families_for, params, points, method: Sampled,
                      progress: Progress | None, priority: np.ndarray):
-    """Worst value of each badness entry over the points, then refined by local search.
+    """Worst value of each badness entry over the points, refined by local search, plus its
+    safety allowance.
 
-    Returns (values (Q,), argmax points (Q, d), evaluated count), and separately the refined
-    points so callers can reuse them.
+    Returns (values (Q,) with the allowance added, argmax points (Q, d), allowances (Q,),
+    evaluated count), and separately the refined points so callers can reuse them.
     """
     d = game.dim
     total = len(points)
@@ -384,82 +420,103 @@ def _search_extremes(game: Game, kind: str, families_for, params, points, method
     pts = points[np.where(index < total, index, 0)]   # (Q, starts, d)
     best_vals, best_pts = vals[:, 0].copy(), pts[:, 0].copy()
 
-    if method.refine_steps <= 0:
-        return best_vals, best_pts, total, np.empty((0, d))
+    if method.refine_steps <= 0:        # the sample extremes as they are: no search, no allowance
+        return best_vals, best_pts, np.zeros_like(best_vals), total, np.empty((0, d))
     # Local search: (quantity, start) pairs, the most important quantities first.
     per_q = max(1, min(starts, MAX_REFINE_STARTS // len(priority)))
     chosen = priority[: max(1, MAX_REFINE_STARTS // per_q)]
-    q_index = np.repeat(chosen, per_q)
-    x0 = pts[chosen, :per_q].reshape(-1, d)
-    size = _padded_size(len(q_index))         # padded: few distinct compiled shapes
-    pad = size - len(q_index)
-    q_index = np.concatenate([q_index, np.repeat(q_index[:1], pad)])
-    x0 = np.concatenate([x0, np.repeat(x0[:1], pad, axis=0)])
-    climb = compiled(game, ("bound_jacobians",), (kind, "climb", size, method.refine_steps),
-                     lambda g: _climber(g, _quantity_for(families_for)(g), method.refine_steps))
+    search = compiled(game, ("bound_jacobians",), (kind, "search"),
+                      lambda g: _search_program(g, _quantity_for(families_for)(g)))
+    low, width = game.region.low, game.region.width
+    safe_width = np.where(width > 0, width, 1.0)
+    sampled_best = best_vals.copy()
+    ends = vals[:, :per_q].copy()          # quantities left out of the search: their samples
+    refined_points, evaluated = [], total
+    # L-BFGS-B's small dense algebra goes through BLAS: with BLAS's threads spinning beside
+    # XLA's on a small machine, each optimiser step took milliseconds instead of microseconds
+    # (25 times slower searches measured on 2 cores). One BLAS thread is plenty for d x m work.
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        for k, q in enumerate(chosen):
+            if progress:
+                progress(k, len(chosen), f"refining {kind} extremes")
+            for start in range(per_q):
+                z, f, used = _climb(search, (pts[q, start] - low) / safe_width, int(q),
+                                    params, method.refine_steps)
+                x = low + z * width
+                ends[q, start] = f
+                evaluated += used
+                refined_points.append(x)
+                if f > best_vals[q]:
+                    best_vals[q], best_pts[q] = f, x
     if progress:
-        progress(0, 1, f"refining {kind} extremes")
-    x_new, f_new = (np.asarray(a) for a in climb(jnp.asarray(x0), jnp.asarray(q_index), params))
-    if progress:
-        progress(1, 1, f"refining {kind} extremes")
-    for q, x, f in zip(q_index, x_new, f_new):
-        if np.isfinite(f) and f > best_vals[q]:
-            best_vals[q], best_pts[q] = f, x
-    return best_vals, best_pts, total + size * (method.refine_steps + 1), x_new[: size - pad]
+        progress(len(chosen), len(chosen), f"refining {kind} extremes")
+    allowances = search_allowance(ends, sampled_best)
+    return (best_vals + allowances, best_pts, allowances, evaluated,
+            np.asarray(refined_points).reshape(-1, d))
 
 
-def _padded_size(n: int) -> int:
-    """The smallest 2^k or 3 * 2^(k - 1) that holds n: few distinct sizes (so few compiled
-    programs), at most a third of them padding (powers of two alone: up to half)."""
-    power = 1 << max(n - 1, 0).bit_length()
-    return 3 * power // 4 if power >= 4 and 3 * power // 4 >= n else power
+def search_allowance(ends: np.ndarray, sampled_best: np.ndarray) -> np.ndarray:
+    """How far past the worst value found each stored bound is pushed (docs/method.md,
+    "Sampled bounds").
 
-
-def _climber(game, quantity, steps: int):
-    """Projected ascent of one badness entry, in box coordinates z in [0, 1]^d.
-
-    Each step moves every coordinate by at most s along the normalised gradient; a step that
-    does not improve is undone and s is halved, one that does grows s by half.
+    `ends` (Q, K) are the values the local searches from K starts reached (for a quantity
+    left out of the search, its K worst samples). The allowance is their spread: the best
+    end minus the second lowest (the lowest is left out so that one search stranded on a
+    flat or non-finite patch does not set it). Searches that all reach the same extreme give
+    none; a landscape with many local extremes, where a new seed may well find a higher one,
+    gives the spread the search itself saw. With fewer than three finite ends (one or two
+    starts, or searches that met non-finite values), what the search gained over the best
+    sample stands in for the spread.
     """
+    finite = np.isfinite(ends)
+    best = np.maximum(np.where(finite, ends, -np.inf).max(axis=1), sampled_best)
+    second_lowest = np.sort(np.where(finite, ends, np.inf), axis=1)[:, min(1, ends.shape[1] - 1)]
+    low = np.where(finite.sum(axis=1) >= 3, second_lowest, sampled_best)
+    return np.maximum(best - low, 0.0)
+
+
+def _search_program(game, quantity):
+    """value_and_grad(z, q, params) of badness entry q in box coordinates z in [0, 1]^d."""
     low = jnp.asarray(game.region.low)
     width = jnp.asarray(game.region.width)
-    safe_width = jnp.where(width > 0, width, 1.0)
 
-    def climb_one(x0, q, params):
+    def value_and_grad(z, q, params):
         def f(z):
             return quantity(game.bound_jacobians(low + z * width), params, q)
 
-        value_and_grad = (jax.value_and_grad(f) if game.search_gradient == "autodiff"
-                          else _central_difference(f))
+        return (jax.value_and_grad(f) if game.search_gradient == "autodiff"
+                else _central_difference(f))(z)
 
-        def direction(g):
-            g = jnp.where(jnp.isfinite(g), g, 0.0)
-            return g / jnp.maximum(jnp.max(jnp.abs(g)), 1e-300)
+    return value_and_grad
 
-        # One value-and-gradient per step (at the trial point), so f is traced once in the loop:
-        # compile time, not run time, dominates this search.
-        def step(_, carry):
-            z, fz, dz, s = carry
-            z_try = jnp.clip(z + s * dz, 0.0, 1.0)
-            f_try, g_try = value_and_grad(z_try)
-            better = f_try > fz
-            return (jnp.where(better, z_try, z), jnp.where(better, f_try, fz),
-                    jnp.where(better, direction(g_try), dz), jnp.where(better, 1.5 * s, 0.5 * s))
 
-        z0 = (x0 - low) / safe_width
-        f0, g0 = value_and_grad(z0)
-        init = (z0, f0, direction(g0), jnp.asarray(_config.REFINE_FIRST_STEP))
-        z, fz, _, _ = jax.lax.fori_loop(0, steps, step, init)
-        return low + z * width, fz
+def _climb(value_and_grad, z0: np.ndarray, q: int, params, max_evaluations: int):
+    """Ascend badness entry q from z0 until a local extreme: (best z, best value, evaluations).
 
-    def climb_all(x0, q, params):
-        # One start after another (lax.map), not vmap: differentiating through batched
-        # eigen-solves and SVDs put several independent batched LAPACK kernels in flight,
-        # which deadlocks jaxlib's CPU thread pool on 2 cores (see _Sequential). Each start's
-        # search is tiny, so little is lost.
-        return jax.lax.map(lambda a: climb_one(a[0], a[1], params), (x0, q))
+    The best point evaluated is kept, whatever the optimiser reports: every value is a real
+    measurement. A point where the game is not finite counts as a very bad ascent step, so the
+    line search backs off from it.
+    """
+    best = [np.asarray(z0, dtype=np.float64), -np.inf]
+    evaluations = [0]
 
-    return climb_all
+    def negated(z):
+        evaluations[0] += 1
+        value, grad = value_and_grad(z, q, params)
+        value, grad = float(value), np.asarray(grad, dtype=np.float64)
+        if not (np.isfinite(value) and np.isfinite(grad).all()):
+            return np.finfo(np.float64).max / 4, np.zeros_like(grad)
+        if value > best[1]:
+            best[0], best[1] = np.array(z, dtype=np.float64), value
+        return -value, -grad
+
+    scipy.optimize.minimize(
+        negated, np.clip(z0, 0.0, 1.0), jac=True, method="L-BFGS-B",
+        bounds=scipy.optimize.Bounds(0.0, 1.0),
+        options={"maxfun": max_evaluations, "maxiter": max_evaluations, "ftol": SEARCH_FTOL,
+                 "gtol": SEARCH_GTOL},
+    )
+    return best[0], best[1], evaluations[0]
 
 
 def _central_difference(f, step: float = 1e-6):

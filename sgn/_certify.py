@@ -155,6 +155,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
             "seed": bounds.seed,
             "jacobian_evaluations": bounds.evaluated + metric.evaluated,
             "constant_jacobian": bounds.method == "exact",
+            **_sampling_record(bounds, metric),
             **({} if search is None else {
                 "boxes": search.boxes, "boxes_enclosed": search.evaluated,
                 "outcome": search.outcome, "proved_fraction": search.proved_fraction,
@@ -246,6 +247,21 @@ def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float
     if sampled:
         alpha = min(alpha, metric.margin)     # never above what the metric pass measured
     return Status.CERTIFIED, "sgn", alpha, gamma, reasons
+
+
+def _sampling_record(bounds: Bounds, metric: MetricBounds) -> dict:
+    """What sampled bounds rest on besides their samples: the local search, and how far each
+    bound was pushed past the value measured (docs/method.md, "Sampled bounds")."""
+    if bounds.method != "sampled":
+        return {}
+    allow, n = bounds.allowances, len(bounds.curvature)   # bounds made by hand: none
+    return {"search": dict(bounds.search), "allowances": {
+        "curvature": np.broadcast_to(allow.get("curvature", 0.0), (n,)).tolist(),
+        "coupling": np.broadcast_to(allow.get("coupling", 0.0), (n, n)).tolist(),
+        "euclidean_margin": float(allow.get("euclidean_margin", 0.0)),
+        "lipschitz": float(metric.allowances.get("lipschitz", 0.0)),
+        "metric_margin": float(metric.allowances.get("margin", 0.0)),
+    }}
 
 
 def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:

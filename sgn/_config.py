@@ -25,13 +25,12 @@ MAX_ENUMERATED_VERTICES = 1024
 #: d x d float64 Jacobians and their eigen-work stay well inside a 24 GiB, shared machine.
 CHUNK_BYTES = 64 * 2**20
 
-#: Local search that refines sampled extremes: number of starts per quantity, steps per start,
-#: and the first step as a fraction of the box width. A few steps already move a sample
-#: extreme most of the way to the true one on smooth games; more cost time without changing
-#: the certificate's honesty (it stays an estimate either way).
-REFINE_STARTS = 2
-REFINE_STEPS = 25
-REFINE_FIRST_STEP = 0.1
+#: Local search that refines sampled extremes: starts per quantity (its worst sample points)
+#: and most evaluations per start. Each search (L-BFGS-B) usually stops at a local extreme
+#: before the budget. Eight starts let the search allowance measure how far apart the local
+#: extremes lie (docs/method.md, "Sampled bounds"; benchmarks/README.md, "Sampled bounds").
+REFINE_STARTS = 8
+REFINE_STEPS = 200
 
 #: Relative tolerance used to decide that alpha(w) is "zero": a margin with
 #: |alpha| <= MARGIN_TOL * max(|mu|, |L|) is too close to call and makes the status
