@@ -228,7 +228,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         high = number(cert.band["high"], missing="\u221e")
         numbers.append(_row("SGN band $w_2 \\/ w_1$", f"[{number(cert.band['low'])}, {high}]",
                             f"the weight ratios for which SGN's test certifies; the best is "
-                            f"{number(cert.band['best_ratio'], missing='unbounded above')}"))
+                            f"{number(cert.band['best_ratio'], missing='as large as possible')}"))
 
     rho = diag.get("spectral_radius")
     diagnostics = [
