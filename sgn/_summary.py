@@ -5,12 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._certificate import Certificate, Status
-
-
-def _g(x, digits: int = 6, missing: str = "not available") -> str:
-    """A number, or `missing` for a value the certificate does not state (JSON null): never a
-    word such as "unbounded" that would claim something about it."""
-    return missing if x is None else f"{x:.{digits}g}"
+from ._wording import RHO_UNDEFINED, RK4_NOT_PROVED
+from ._wording import figure as _g
 
 
 def _vector(values, digits: int = 6, limit: int = 8) -> str:
@@ -49,7 +45,7 @@ def summarize(cert: Certificate) -> str:
     else:
         i, j = np.unravel_index(np.argmax(L), L.shape)
         row("coupling", f"largest L_{i + 1},{j + 1} = {_g(L[i, j])}")
-    rho = _g(diag["spectral_radius"], missing="not defined (a curvature mu_i <= 0)")
+    rho = _g(diag["spectral_radius"], missing=RHO_UNDEFINED)
     row("small gain", f"rho = {rho} (the norm bounds certify iff < 1)")
     gamma = bounds["euclidean_margin"]
     row("euclidean", f"margin {_g(gamma)} ("
@@ -69,8 +65,8 @@ def summarize(cert: Certificate) -> str:
         euler = "npg" if cert.geometry == "fisher" else "euler"
         row(euler, f"h < {_g(steps['euler_max'])}; at h = {_g(steps['euler_recommended'])} "
             f"each step contracts by {_g(steps['euler_factor'])}")
-        proven = ("not proved (constrained game: the stage points may leave the box)"
-                  if steps["rk4_proven"] is None else f"h <= {_g(steps['rk4_proven'])} proven")
+        proven = (RK4_NOT_PROVED if steps["rk4_proven"] is None
+                  else f"h <= {_g(steps['rk4_proven'])} proven")
         row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability "
             "only)")
     if cert.band is not None:

@@ -11,7 +11,9 @@ JSON view of preformatted strings. The PDF is written atomically.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 import tempfile
 from importlib import resources
@@ -20,7 +22,7 @@ from pathlib import Path
 from .._certificate import Certificate, Status
 from .._io import check_writable, write_atomic
 from . import _figures
-from ._view import certificate_view, number
+from ._view import certificate_view, margin_test, number
 
 __all__ = ["number", "render_report", "render_sweep_report"]
 
@@ -33,36 +35,63 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
     """
     out = check_writable(out)
     data = cert.to_dict()
+    kind = margin_test(cert)
     figures = []
     if len(cert.game["players"]) == 2:
-        band = ("Every ratio in the shaded band certifies; the dot is the chosen metric."
-                if cert.band is not None else
-                "No ratio certifies: the curve stays below zero.")
-        figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data),
-                        f"SGN margin against the weight ratio. {band} The dashed line is the "
-                        "Euclidean margin, the plain test's verdict."))
+        band = ("Every ratio in the shaded band certifies by SGN's test" if cert.band is not None
+                else "No ratio certifies by SGN's test: the curve stays below zero")
+        dot = ("the dot is the chosen metric, equal weights, at the Euclidean margin $gamma$ "
+               "that certified" if kind == "euclidean" else "the dot is the chosen metric")
+        figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data, kind),
+                        f"SGN margin $alpha(r)$ against the weight ratio. {band}; {dot}. The "
+                        "dashed line is the Euclidean margin $gamma$, the plain test's verdict."))
     else:
         names = [p["name"] for p in cert.game["players"]]
         figures.append(("weights-coupling.svg", _figures.weights_and_coupling(data, names),
-                        "Left: the block weights of the certified metric. Right: coupling "
-                        "gains $L_(i j) \\/ mu_i$ (row $i$ is pushed by column $j$); "
-                        "small-gain needs the spectral radius of this matrix below 1."))
-    figures.append(("margins.svg", _figures.margins(data),
-                    "Three margins: the Euclidean test, the SGN bound, and what the sampled "
-                    "Jacobians show directly in the chosen metric (the SGN bound's slack)."))
+                        "Left: the block weights of the "
+                        + ("certified " if cert.status is Status.CERTIFIED else "reported ")
+                        + "metric. Right: coupling gains $L_(i j) \\/ mu_i$ (row $i$ is pushed "
+                        "by column $j$); small-gain needs the spectral radius of this matrix "
+                        "below 1." + (" Players are numbered as in the players table."
+                                      if len(names) > _figures.NAMED else "")))
+    sgn_bar = ("SGN's best margin over all block weights" if kind == "euclidean" else
+               "SGN's margin $alpha(w)$ for the weights shown")
+    verdict = (' The bar marked "certifies" is the certificate\'s rate.'
+               if cert.status is Status.CERTIFIED else " None certifies.")
+    figures.append(("margins.svg", _figures.margins(data, kind),
+                    f"Three margins: the Euclidean test's $gamma$ (equal weights), {sgn_bar}, "
+                    "and the metric margin, what the evaluated Jacobians show directly in the "
+                    f"metric of the weights shown.{verdict}"))
     if getattr(game, "geometry", None) == "fisher" and cert.status is Status.CERTIFIED:
         figures += _policy_figures(game, cert)
     elif game is not None and simulation is None and cert.status is Status.CERTIFIED:
         from .._simulate import simulate
 
         simulation = simulate(game, cert, methods=["euler", "rk4"] if not game.constrained
-                              else ["euler"], starts=12, steps=120)
+                              else ["euler"], starts=12, steps=_steps_to_converge(cert))
     if simulation is not None:
         figures.append(("trajectories.svg", _figures.trajectories(simulation.runs),
                         "Simulated distance to the equilibrium in the metric, from starts in "
                         "the certified basin (thin lines), against the certified per-step "
-                        "factor $q^k$ (dashed)."))
+                        "factor $q^k$ (dashed). A run is drawn until its distance falls below "
+                        "$10^(-15)$ of the start, where rounding dominates."))
     return _compile("certificate.typ", certificate_view(cert, []), figures, out)
+
+
+#: Simulated steps: enough for the certified envelope to fall to ENVELOPE, within these limits.
+ENVELOPE, MIN_STEPS, MAX_STEPS = 1e-5, 120, 4000
+
+
+def _steps_to_converge(cert: Certificate) -> int:
+    """Steps for the slowest certified factor's envelope q^k to reach ENVELOPE: the picture
+    then shows the runs reach the equilibrium, not only their first stretch."""
+    steps = cert.step_sizes or {}
+    factors = [q for q in (steps.get("euler_factor"), steps.get("rk4_factor"))
+               if q is not None and 0 < q < 1]
+    if not factors:
+        return MIN_STEPS
+    k = math.log(ENVELOPE) / math.log(max(factors))
+    return int(min(max(math.ceil(k / 10) * 10, MIN_STEPS), MAX_STEPS))
 
 
 def _policy_figures(game, cert) -> list:
@@ -76,7 +105,8 @@ def _policy_figures(game, cert) -> list:
          "KL Lyapunov function $V = sum_i w_i sum_s \"KL\"(pi_i^* || pi_i)$ against iterations "
          "from starts in the certified Fisher ball (thin lines): natural policy gradient at the "
          "certified step against the certified decay $q^(2k)$ (dashed), and plain policy "
-         "gradient at the same step, which the certificate says nothing about."),
+         "gradient at the same step, which the certificate says nothing about. A run is drawn "
+         "until $V$ falls below $10^(-12) V_0$, where rounding dominates."),
         ("step-sweep.svg", _figures.step_sweep(sizes),
          "Worst $V_T \\/ V_0$ after the run against the step size, for NPG and PG; the shaded "
          "band is the certified NPG range $h < 2 alpha \\/ beta^2$; a run that overflowed is "
@@ -118,4 +148,20 @@ def _compile(template: str, view: dict, figures: list, out: Path) -> Path:
         stamp = int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0)
         pdf = typst.compile(str(folder / template), root=str(folder), ignore_system_fonts=True,
                             timestamp=stamp)
-    return write_atomic(out, pdf)
+    return write_atomic(out, _drop_default_suspects(pdf))
+
+
+# Typst writes /MarkInfo << /Marked true /Suspects false >> in the catalog of a tagged PDF. That
+# is valid PDF (false is the default), but poppler (pdfinfo, pdftoppm; 22.12 and later
+# releases) reports any /Suspects that is not true as an error, "Syntax Error: Suspects object
+# is wrong type (boolean)", whenever it opens the file. The entry says nothing, so it is
+# blanked out: spaces of the same length keep every byte offset of the cross-reference table.
+_SUSPECTS = re.compile(rb"(/MarkInfo\s*<<\s*/Marked\s+true\s*)(/Suspects\s+false)(\s*>>)")
+
+
+def _drop_default_suspects(pdf: bytes) -> bytes:
+    found = list(_SUSPECTS.finditer(pdf))
+    if len(found) != 1:
+        return pdf  # not the layout this expects: leave the file as typst wrote it
+    m = found[0]
+    return pdf[:m.start(2)] + b" " * len(m.group(2)) + pdf[m.end(2):]

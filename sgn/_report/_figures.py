@@ -49,8 +49,11 @@ def _svg(fig) -> bytes:
     return buffer.getvalue()
 
 
-def margin_vs_ratio(cert: dict) -> bytes:
-    """Two players: alpha(r) against r = w2/w1, the certified band shaded."""
+def margin_vs_ratio(cert: dict, kind: str) -> bytes:
+    """Two players: alpha(r) against r = w2/w1, the certified band shaded.
+
+    `kind` names the certificate's margin (`_view.margin_test`): "sgn" puts the chosen metric
+    on the curve, "euclidean" at gamma (equal weights)."""
     mu = np.asarray(cert["bounds"]["curvature"], dtype=float)
     L = np.asarray(cert["bounds"]["coupling"], dtype=float)
     chosen = cert["weights"][1] / cert["weights"][0]
@@ -63,7 +66,7 @@ def margin_vs_ratio(cert: dict) -> bytes:
     r = np.logspace(np.log10(lo), np.log10(hi), 600)
     alpha = np.array([sgn_margin([1.0, x], mu, L) for x in r])
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.5))
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.3))
         ax.semilogx(r, alpha, color=BLUE, label=r"SGN margin $\alpha(r)$")
         ax.axhline(0.0, color="black", linewidth=0.7)
         gamma = cert["bounds"]["euclidean_margin"]
@@ -73,8 +76,7 @@ def margin_vs_ratio(cert: dict) -> bytes:
             right = band["high"] if band["high"] is not None else r[-1]
             ax.axvspan(max(band["low"], r[0]), right, color=GREEN, alpha=0.12,
                        label=r"certified band ($\alpha(r) > 0$)")
-        by_euclidean = cert["diagnostics"].get("certified_by") == "euclidean"
-        what = r"Euclidean test, $\gamma$" if by_euclidean else r"$\alpha$"
+        what = r"Euclidean $\gamma$" if kind == "euclidean" else r"SGN $\alpha(w)$"
         ax.plot([chosen], [cert["margin"]], "o", color=RED, markersize=5,
                 label=rf"chosen $r$ = {chosen:.4g}, {what} = {cert['margin']:.4g}")
         # Show zero, the best margin and the Euclidean margin; the curve's tails may leave.
@@ -94,13 +96,15 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
     L = np.asarray(cert["bounds"]["coupling"], dtype=float)
     n = w.size
     with plt.rc_context(STYLE):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 2.8),
+        fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 2.5),
                                           gridspec_kw={"width_ratios": [1.1, 1]})
         left.bar(np.arange(n), w, color=BLUE)
         left.set_yscale("log")
-        left.set_xticks(np.arange(n), _ticks(names))
+        _player_ticks(left.xaxis, names)
+        left.set_xlabel("player $i$" if n > NAMED else "")
         left.set_ylabel(r"block weight $w_i$ ($w_1 = 1$)")
-        left.set_title("metric $M(w) = \\mathrm{blockdiag}(w_i I)$")
+        block = "F_i" if cert.get("geometry") == "fisher" else "I"
+        left.set_title(f"metric $M(w) = \\mathrm{{blockdiag}}(w_i {block})$")
         gain = np.where(mu[:, None] > 0, L / np.where(mu[:, None] > 0, mu[:, None], 1.0), np.nan)
         shown = np.where(gain > 0, gain, np.nan)
         positive = shown[np.isfinite(shown)]
@@ -112,8 +116,8 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
         right.set_xlim(-0.5, n - 0.5)
         right.set_ylim(n - 0.5, -0.5)
         right.set_aspect("equal")
-        right.set_xticks(np.arange(n), _ticks(names))
-        right.set_yticks(np.arange(n), _ticks(names))
+        _player_ticks(right.xaxis, names)
+        _player_ticks(right.yaxis, names)
         right.set_xlabel("pushing player $j$")
         right.set_ylabel("affected player $i$")
         right.set_title(r"gains $L_{ij} / \mu_i$")
@@ -130,46 +134,99 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
         return _svg(fig)
 
 
-def margins(cert: dict) -> bytes:
-    """Euclidean margin, SGN margin, and the margin the Jacobians show in the chosen metric."""
-    values = [cert["bounds"]["euclidean_margin"], cert["margin"],
-              cert["diagnostics"]["metric_margin"]]
-    labels = [r"Euclidean $\gamma$", r"SGN $\alpha(w)$", "metric margin"]
+def margin_bars(cert: dict, kind: str) -> list[tuple[str, float | None]]:
+    """The margins figure's bars, (label, value), each label the quantity its value is."""
+    euclidean = kind == "euclidean"
+    bars = [[r"Euclidean $\gamma$", cert["bounds"]["euclidean_margin"]],
+            [r"best SGN $\alpha$", cert["diagnostics"].get("best_possible_margin")]
+            if euclidean else [r"SGN $\alpha(w)$", cert["margin"]],
+            ["metric margin", cert["diagnostics"]["metric_margin"]]]
+    if cert["status"] == "certified":
+        bars[0 if euclidean else 1][0] += "\n(certifies)"
+    return [tuple(bar) for bar in bars]
+
+
+def margins(cert: dict, kind: str) -> bytes:
+    """Euclidean margin, SGN margin, and the margin the Jacobians show in the chosen metric.
+
+    Each bar is labelled with the quantity it is. `kind` (`_view.margin_test`) says which test
+    the certificate's margin belongs to: for "euclidean" the margin is gamma, and SGN's bar is
+    its best margin over all weights (`diagnostics.best_possible_margin`)."""
+    labels, values = zip(*margin_bars(cert, kind))
     colors = [ORANGE, BLUE, GREEN]
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 1.6))
-        ax.barh(np.arange(3), values, color=colors, height=0.6)
+        fig, ax = plt.subplots(figsize=(WIDTH, 1.4))
+        ax.barh(np.arange(3), [_nan(v) for v in values], color=colors, height=0.6)
         ax.axvline(0.0, color="black", linewidth=0.7)
         ax.set_yticks(np.arange(3), labels)
         ax.invert_yaxis()
-        span = max(abs(v) for v in values) or 1.0
+        known = [v for v in values if v is not None]
+        span = max(abs(v) for v in known) or 1.0
         for k, v in enumerate(values):
-            ax.text(v + (0.02 if v >= 0 else -0.02) * span, k, f"{v:.4g}", va="center",
+            if v is None:
+                ax.text(0.02 * span, k, "not available", va="center", fontsize=7.5)
+                continue
+            ax.text(v + (0.02 if v >= 0 else -0.02) * span, k, f"${v:.4g}$", va="center",
                     ha="left" if v >= 0 else "right", fontsize=7.5)
-        ax.set_xlim(min(0.0, min(values)) - 0.2 * span, max(0.0, max(values)) + 0.2 * span)
+        ax.set_xlim(min(0.0, min(known)) - 0.2 * span, max(0.0, max(known)) + 0.2 * span)
         ax.set_xlabel(r"margin (rate, 1/time); $> 0$ means strongly monotone in that metric")
         ax.grid(axis="y", visible=False)
         return _svg(fig)
+
+
+#: Below these ratios to the start, float64 rounding dominates a simulated distance (its
+#: square, for the KL function): a run is drawn until it first falls below, not beyond.
+DISTANCE_FLOOR, KL_FLOOR = 1e-15, 1e-12
+
+
+def _until_floor(ratio: np.ndarray, floor: float) -> np.ndarray:
+    """(steps, starts) ratios, each start's column ended (NaN) where it first falls below
+    `floor`: it has reached the equilibrium to rounding, and what follows is noise."""
+    ratio = np.array(ratio, dtype=float)
+    below = np.cumsum(~(ratio >= floor), axis=0) > 0   # NaN and inf count as below
+    ratio[below | ~np.isfinite(ratio)] = np.nan
+    return ratio
+
+
+def _x_end(ratios: list) -> int:
+    """The last step shown: every step while a run is still drawn at the end; otherwise a
+    little past the step where the last run reached the floor."""
+    total = ratios[0].shape[0] - 1
+    drawn = [np.flatnonzero(np.isfinite(r).any(axis=1)) for r in ratios]
+    if any(d.size and d[-1] == total for d in drawn):
+        return total
+    last = max((int(d[-1]) for d in drawn if d.size), default=total)
+    return min(total, max(10, int(np.ceil(1.2 * last))))
+
+
+def _bottom(ratios: list, envelopes: list, floor: float) -> float:
+    """The lower y limit: every drawn run and every envelope's end in view."""
+    lowest = [float(np.nanmin(r)) for r in ratios if np.any(np.isfinite(r))] + envelopes
+    return max(floor / 2, 0.5 * min(lowest, default=floor))
 
 
 def trajectories(runs: list) -> bytes:
     """Distance to x* in M(w) against steps, each start a thin line, the certified envelope."""
     shown = [r for r in runs if r.method in ("euler", "rk4") and r.distances is not None]
     ratios = [r.distances / np.maximum(r.distances[0], 1e-300) for r in shown]
-    bottom = max(1e-16, 0.5 * min(float(np.min(np.maximum(d[-1], 1e-16))) for d in ratios))
+    ratios = [_until_floor(d, DISTANCE_FLOOR) for d in ratios]
+    end = _x_end(ratios)
+    bottom = _bottom(ratios, [r.certified_factor ** end for r in shown
+                              if r.certified_factor is not None], DISTANCE_FLOOR)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(shown), figsize=(WIDTH, 2.4), sharey=True,
+        fig, axes = plt.subplots(1, len(shown), figsize=(WIDTH, 2.2), sharey=True,
                                  squeeze=False)
         for ax, run, d in zip(axes[0], shown, ratios):
             k = np.arange(d.shape[0])
-            ax.semilogy(k, np.maximum(d, 1e-17), color=BLUE, alpha=0.35, linewidth=0.8)
+            ax.semilogy(k, d, color=BLUE, alpha=0.35, linewidth=0.8)
             if run.certified_factor is not None:
                 ax.semilogy(k, run.certified_factor ** k, color=RED, linestyle="--",
                             linewidth=1.4, label=f"certified $q^k$, q = {run.certified_factor:.6g}")
-                ax.legend(loc="upper right", frameon=False)
+                ax.legend(loc="lower left", frameon=False)
             ax.set_title(f"{'projected Euler' if run.method == 'euler' else 'RK4'}, "
                          f"h = {run.step:.4g}")
             ax.set_xlabel("iteration $k$")
+            ax.set_xlim(0, end)
             ax.set_ylim(bottom, 2.0)
         axes[0][0].set_ylabel(r"$\|x_k - x^*\|_M \,/\, \|x_0 - x^*\|_M$")
         fig.tight_layout()
@@ -179,11 +236,15 @@ def trajectories(runs: list) -> bytes:
 def kl_decay(runs: list) -> bytes:
     """V_k / V_0 against iterations for NPG (with the certified q^(2k)) and PG."""
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(runs), figsize=(WIDTH, 2.4), sharey=True, squeeze=False)
-        for ax, run in zip(axes[0], runs):
-            V = run.lyapunov / np.maximum(run.lyapunov[0], 1e-300)
+        fig, axes = plt.subplots(1, len(runs), figsize=(WIDTH, 2.2), sharey=True, squeeze=False)
+        ratios = [_until_floor(run.lyapunov / np.maximum(run.lyapunov[0], 1e-300), KL_FLOOR)
+                  for run in runs]
+        end = _x_end(ratios)
+        bottom = _bottom(ratios, [r.certified_rate ** end for r in runs
+                                  if r.certified_rate is not None], KL_FLOOR)
+        for ax, run, V in zip(axes[0], runs, ratios):
             k = np.arange(V.shape[0])
-            ax.semilogy(k, np.clip(V, 1e-17, None), color=BLUE, alpha=0.35, linewidth=0.8)
+            ax.semilogy(k, V, color=BLUE, alpha=0.35, linewidth=0.8)
             if run.certified_rate is not None:
                 ax.semilogy(k, run.certified_rate ** k, color=RED, linestyle="--", linewidth=1.4,
                             label=f"certified $q^{{2k}}$, $q^2$ = {run.certified_rate:.6g}")
@@ -191,7 +252,8 @@ def kl_decay(runs: list) -> bytes:
             name = "natural policy gradient" if run.method == "npg" else "policy gradient"
             ax.set_title(f"{name}, h = {run.step:.4g}")
             ax.set_xlabel("iteration $k$")
-            ax.set_ylim(1e-16, 2.0)
+            ax.set_xlim(0, end)
+            ax.set_ylim(bottom, 2.0)
         axes[0][0].set_ylabel(r"$V_k \,/\, V_0$")
         fig.tight_layout()
         return _svg(fig)
@@ -201,7 +263,7 @@ def step_sweep(sizes) -> bytes:
     """Final V ratio against the step, NPG and PG, with the certified NPG range shaded."""
     h = np.array([r["step"] for r in sizes.rows])
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
+        fig, ax = plt.subplots(figsize=(WIDTH, 2.2))
         ax.axvspan(h.min() / 1.5, sizes.certified_max, color=GREEN, alpha=0.15,
                    label="certified NPG steps")
         for method, colour, label in (("npg", BLUE, "NPG"), ("pg", GREY, "PG")):
@@ -229,7 +291,7 @@ def sweep_margins(param: str, rows: list[dict]) -> bytes:
         fig, ax = plt.subplots(figsize=(WIDTH, 2.5))
         _shade_regions(ax, p, rows)
         ax.plot(p, gamma, color=ORANGE, label=r"Euclidean margin $\gamma$")
-        ax.plot(p, alpha, color=BLUE, label=r"SGN margin $\alpha$")
+        ax.plot(p, alpha, color=BLUE, label=r"best SGN margin $\alpha$")
         ax.plot(p, metric, color=GREEN, linestyle="none", marker="o", markersize=2.5,
                 label="metric margin (certified points)")
         ax.axhline(0.0, color="black", linewidth=0.7)
@@ -293,5 +355,20 @@ def _nan(value):
     return np.nan if value is None else value
 
 
-def _ticks(names: list[str]) -> list[str]:
-    return [n if len(n) <= 10 else n[:9] + "." for n in names]
+#: Up to this many players, axes name them; beyond, they are numbered as in the players table.
+NAMED = 6
+#: At most this many numbered ticks on an axis.
+TICKS = 10
+
+
+def _player_ticks(axis, names: list[str]) -> None:
+    """A tick per player with its (shortened) name for a few players; for more, numbers
+    1..N, thinned to at most TICKS labels so that they never overlap."""
+    n = len(names)
+    if n <= NAMED:
+        axis.set_ticks(np.arange(n), [s if len(s) <= 10 else s[:9] + "." for s in names])
+        return
+    every = -(-n // TICKS)
+    shown = np.arange(0, n, every)
+    axis.set_ticks(shown, [str(i + 1) for i in shown])
+    axis.set_ticks(np.arange(n), minor=True)

@@ -7,8 +7,10 @@ from ._view import number
 
 def sweep_view(sweep) -> dict:
     keys = list(sweep.varying)
-    header = keys + ["status", "Euclidean", "SGN alpha", "metric", "beta", "Euler max",
-                     "RK4 proven"]
+    # parameter names are the user's (plain text); the other headers are typst markup
+    header = [{"text": k} for k in keys] + [{"markup": m} for m in (
+        "status", "Euclidean $gamma$", "best SGN $alpha$", "metric", "$beta$", "Euler max",
+        "RK4 proven")]
     rows = []
     for r in sweep.rows:
         rows.append([number(r["params"][k], 4) for k in keys] + [
@@ -35,7 +37,16 @@ def sweep_view(sweep) -> dict:
         "counts": {k: str(v) for k, v in counts.items()},
         "header": header,
         "rows": rows,
+        "footnote": FOOTNOTE,
     }
+
+
+#: What the columns are (their numbers are formatted above; this names them).
+FOOTNOTE = ("Euclidean $gamma$: the margin of the plain test with equal weights. Best SGN "
+            "$alpha$: the largest SGN margin any block weights give with the point's bounds. "
+            "\"(Eucl.)\": certified by the Euclidean test, at rate $gamma$. Metric: the margin "
+            "the evaluated Jacobians show in the certified metric; $beta$: the Lipschitz bound "
+            "in it. A dash: not certified, or, for RK4, not proved.")
 
 
 def _kind(row: dict) -> str:

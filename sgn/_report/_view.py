@@ -6,20 +6,112 @@ certificate with the same `number()` formatter.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .._certificate import Certificate, Status
+from .._wording import NOT_PROVED, RHO_UNDEFINED, RK4_CONSTRAINED, RK4_NOT_PROVED, figure
 
 
-def number(x, digits: int = 6) -> str:
-    """The one way a report prints a number: 6 significant digits, 'unbounded' for None."""
-    if x is None:
-        return "unbounded"
+def number(x, digits: int = 6, missing: str = "not available") -> str:
+    """The one way a report prints a number: 6 significant digits, with a typographic minus.
+
+    None (JSON null) is printed as `missing`, which the caller chooses for what the null means
+    (sgn/_wording.py): never a word that claims something the certificate does not state.
+    """
     if isinstance(x, bool):
         return "yes" if x else "no"
     if isinstance(x, int):
         return str(x).replace("-", "\u2212")
-    return f"{x:.{digits}g}".replace("-", "\u2212")  # a typographic minus, not a hyphen
+    return figure(x, digits, missing).replace("-", "\u2212")  # a minus, not a hyphen
+
+
+def margin_test(cert: Certificate) -> str:
+    """Which quantity `cert.margin` is: "euclidean" (the equal-weights test's gamma) or "sgn"
+    (SGN's alpha(w) for the reported weights), read off the certificate's own fields.
+
+    `diagnostics.certified_by` says it whenever a test certified. Otherwise (not certified,
+    inconclusive) the margin is gamma exactly when it is the stored Euclidean margin: the
+    decision stores the same number in both (docs/certificate.md, `margin`).
+    """
+    by = cert.diagnostics.get("certified_by")
+    if by in ("sgn", "euclidean"):
+        return by
+    return "euclidean" if cert.margin == cert.bounds["euclidean_margin"] else "sgn"
+
+
+# --- text from the certificate, typeset ---------------------------------------------------------
+#
+# Reasons, notes and messages are plain text (they may come from a JSON file anyone wrote), so
+# the templates never evaluate them. sgn writes its symbols in them as ASCII (alpha, mu_i,
+# L_ij / mu_i, rho = 3 >= 1, blockdiag(w_i I), F^-1/2 H F^-1/2); prose() cuts such a text into
+# plain pieces, shown as they are, and mathematics, which is rebuilt here from the pieces the
+# patterns below matched (fixed symbols, numbers, relations): nothing of the text is evaluated.
+
+_GREEK = r"(?:alpha|beta|gamma|rho|mu|tau|lambda)"
+_SUB = r"(?:_(?:ij|[a-z]|\d{1,2}))?"
+_NUM = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+_REL = r"(?:<=|>=|=|<|>)"
+_MATH = re.compile(
+    r"(?P<metric>\bM\(w\)(?:\s*=\s*blockdiag\(w_i (?:I|F_i)\))?)"
+    r"|(?P<blockdiag>\bblockdiag\(w_i (?:I|F_i)\))"
+    r"|(?P<fisher>\bF\^-1/2 H F\^-1/2)"
+    r"|(?P<gains>\bL_(?:ij|\d{2}) / mu_i\b)"
+    rf"|(?P<chain>\b(?:{_GREEK}{_SUB}|L_(?:ij|\d{{2}})|[wF]_i)\b"
+    rf"(?:\s*{_REL}\s*(?:{_NUM}|{_GREEK}{_SUB}\b))*)"
+    r"|(?P<code>\b(?:rk4|euler)_[a-z_]+\b)"
+)
+_TOKEN = re.compile(rf"{_GREEK}{_SUB}|L_(?:ij|\d{{2}})|[wF]_i|{_NUM}|{_REL}|[()]|[\w/]+|\s+")
+
+
+def _math(snippet: str) -> str:
+    """Typst maths for an ASCII snippet the patterns matched (symbols, numbers, relations)."""
+    out = []
+    for tok in _TOKEN.findall(snippet):
+        if tok.isspace():
+            continue
+        if re.fullmatch(_NUM, tok):
+            mantissa, _, exponent = tok.partition("e")
+            out.append(mantissa if not exponent else
+                       f"{mantissa} times 10^({int(exponent)})")
+        elif tok == "blockdiag":
+            out.append('"blockdiag"')
+        elif "_" in tok:
+            base, sub = tok.split("_", 1)
+            out.append(f"{base}_({' '.join(sub) if sub == 'ij' else sub})")
+        else:
+            out.append(tok.replace("/", "\\/"))
+    # a space separates symbols (typst reads "wI" as one name); none around brackets, where
+    # typst would set one ("blockdiag (")
+    text = ""
+    for tok in out:
+        text += tok if not text or tok in "()" or text.endswith("(") else " " + tok
+    return text
+
+
+def prose(text: str) -> list[dict]:
+    """Plain `text` as pieces for the templates: {"t": text}, {"m": typst maths} or
+    {"c": a certificate key, set as code}."""
+    pieces, at = [], 0
+    for match in _MATH.finditer(text):
+        if match.start() > at:
+            pieces.append({"t": text[at:match.start()]})
+        if match.lastgroup == "code":
+            pieces.append({"c": match.group()})
+        elif match.lastgroup == "fisher":
+            pieces.append({"m": "F^(-1 \\/ 2) H F^(-1 \\/ 2)"})
+        else:
+            pieces.append({"m": _math(match.group())})
+        at = match.end()
+    if at < len(text):
+        pieces.append({"t": text[at:]})
+    return pieces
+
+
+def plain(text: str) -> list[dict]:
+    """Text shown exactly as it is (a name)."""
+    return [{"t": text}]
 
 
 def _region(cert: Certificate) -> dict:
@@ -29,18 +121,34 @@ def _region(cert: Certificate) -> dict:
     d = low.size
     if np.all(low == low[0]) and np.all(high == high[0]):
         return {"low": number(low[0]), "high": number(high[0]), "power": str(d), "text": ""}
-    spans = " x ".join(f"[{number(a)}, {number(b)}]" for a, b in zip(low[:4], high[:4]))
-    return {"low": "", "high": "", "power": "", "text": f"{spans}{' x ...' if d > 4 else ''}"
-            f" (d = {d})"}
+    times = " \u00d7 "
+    spans = times.join(f"[{number(a)}, {number(b)}]" for a, b in zip(low[:4], high[:4]))
+    more = f"{times}..." if d > 4 else ""
+    return {"low": "", "high": "", "power": "", "text": f"{spans}{more} (d = {d})"}
+
+
+def _weights(weights: list) -> str:
+    """The weights in one cell: all of them for a few players (the players table has each)."""
+    if len(weights) <= 6:
+        return ", ".join(number(w) for w in weights)
+    if all(w == weights[0] for w in weights):
+        return f"{number(weights[0])} for all {len(weights)} players"
+    return ", ".join(number(w) for w in weights[:4]) + f", ... ({len(weights)} in all)"
 
 
 def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
-    """The data certificate.typ lays out."""
+    """The data certificate.typ lays out.
+
+    Cells are typst markup written here (names, meanings: never user text, and numbers) or,
+    where text comes from the certificate, pieces from prose() and plain().
+    """
     bounds, diag, steps = cert.bounds, cert.diagnostics, cert.step_sizes or {}
     players = cert.game["players"]
     n = len(players)
     certified = cert.status is Status.CERTIFIED
     constrained = bool(cert.game["region"].get("constrained"))
+    euclidean = margin_test(cert) == "euclidean"
+    gamma, best = bounds["euclidean_margin"], diag.get("best_possible_margin")
     est = cert.estimator
     if est.get("method") == "interval":
         how = (f"enclosed by interval arithmetic with outward rounding over {est.get('boxes')} "
@@ -57,54 +165,92 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     if eq and eq.get("found"):
         x = eq["x"]
         shown = ", ".join(number(v, 4) for v in x[:6]) + (", ..." if len(x) > 6 else "")
-        equilibrium = f"x* = ({shown}), residual {number(eq['residual'], 3)}"
+        equilibrium = [{"m": "x^*"}, {"t": f" = ({shown}), residual "
+                                           f"{number(eq['residual'], 3)}"}]
     else:
-        equilibrium = "not determined" if eq is None else eq.get("message", "not found")
+        equilibrium = plain("not determined") if eq is None else prose(
+            eq.get("message", "not found"))
 
-    # Names and meanings are typst markup written here (never user text): the template
-    # evaluates them, so the mathematics is typeset.
-    numbers = [
-        _row("margin $alpha$", number(cert.margin),
-             "contraction rate of $F$ in the metric $M(w)$ (the SGN margin)"),
+    # Every number sits under the name of the quantity it is: the margin is named by the test
+    # it belongs to (margin_test), and a null is named for what it means (sgn/_wording.py).
+    numbers = []
+    if certified:
+        numbers.append(_row(
+            "certified by", "Euclidean test" if euclidean else "SGN test",
+            ("the plain test with equal weights, $gamma > 0$; "
+             + ("it proves a larger rate than SGN's best weights"
+                if best is not None and best > 0 else "SGN's weighted test fails with these "
+                "bounds")) if euclidean else
+            "SGN's weighted test: $alpha(w) > 0$ for the block weights below"))
+    plain_test = "the plain test with equal weights; it certifies when $gamma > 0$"
+    if euclidean:
+        numbers.append(_row("Euclidean margin $gamma$", number(gamma),
+                            "contraction rate of $F$ with equal weights: the certified rate, "
+                            "$alpha = gamma$" if certified else plain_test))
+        if cert.margin != gamma:  # never written by sgn; shown rather than hidden
+            numbers.append(_row("stated margin $alpha$", number(cert.margin),
+                                "the certificate's margin, which differs from $gamma$"))
+        numbers.append(_row("best SGN margin", number(best),
+                            "SGN's weighted test: no block weights give a larger $alpha(w)$ "
+                            "with these bounds"))
+    else:
+        numbers.append(_row("SGN margin $alpha(w)$", number(cert.margin),
+                            "contraction rate of $F$ in the metric $M(w)$" if certified else
+                            "SGN's margin for the weights below; it certifies when "
+                            "$alpha(w) > 0$"))
+        numbers.append(_row("Euclidean margin $gamma$", number(gamma), plain_test))
+    numbers += [
         _row("Lipschitz $beta$", number(bounds["lipschitz"]),
              "largest singular value of $M^(1\\/2) J M^(-1\\/2)$ on the region"),
-        _row("Euclidean margin $gamma$", number(bounds["euclidean_margin"]),
-             "$gamma > 0$ would mean the plain, unweighted test certifies"),
-        _row("weights $w$", ", ".join(number(w) for w in cert.weights),
+        _row("weights $w$", _weights(cert.weights),
+             "equal: the metric of the Euclidean test" if euclidean else
              "block weights of the metric; only ratios matter"),
     ]
     euler = "NPG" if cert.geometry == "fisher" else "Euler"
+    rk4_missing = prose(RK4_CONSTRAINED) if constrained else plain("the certificate states none")
     if certified:
         numbers += [
-            _row(f"{euler}, max step", number(steps.get("euler_max")),
+            _row(f"{euler}, max step", number(steps.get("euler_max"), missing=NOT_PROVED),
                  "$2 alpha \\/ beta^2$: every smaller step contracts"),
-            _row(f"{euler}, recommended", number(steps.get("euler_recommended")),
-                 f"$alpha \\/ beta^2$: contracts by {number(steps.get('euler_factor'))} per step"),
-            _row("RK4, proven step", number(steps.get("rk4_proven")) if not constrained
-                 else "not proven", "largest step the RK4 bound proves (docs/rk4.md)"),
+            _row(f"{euler}, recommended", number(steps.get("euler_recommended"),
+                                                 missing=NOT_PROVED),
+                 f"$alpha \\/ beta^2$: contracts by "
+                 f"{number(steps.get('euler_factor'), missing=NOT_PROVED)} per step"),
+            _row("RK4, proven step", number(steps.get("rk4_proven")),
+                 "largest step the RK4 bound proves (docs/rk4.md)")
+            if steps.get("rk4_proven") is not None else
+            _row("RK4, proven step", NOT_PROVED, rk4_missing + plain(" (docs/rk4.md)")),
             _row("RK4, guideline", number(steps.get("rk4_guideline")),
                  "$2.5 \\/ beta$: linear stability only, not a proof"),
         ]
     if cert.band is not None:
-        numbers.append(_row("band $w_2 \\/ w_1$", f"[{number(cert.band['low'])}, "
-                            f"{number(cert.band['high'])}]",
-                            f"every ratio in it certifies; the best is "
-                            f"{number(cert.band['best_ratio'])}"))
+        # null in the band is infinity: the band is a half-line (no back-coupling)
+        high = number(cert.band["high"], missing="\u221e")
+        numbers.append(_row("SGN band $w_2 \\/ w_1$", f"[{number(cert.band['low'])}, {high}]",
+                            f"the weight ratios for which SGN's test certifies; the best is "
+                            f"{number(cert.band['best_ratio'], missing='as large as possible')}"))
 
+    rho = diag.get("spectral_radius")
     diagnostics = [
         _row("metric margin", number(diag.get("metric_margin")),
-             "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$ over the evaluated points"),
-        _row("SGN gap", _gap(diag.get("sgn_gap"), cert.margin),
-             "metric margin minus $alpha$: how conservative the SGN bound is here"),
-        _row("spectral radius $rho$", number(diag.get("spectral_radius")),
+             "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$ over the evaluated "
+             "points, in the metric of the weights above"),
+        _row("gap to $gamma$" if euclidean else "SGN gap", _gap(diag.get("sgn_gap"), cert.margin),
+             "metric margin minus $gamma$: how much more the evaluated Jacobians show than "
+             "the Euclidean margin" if euclidean else
+             "metric margin minus $alpha(w)$: how conservative the SGN bound is here"),
+        _row("spectral radius $rho$", number(rho) if rho is not None else prose(RHO_UNDEFINED),
              "$rho(\"diag\"(mu)^(-1) L)$; SGN certifies iff $rho < 1$"),
-        _row("best SGN margin", number(diag.get("best_possible_margin")),
-             "smallest eigenvalue of $K$: no weights do better with these bounds"),
-        _row("certified by", str(diag.get("certified_by") or "-"),
-             "which test gave the certificate"),
-        _row("Jacobian evaluations", number(cert.estimator.get("jacobian_evaluations")),
-             "including the local search"),
     ]
+    if not euclidean:
+        diagnostics.append(_row("best SGN margin", number(best),
+                                "smallest eigenvalue of $K$: no weights do better with these "
+                                "bounds"))
+    diagnostics.append(_row("Jacobian evaluations",
+                            number(cert.estimator.get("jacobian_evaluations"),
+                                   missing="not recorded"),
+                            "points where the Jacobian was evaluated, including any local "
+                            "search"))
     coupling = []
     if n <= 8:
         L = bounds["coupling"]
@@ -120,12 +266,14 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                  "in it.")
     else:
         radii = ", ".join(number(r, 4) for r in basin["player_radii"][:6])
+        more = ", ..." if len(basin["player_radii"]) > 6 else ""
         scope = (f"The region is a region of analysis: the guarantees cover trajectories that "
-                 f"stay in it, and in particular every start within M-distance "
-                 f"{number(basin['metric_radius'], 4)} of x* (for instance every start with "
-                 f"per-player distances at most ({radii}) from x*), since distances to x* "
-                 f"shrink.")
+                 f"stay in it, and in particular every start within $M$-distance "
+                 f"{number(basin['metric_radius'], 4)} of $x^*$ (for instance every start with "
+                 f"per-player distances at most ({radii}{more}) from $x^*$), since distances "
+                 f"to $x^*$ shrink.")
 
+    alpha = number(cert.margin)
     return {
         "title": cert.game["name"],
         "tool": f"sgn {cert.tool.get('version', '')}".strip(),
@@ -134,38 +282,44 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "status_message": cert.status.message[0].upper() + cert.status.message[1:] + ".",
         "bounds_badge": "verified bounds" if cert.verified else "estimated bounds",
         "certified": certified,
-        "reasons": list(cert.reasons),
+        "euclidean": euclidean,
+        "reasons": [prose(r) for r in cert.reasons],
         "remedies": _remedies(cert) if not certified else [],
-        "notes": list(cert.notes),
-        "players": [{"name": p["name"], "dim": str(p["dim"]), "weight": number(w),
-                     "mu": number(m)} for p, w, m in
-                    zip(players, cert.weights, bounds["curvature"])][:40],
+        "notes": [prose(r) for r in cert.notes],
+        "players": [{"i": str(k + 1), "name": p["name"], "dim": str(p["dim"]),
+                     "weight": number(w), "mu": number(m)} for k, (p, w, m) in
+                    enumerate(zip(players, cert.weights, bounds["curvature"]))][:40],
+        "more_players": str(n - 40) if n > 40 else "",
         "region": _region(cert),
         "region_kind": "strategy set (projected dynamics)" if constrained else
                        "region of analysis (unconstrained play)",
-        "geometry": _geometry(cert),
+        "geometry": prose(_geometry(cert)),
         "fisher": cert.geometry == "fisher",
         "bounds_how": how,
         "equilibrium": equilibrium,
         "numbers": numbers,
         "diagnostics": diagnostics,
         "coupling": coupling,
-        "alpha": number(cert.margin),
+        # the rate, named by the test that proved it
+        "rate": f"$alpha = gamma = {alpha}$" if euclidean else f"$alpha = {alpha}$",
+        "alpha": alpha,
         "beta": number(bounds["lipschitz"]),
-        "euler_max": number(steps.get("euler_max")),
-        "euler_rec": number(steps.get("euler_recommended")),
-        "euler_factor": number(steps.get("euler_factor")),
-        "rk4_proven": number(steps.get("rk4_proven")),
-        "rk4_rec": number(steps.get("rk4_recommended")),
-        "rk4_factor": number(steps.get("rk4_factor")),
-        "rk4_guideline": number(steps.get("rk4_guideline")),
+        "euler_max": number(steps.get("euler_max"), missing=NOT_PROVED),
+        "euler_rec": number(steps.get("euler_recommended"), missing=NOT_PROVED),
+        "euler_factor": number(steps.get("euler_factor"), missing=NOT_PROVED),
+        "rk4_proven": number(steps.get("rk4_proven"), missing=NOT_PROVED),
+        "rk4_rec": number(steps.get("rk4_recommended"), missing=NOT_PROVED),
+        "rk4_factor": number(steps.get("rk4_factor"), missing=NOT_PROVED),
+        "rk4_guideline": number(steps.get("rk4_guideline"), missing=NOT_PROVED),
         "rk4_ok": steps.get("rk4_proven") is not None,
+        "rk4_missing": prose(RK4_NOT_PROVED) if constrained else plain(NOT_PROVED),
         "scope": scope,
         "figures": figures,
     }
 
 
 def _geometry(cert: Certificate) -> str:
+    """The metric in sgn's ASCII notation (typeset by prose())."""
     if cert.geometry != "fisher":
         return "Euclidean, M(w) = blockdiag(w_i I)"
     m = cert.game.get("markov", {})
@@ -177,7 +331,7 @@ def _geometry(cert: Certificate) -> str:
 
 
 def _gap(gap, alpha) -> str:
-    """The metric margin minus alpha; rounding-size values are shown as a tight bound."""
+    """The metric margin minus the margin; rounding-size values are shown as a tight bound."""
     if gap is None:
         return number(None)
     if abs(gap) <= 1e-9 * max(1.0, abs(alpha)):
@@ -185,25 +339,27 @@ def _gap(gap, alpha) -> str:
     return number(gap)
 
 
-def _row(name: str, value: str, meaning: str) -> dict:
+def _row(name, value, meaning) -> dict:
+    """A table row. Each cell is typst markup written by sgn (a str) or pieces (a list)."""
     return {"name": name, "value": value, "meaning": meaning}
 
 
-def _remedies(cert: Certificate) -> list[str]:
+def _remedies(cert: Certificate) -> list[list[dict]]:
     """What would have to change, read off the bounds."""
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     rho = cert.diagnostics.get("spectral_radius")
     out = []
     weak = [cert.game["players"][i]["name"] for i in np.flatnonzero(mu <= 0)]
     if weak:
-        out.append(f"{', '.join(weak)} must become strongly convex in their own action on the "
-                   "region (mu_i > 0): add regularisation (e.g. weight decay) or shrink the region "
-                   "to where the own cost curves upward.")
+        out.append(plain(", ".join(weak)) + prose(
+            " must become strongly convex in their own action on the region (mu_i > 0): add "
+            "regularisation (e.g. weight decay) or shrink the region to where the own cost "
+            "curves upward."))
     elif rho is not None and rho >= 1:
-        out.append(f"The couplings must shrink by a factor of at least {number(rho, 4)} relative "
-                   "to the curvatures (or the curvatures grow by it): scale down the cross terms, "
-                   "or add regularisation to every player.")
+        out.append(prose(f"The couplings must shrink by a factor of at least {number(rho, 4)} "
+                         "relative to the curvatures (or the curvatures grow by it): scale down "
+                         "the cross terms, or add regularisation to every player."))
     if cert.status is Status.INCONCLUSIVE:
-        out.append("Tighten the bounds: more samples (--samples), or a smaller region around "
-                   "the equilibrium.")
+        out.append(plain("Tighten the bounds: more samples (--samples), or a smaller region "
+                         "around the equilibrium."))
     return out
