@@ -44,7 +44,13 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
     """
     if method not in METHODS:
         raise SGNError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "interval":
+    if method == "interval" and game.geometry != "euclidean":
+        # The interval enclosures bound Euclidean Jacobian blocks; the Fisher geometry's
+        # F^-1/2 H F^-1/2 and the derivative of the inverse Fisher are not enclosed.
+        fallback = (f"verified bounds are not available in the {game.geometry} geometry (the "
+                    "interval enclosures cover Euclidean Jacobian blocks only); used sampled "
+                    "bounds, so nothing is verified")
+    elif method == "interval":
         from ._interval import UnsupportedPrimitive
 
         try:

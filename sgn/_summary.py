@@ -51,7 +51,8 @@ def summarize(cert: Certificate) -> str:
     row("euclidean", f"margin {_g(gamma)} ("
         + ("monotone already" if gamma > 0 else "not monotone: the plain test fails") + ")")
     row("weights", "w = " + _vector(cert.weights))
-    row("margin", f"alpha = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
+    name = "gamma (Euclidean test)" if diag.get("certified_by") == "euclidean" else "alpha"
+    row("margin", f"{name} = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
         f"best SGN margin possible {_g(diag['best_possible_margin'])})")
     row("lipschitz", f"beta = {_g(bounds['lipschitz'], missing='not finite')} in the metric")
     steps = cert.step_sizes

@@ -807,3 +807,12 @@ def test_cli_rewards_as_one_array_gives_a_one_line_error(game_file, run_cli):
 def test_non_numeric_parameters_raise_game_definition_error(field, value):
     with pytest.raises(sgn.GameDefinitionError, match=f"{field} must be a number"):
         sgn.MarkovGame(**_bad_kwargs(f"kw[{field!r}] = {value}"))
+
+
+def test_verified_mode_on_a_markov_game_falls_back_and_says_why():
+    """Interval enclosures cover Euclidean Jacobian blocks, not the Fisher geometry's
+    F^-1/2 H F^-1/2: --verify must not present them as a proof there."""
+    game = load_game(EXAMPLES / "markov_coordination.py", {})
+    cert = sgn.certify(game, method="interval", samples=256)
+    assert not cert.verified and cert.estimator["method"] == "sampled"
+    assert "fisher geometry" in cert.notes[0] and "nothing is verified" in cert.notes[0]
