@@ -432,9 +432,9 @@ def _search_extremes(game: Game, kind: str, families_for, params, points, method
     sampled_best = best_vals.copy()
     ends = vals[:, :per_q].copy()          # quantities left out of the search: their samples
     refined_points, evaluated = [], total
-    # L-BFGS-B's small dense algebra goes through BLAS: with BLAS's threads spinning beside
-    # XLA's on a small machine, each optimiser step took milliseconds instead of microseconds
-    # (25 times slower searches measured on 2 cores). One BLAS thread is plenty for d x m work.
+    # L-BFGS-B's small dense algebra goes through BLAS, whose threads spin beside XLA's: on a
+    # small machine that made each optimiser step far slower than the evaluation it follows
+    # (benchmarks/README.md, "Sampled bounds"). One BLAS thread is plenty for d x m work.
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
         for k, q in enumerate(chosen):
             if progress:

@@ -27,9 +27,9 @@ CHUNK_BYTES = 64 * 2**20
 
 #: Local search that refines sampled extremes: starts per quantity (its worst sample points)
 #: and most evaluations per start. Each search (L-BFGS-B) usually stops at a local extreme
-#: before the budget. Eight starts let the search allowance measure how far apart the local
+#: before the budget. Sixteen starts let the search allowance measure how far apart the local
 #: extremes lie (docs/method.md, "Sampled bounds"; benchmarks/README.md, "Sampled bounds").
-REFINE_STARTS = 8
+REFINE_STARTS = 16
 REFINE_STEPS = 200
 
 #: Relative tolerance used to decide that alpha(w) is "zero": a margin with

@@ -60,13 +60,13 @@ def test_search_reaches_the_closed_form_extreme_and_the_bound_is_on_its_safe_sid
     assert sampled_only.curvature[0] > 0.5 + 1e-4              # 64 samples miss the minimum
     assert measured == pytest.approx(0.5, abs=1e-9)           # the search reaches it
     assert searched.curvature[0] <= 0.5 + 1e-12               # and the bound is not above it
-    assert searched.search == {"starts": 8, "max_evaluations": 200}
+    assert searched.search == {"starts": 16, "max_evaluations": 200}
 
 
 def test_certificate_records_the_search_and_the_allowances(tmp_path):
     cert = sgn.certify(_wavy_game(), samples=64)
     record = cert.to_dict()["estimator"]
-    assert record["search"] == {"starts": 8, "max_evaluations": 200}
+    assert record["search"] == {"starts": 16, "max_evaluations": 200}
     allow = record["allowances"]
     assert set(allow) == {"curvature", "coupling", "euclidean_margin", "lipschitz",
                           "metric_margin"}
