@@ -55,10 +55,6 @@ class OutOfTime(Exception):
     passes catch it and report how far they got)."""
 
 
-#: Why a pass stopped. The first four are its own ends; the last two are the budget.
-STOPPED = ("certified", "refuted", "converged", "skipped", "boxes", "seconds")
-
-
 @dataclasses.dataclass(frozen=True)
 class PassRecord(Result):
     """What one pass of the verified run did (the certificate's `estimator.passes`).
@@ -69,7 +65,9 @@ class PassRecord(Result):
         max_boxes: its limit on boxes enclosed.
         max_seconds: its limit on seconds (the bounds pass: the whole run's budget).
         seconds: wall time of the pass.
-        stopped: why it stopped, one of STOPPED: "boxes" or "seconds" when a limit ended it.
+        stopped: why it stopped: "certified" or "refuted" (the bounds pass decided),
+            "converged" (the metric pass: nothing left worth splitting), "skipped" (the metric
+            pass: no time left when it began), "boxes" or "seconds" (a limit ended it).
     """
 
     boxes: int
@@ -78,10 +76,6 @@ class PassRecord(Result):
     max_seconds: float
     seconds: float
     stopped: str
-
-    @property
-    def ran_out(self) -> bool:
-        return self.stopped in ("boxes", "seconds")
 
 
 def limit_text(record: PassRecord) -> str:
