@@ -18,7 +18,14 @@ from ._dynamics import basin, find_equilibrium
 from ._errors import SGNError
 from ._game import Game, _short
 from ._steps import step_sizes
-from ._weights import Weights, WeightStatus, margin_matrix, optimize_weights, two_player_band
+from ._weights import (
+    Weights,
+    WeightStatus,
+    margin_matrix,
+    optimize_weights,
+    two_player_band,
+    weak_curvature_message,
+)
 
 
 METHODS = ("sampled", "interval")
@@ -78,17 +85,24 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
 
 
 def _certify_interval(game: Game, optimizer, executor, max_boxes, max_seconds) -> Certificate:
-    """Interval bounds by branch and bound, then the same weights and certificate."""
-    from ._interval import interval_bounds, interval_in_metric
+    """Interval bounds by branch and bound, then the same weights and certificate.
 
-    budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds))
-              if v is not None}
-    search = interval_bounds(game, executor=executor, **budget)
+    max_seconds is one deadline for the whole verified run, made here: compiling the interval
+    program, the bounds pass and the metric pass all spend from it (docs/verified.md).
+    """
+    from ._interval import Deadline, interval_bounds, interval_metric_pass
+    from ._interval._branch import DEFAULT_MAX_SECONDS
+
+    deadline = Deadline(DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+    budget = {} if max_boxes is None else {"max_boxes": max_boxes}
+    search = interval_bounds(game, executor=executor, deadline=deadline, **budget)
     weights = _prefer_larger_margin(
         optimize_weights(search.bounds.curvature, search.bounds.coupling, method=optimizer),
         search.bounds)
-    metric = interval_in_metric(game, weights.weights, search, executor=executor)
-    return assemble(game, search.bounds, weights, metric, search=search)
+    metric, metric_pass = interval_metric_pass(game, weights.weights, search,
+                                               executor=executor, deadline=deadline)
+    return assemble(game, search.bounds, weights, metric, search=search,
+                    metric_pass=metric_pass, seconds=deadline.elapsed())
 
 
 #: Weights.method of the equal weights chosen because the plain test proves a larger margin.
@@ -112,13 +126,16 @@ def _prefer_larger_margin(weights: Weights, bounds: Bounds) -> Weights:
 
 
 def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds, *,
-             search=None) -> Certificate:
+             search=None, metric_pass=None, seconds: float | None = None) -> Certificate:
     """The certificate from the three stages' results: status, reasons, rates, step sizes.
 
-    `search` is the branch-and-bound record behind interval bounds (None otherwise).
+    `search` is the branch-and-bound record behind interval bounds (None otherwise),
+    `metric_pass` the metric pass's `PassRecord`, `seconds` the verified run's wall time.
     """
     mu, L = bounds.curvature, bounds.coupling
     scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
+    if search is not None and weights.status is WeightStatus.NOT_CERTIFIABLE:
+        weights = dataclasses.replace(weights, message=_interval_message(weights, search))
     status, certified_by, alpha, gamma, reasons = _decide(bounds, weights, metric, scale)
     if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
         # Branch and bound knows why better than the weights do: a proved counterexample, or a
@@ -162,10 +179,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
             "jacobian_evaluations": bounds.evaluated + metric.evaluated,
             "constant_jacobian": bounds.method == "exact",
             **_sampling_record(bounds, metric),
-            **({} if search is None else {
-                "boxes": search.boxes, "boxes_enclosed": search.evaluated,
-                "outcome": search.outcome, "proved_fraction": search.proved_fraction,
-                "seconds": search.seconds}),
+            **({} if search is None else _interval_estimator(search, metric_pass, seconds)),
         },
         bounds={
             "curvature": mu,
@@ -191,10 +205,83 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
             "certified_by": certified_by,
         },
         reasons=reasons,
-        notes=_notes(game, bounds, status),
+        notes=_notes(game, bounds, status) + _cut_short(search, metric_pass),
         equilibrium=equilibrium,
         tool={"name": "sgn", "version": __version__},
     )
+
+
+def _interval_estimator(search, metric_pass, seconds) -> dict:
+    """The interval fields of `estimator`, all from the passes' records (which the reasons
+    quote too): the bounds pass's counts at the top as before, then the run's budget and
+    each pass."""
+    record = search.record
+    seen_mu, seen_L = search.point_values()
+    return {
+        "boxes": record.boxes, "boxes_enclosed": record.boxes_enclosed,
+        "outcome": search.outcome, "proved_fraction": search.proved_fraction,
+        "seconds": record.seconds, "unfinished": search.unfinished,
+        "centre_values": {"curvature": seen_mu, "coupling": seen_L},
+        "budget": {"max_boxes": record.max_boxes, "max_seconds": record.max_seconds,
+                   "seconds": seconds},
+        "passes": {"bounds": record.to_dict(),
+                   "metric": None if metric_pass is None else metric_pass.to_dict()},
+    }
+
+
+def _cut_short(search, metric_pass) -> list[str]:
+    """A note when the budget ended the metric pass of bounds that certified: beta(w) is then
+    a looser (still proved) bound, so the step sizes are smaller than they could be."""
+    if search is None or metric_pass is None or search.outcome != "certified" or \
+            metric_pass.stopped not in ("seconds", "skipped"):
+        return []
+    from ._interval._budget import counts_text
+
+    return [f"the time budget ended the metric pass ({counts_text(metric_pass)}): beta is the "
+            "block bound without the whole-Jacobian one, proved but maybe looser, so the step "
+            "sizes may be smaller than they could be; raise --max-seconds for tighter ones"]
+
+
+def _interval_message(weights: Weights, search) -> str:
+    """What interval bounds that do not certify show, without calling a loose bound a failure.
+
+    A curvature bound mu_i <= 0 is a property of the game only when a point proves it (a box
+    centre where lambda_min(sym J_ii) <= 0); when every centre shows mu_i > 0 the enclosure is
+    merely too loose, and regularisation is not what is missing. Likewise small-gain failing
+    for the bounds is only a verdict when branch and bound refuted it at points.
+    """
+    mu = search.bounds.curvature
+    seen_mu, seen_L = search.point_values()
+    centres = search.boxes
+    weak = [i for i in range(mu.size) if mu[i] <= 0]
+    proved = [i for i in weak if seen_mu[i] <= 0]
+    loose = [i for i in weak if i not in proved]
+    more = "more boxes or time (--max-boxes, --max-seconds) or a smaller region may prove it"
+    parts = []
+    if proved:
+        parts.append(weak_curvature_message(proved, mu[proved].min()))
+    if loose:
+        s, verb = ("s", "are") if len(loose) > 1 else ("", "is")
+        parts.append(
+            "the interval enclosure is too loose to prove curvature mu_i > 0 for player"
+            f"{s} {_players(loose)}: interval bound{s} {_short(mu[loose])}, while the smallest "
+            f"value{s} at the {centres} box centres {verb} {_short(seen_mu[loose])} (not "
+            f"proved, not shown to fail); {more}")
+    if weak:
+        return "; ".join(parts)
+    if search.outcome == "refuted":
+        return weights.message  # the small-gain failure was proved at points
+    seen = (f"{optimize_weights(seen_mu, seen_L).spectral_radius:.4g}"
+            if np.isfinite(seen_mu).all() and np.isfinite(seen_L).all() else "not finite")
+    return (f"the interval bounds are too loose to prove small-gain: rho = "
+            f"{weights.spectral_radius:.4g} with them, {seen} with the values at the "
+            f"{centres} box centres; not proved, not shown to fail; {more}")
+
+
+def _players(indices, limit: int = 6) -> str:
+    """1-based player numbers, the first `limit` of them and how many in all."""
+    shown = ", ".join(str(i + 1) for i in indices[:limit])
+    return shown + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
 
 
 def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float):

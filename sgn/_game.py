@@ -346,3 +346,11 @@ def _one_line(exc: BaseException) -> str:
 def _short(x: np.ndarray, k: int = 6) -> str:
     head = ", ".join(f"{v:.4g}" for v in x[:k])
     return f"[{head}{', ...' if x.size > k else ''}]"
+
+
+def not_finite_error(x: np.ndarray) -> GameDefinitionError:
+    """The error for a point of the region where the game is not finite: sampled and verified
+    bounds say it in the same words."""
+    return GameDefinitionError(
+        f"costs, gradient or Jacobian are not finite at x = {_short(np.asarray(x))} in the "
+        "region; fix the game there or shrink the region")

@@ -42,8 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _config
-from ._errors import GameDefinitionError
-from ._game import _short
+from ._game import not_finite_error
 from ._shared import compiled
 
 #: Points per round (fewer when d is large: _memory_round). Smaller rounds raise the thresholds
@@ -332,11 +331,7 @@ def _solve(families, offsets, may_reach, J, J_step, params, ids, worst: _Worst) 
 
 def _check_finite(finite: np.ndarray, X: np.ndarray) -> None:
     if not finite.all():
-        bad = X[int(np.flatnonzero(~finite)[0])]
-        raise GameDefinitionError(
-            f"costs, gradient or Jacobian are not finite at x = {_short(bad)} in the region; "
-            "fix the game there or shrink the region"
-        )
+        raise not_finite_error(X[int(np.flatnonzero(~finite)[0])])
 
 
 def _memory_round(d: int) -> int:

@@ -15,13 +15,21 @@ def _vector(values, digits: int = 6, limit: int = 8) -> str:
     return f"[{shown}{more}]"
 
 
+def _interval_headline(est: dict) -> str:
+    """The verified headline, its counts as the estimator records them (older certificates
+    have no seconds per pass: then the boxes alone)."""
+    counts = f"{est.get('boxes')} boxes"
+    if est.get("boxes_enclosed") is not None and est.get("seconds") is not None:
+        counts += f" ({est['boxes_enclosed']} enclosed in {est['seconds']:.3g} s)"
+    return f"bounds proved by interval arithmetic on {counts}: verified"
+
+
 def summarize(cert: Certificate) -> str:
     """A dozen aligned lines: status, what the bounds are, the metric, rate and step sizes."""
     game, bounds, diag = cert.game, cert.bounds, cert.diagnostics
     n = len(game["players"])
     est = cert.estimator
-    how = (f"bounds proved by interval arithmetic over {est.get('boxes')} boxes: verified"
-           if est.get("method") == "interval" else
+    how = (_interval_headline(est) if est.get("method") == "interval" else
            "bounds exact (constant Jacobian): verified" if cert.verified
            else f"bounds estimated from {cert.estimator['samples']} samples (seed "
                 f"{cert.estimator['seed']}): not verified")

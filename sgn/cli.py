@@ -120,9 +120,17 @@ def _emit(fmt: str, data: dict, text: str) -> None:
               help="Prove the bounds by interval arithmetic and branch and bound (a verified "
                    "certificate) instead of sampling them.")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None,
-              help="Branch-and-bound budget: boxes (with --verify; default 20000).")
+              help="With --verify: most boxes the bounds pass encloses (default 20000; the "
+                   "metric pass may add 2000 more).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Branch-and-bound budget: seconds (with --verify; default 60).")
+              help="With --verify: wall-clock budget of the whole verified run (default 60), "
+                   "compiling the interval program and both branch-and-bound passes included. "
+                   "It is read between batches of boxes, so these cannot be interrupted and "
+                   "may run past it: compiling the interval program (tracing, no XLA "
+                   "compile), the first enclosure of the whole region, and the batch in "
+                   "progress. Spent before the bounds certify: inconclusive, saying what was "
+                   "proved. Not counted: loading the game, and the equilibrium search after a "
+                   "certified result.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where --verify's boxes are bounded: in-process, or on "
                                       "Dask (pip install 'small-gain-nash[dask]').")

@@ -4,11 +4,22 @@
     result.outcome, result.bounds                      # Bounds(method="interval", exact=True)
     metric = interval_in_metric(game, weights, result)  # MetricBounds: beta(w), metric margin
 
+    deadline = Deadline(max_seconds)                   # one budget for a whole verified run
+    result = interval_bounds(game, deadline=deadline)
+    metric, record = interval_metric_pass(game, weights, result, deadline=deadline)
+
 See docs/verified.md for what is proved and how.
 """
 
 from ._arith import Interval
-from ._branch import IntervalBounds, bound_batch, interval_bounds, interval_in_metric
+from ._branch import (
+    IntervalBounds,
+    bound_batch,
+    interval_bounds,
+    interval_in_metric,
+    interval_metric_pass,
+)
+from ._budget import Deadline, PassRecord
 from ._dask import DaskUnavailable, dask_executor
 from ._enclose import JacobianEnclosure, enclose_jacobian, jacobian_enclosure
 from ._interpret import (
@@ -19,8 +30,8 @@ from ._interpret import (
 )
 
 __all__ = [
-    "DaskUnavailable", "Interval", "IntervalBounds", "JacobianEnclosure", "Program",
-    "UnsupportedPrimitive", "bound_batch", "compile_program", "dask_executor",
-    "enclose_jacobian", "interval_bounds", "interval_in_metric", "jacobian_enclosure",
-    "supported_primitives",
+    "DaskUnavailable", "Deadline", "Interval", "IntervalBounds", "JacobianEnclosure",
+    "PassRecord", "Program", "UnsupportedPrimitive", "bound_batch", "compile_program",
+    "dask_executor", "enclose_jacobian", "interval_bounds", "interval_in_metric",
+    "interval_metric_pass", "jacobian_enclosure", "supported_primitives",
 ]

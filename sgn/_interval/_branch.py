@@ -22,8 +22,12 @@ of L_ij at least the largest). Then:
   is split in two along the side its block's enclosure is most sensitive to, worst first.
   Each quantity has its own partition (see `interval_bounds`).
 * inconclusive: the budget (boxes enclosed, seconds) ran out; the result says how far it got
-  (the fraction of the volume meeting the targets, the worst box). While the witnesses are too
-  close to the small-gain boundary to set targets, every box is refined (more witnesses).
+  (the fraction of the volume meeting the targets, the quantities not finished, the worst box).
+  While the witnesses are too close to the small-gain boundary to set targets, every box is
+  refined (more witnesses).
+
+The seconds are a Deadline (`_budget`) read between batches: a round the deadline interrupts
+splits only the boxes whose halves were both bounded by then (its worst ones).
 
 Scale-out: each round's boxes are cut into batches (`batch_size`) that are bounded
 independently, by `bound_batch`, in-process or on any `concurrent.futures.Executor`; the
@@ -36,12 +40,15 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import jax.numpy as jnp
 import numpy as np
 
 from .._bounds import Bounds, MetricBounds
-from .._game import Game
+from .._errors import GameDefinitionError
+from .._game import Game, _short, not_finite_error
 from .._result import Result
 from .._weights import WeightStatus, optimize_weights
+from ._budget import Deadline, OutOfTime, PassRecord, counts_text, limit_text
 from ._enclose import JacobianEnclosure, jacobian_enclosure
 from ._rigorous import (
     block_lipschitz,
@@ -50,7 +57,15 @@ from ._rigorous import (
     metric_bounds,
     witness_bounds,
 )
-from ._ship import ProgramRef, batch_size_for, resolve, run, worker_count
+from ._ship import (
+    MIN_BATCH,
+    ProgramRef,
+    batch_size_for,
+    largest_batch,
+    resolve,
+    run,
+    worker_count,
+)
 
 DEFAULT_MAX_BOXES = 20_000
 DEFAULT_MAX_SECONDS = 60.0
@@ -60,6 +75,9 @@ DEFAULT_METRIC_BOXES = 2_000
 DEFAULT_METRIC_SECONDS = 10.0
 DEFAULT_METRIC_TOLERANCE = 0.01
 DEFAULT_BATCH_SIZE = None  # one batch per worker per round (`_ship.batch_size_for`)
+#: In-process, with a deadline, a batch is sized to take about this share of the time left,
+#: so the deadline is read again before it passes (one batch cannot be interrupted).
+PACE_SHARE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,22 +116,52 @@ def box_centres(low, high):
 
 
 def map_batches(enclosure, low, high, *, weights=None, executor=None,
-                batch_size: int | None = None) -> dict[str, np.ndarray]:
+                batch_size: int | None = None, deadline: Deadline | None = None,
+                partial: bool = False) -> dict[str, np.ndarray]:
     """Bound every box, batch by batch, on `executor` (None: in this process), in box order.
 
-    batch_size None: one batch per worker (`batch_size_for`). Each box's numbers depend on
-    that box alone, so neither the batch size nor the executor changes them.
+    batch_size None: one batch per worker (`batch_size_for`); in-process with a deadline,
+    batches paced to the time left (`_paced`). Each box's numbers depend on that box alone, so
+    neither the batch size nor the executor changes them.
+
+    Once `deadline` passes, raises OutOfTime; with `partial`, returns instead the boxes done by
+    then, a leading part of them in order (OutOfTime only when none is).
     """
-    if batch_size is None:
-        batch_size = batch_size_for(low.shape[0], 1 if executor is None
-                                    else worker_count(executor))
-    if batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
-    tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
-             for k in range(0, low.shape[0], batch_size)]
-    results = run(bound_batch, tasks, enclosure, executor,
-                  lambda task, program: dataclasses.replace(task, enclosure=program))
+    if batch_size is None and executor is None and deadline is not None:
+        results = _paced(enclosure, low, high, weights, deadline)
+    else:
+        if batch_size is None:
+            batch_size = batch_size_for(low.shape[0], 1 if executor is None
+                                        else worker_count(executor), largest_batch(enclosure))
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
+                 for k in range(0, low.shape[0], batch_size)]
+        results = run(bound_batch, tasks, enclosure, executor,
+                      lambda task, program: dataclasses.replace(task, enclosure=program),
+                      deadline=deadline)
+    done = sum(next(iter(r.values())).shape[0] for r in results)
+    if done == 0 or (done < low.shape[0] and not partial):
+        raise OutOfTime
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
+
+
+def _paced(enclosure, low, high, weights, deadline: Deadline) -> list[dict]:
+    """In-process batches while the deadline has not passed (read before each): the first
+    batch is small, the next ones take about PACE_SHARE of the time left at the pace measured
+    so far (never more than the usual batch), so one small batch at most runs past it."""
+    boxes = low.shape[0]
+    largest = batch_size_for(boxes, 1, largest_batch(enclosure))
+    size, at, results = min(largest, MIN_BATCH), 0, []
+    while at < boxes and not deadline.expired():
+        begun = time.perf_counter()
+        results.append(bound_batch(BatchTask(enclosure, low[at:at + size],
+                                             high[at:at + size], weights)))
+        done = min(size, boxes - at)
+        at += done
+        per_box = max(time.perf_counter() - begun, 1e-9) / done
+        size = int(min(largest, max(MIN_BATCH, PACE_SHARE * deadline.remaining() / per_box)))
+    return results
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +182,10 @@ class IntervalBounds(Result):
         worst_box: {"low", "high", "quantity"} of the box furthest from its target (None when
             certified).
         witness: the proved point behind a refutation: quantity, players, value, point.
+        unfinished: the quantities (e.g. "L_12") whose boxes had not all met their targets when
+            the budget ran out; None when certified, refuted, or there were no targets.
+        record: the pass's counts, limits, seconds and why it stopped (`PassRecord`): the
+            certificate's estimator fields and the budget reason are both made from it.
         partition_low, partition_high, partition_owner: the final boxes and the quantity
             whose partition each belongs to (not serialised).
         own_norm: per player, an upper bound on sup ||J_ii||_2 over mu_i's partition (not
@@ -152,6 +204,8 @@ class IntervalBounds(Result):
     proved_fraction: float | None
     worst_box: dict | None
     witness: dict | None
+    unfinished: list | None
+    record: PassRecord = dataclasses.field(compare=False)
     partition_low: np.ndarray = dataclasses.field(repr=False, compare=False)
     partition_high: np.ndarray = dataclasses.field(repr=False, compare=False)
     partition_owner: np.ndarray = dataclasses.field(repr=False, compare=False)
@@ -164,10 +218,18 @@ class IntervalBounds(Result):
     def certified(self) -> bool:
         return self.outcome == "certified"
 
+    def point_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """(mu, L) at the final boxes' centres: the smallest curvature and the largest
+        coupling proved there (the true inf of mu_i is at most the first, the true sup of L_ij
+        at least the second)."""
+        return (self.partition_data["curvature_at"].min(axis=0),
+                self.partition_data["coupling_at"].max(axis=0))
+
 
 def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
                     max_seconds: float = DEFAULT_MAX_SECONDS, executor=None,
-                    batch_size: int | None = DEFAULT_BATCH_SIZE) -> IntervalBounds:
+                    batch_size: int | None = DEFAULT_BATCH_SIZE,
+                    deadline: Deadline | None = None) -> IntervalBounds:
     """Verified bounds on game.region by interval enclosures and branch and bound.
 
     Each SGN quantity (mu_i, then L_ij for i != j in row order) owns its own partition of the
@@ -175,23 +237,32 @@ def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
     depends on 2 of 6 coordinates costs a 2-d search, not a 6-d one. Every partition covers
     the region, so each quantity's bound is the min (max) over its own boxes.
 
-    Raises UnsupportedPrimitive (naming it) when the game's Jacobian cannot be enclosed.
+    `deadline` is the verified run's (`_budget.Deadline`; default: max_seconds from now). It
+    is read between batches; compiling the interval program and enclosing the whole region
+    once run before the first reading.
+
+    Raises UnsupportedPrimitive (naming it) when the game's Jacobian cannot be enclosed, and
+    GameDefinitionError when the curvature or coupling bounds are not finite (`_check_finite`).
     """
     start = time.perf_counter()
+    deadline = Deadline(max_seconds) if deadline is None else deadline
     enclosure = jacobian_enclosure(game)
     region = game.region
     n = game.n_players
     owners = _quantities(n)
 
     def bound(low, high):
-        return map_batches(enclosure, low, high, executor=executor, batch_size=batch_size)
+        return map_batches(enclosure, low, high, executor=executor, batch_size=batch_size,
+                           deadline=deadline, partial=True)
 
-    root = bound(region.low[None, :], region.high[None, :])
+    # The whole region once, even past the deadline: without it there are no bounds at all.
+    root = map_batches(enclosure, region.low[None, :], region.high[None, :],
+                       executor=executor, batch_size=batch_size)
     count = len(owners)
     low = np.repeat(region.low[None, :], count, axis=0)
     high = np.repeat(region.high[None, :], count, axis=0)
-    data = {k: np.repeat(v, count, axis=0) for k, v in root.items()}
     owner = np.arange(count)
+    data = _own_smear({k: np.repeat(v, count, axis=0) for k, v in root.items()}, owner, owners)
     depth = np.zeros(count, dtype=np.int64)
     evaluated, rounds = 1, 0
     while True:
@@ -200,7 +271,7 @@ def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
         verdict = _decide(mu, L, data, low, high)
         if verdict is not None:
             outcome, reason, witness = verdict
-            score = None
+            stopped, score = outcome, None
             break
         targets = _targets(data)
         # Without targets (witnesses too close to call), refine every box: more witnesses.
@@ -208,28 +279,86 @@ def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
                  else _violation(data, owner, owners, *targets))
         unproved = np.flatnonzero(score > 0)
         allowed = (max_boxes - evaluated) // 2
-        if time.perf_counter() - start > max_seconds or allowed < 1:
-            outcome, witness = "inconclusive", None
-            spent = "seconds" if allowed >= 1 else "boxes"
-            reason = f"budget ran out ({spent}) after {evaluated} boxes: " + (
-                "the values proved at points are too close to the small-gain boundary to "
-                "call" if targets is None else
-                f"{_fraction(score, owner, depth, count):.1%} of the region proved for every "
-                "quantity") + "; raise max_boxes/max_seconds or shrink the region"
-            score = None if targets is None else score
-            break
-        order = unproved[np.lexsort((unproved, -score[unproved]))][:allowed]
-        low, high, owner, depth, data = _split(low, high, owner, depth, data, order, owners,
-                                               bound)
-        evaluated += 2 * order.size
+        stopped = "boxes" if allowed < 1 else "seconds" if deadline.expired() else None
+        if stopped is None:
+            order = unproved[np.lexsort((unproved, -score[unproved]))][:allowed]
+            try:
+                low, high, owner, depth, data, done = _split(low, high, owner, depth, data,
+                                                             order, owners, bound)
+            except OutOfTime:  # not one box split: the partition is the last round's
+                stopped = "seconds"
+            else:
+                # A round the deadline cut short split its worst boxes; the next reading of
+                # the deadline ends the pass, with this partition judged first.
+                evaluated += 2 * done
+                continue
+        outcome, witness, reason = "inconclusive", None, None
+        score = None if targets is None else score
+        break
 
+    record = PassRecord(int(low.shape[0]), int(evaluated), int(max_boxes), deadline.seconds,
+                        time.perf_counter() - start, stopped)
+    _check_finite(game, enclosure, data, low, high, owner, owners, depth)
     return _result(game, outcome, reason, witness, data, low, high, owner, owners, depth, score,
-                   evaluated, rounds, time.perf_counter() - start)
+                   rounds, record)
 
 
 def _quantities(n: int) -> list[tuple[int, int]]:
     """The SGN quantities as blocks (i, j): (i, i) is mu_i, (i, j) with i != j is L_ij."""
     return [(i, i) for i in range(n)] + [(i, j) for i in range(n) for j in range(n) if i != j]
+
+
+#: Most boxes whose centre and corners are checked for a point where the game is not finite.
+NOT_FINITE_BOXES = 8
+
+
+def _check_finite(game, enclosure, data, low, high, owner, owners, depth) -> None:
+    """Raise GameDefinitionError where the game is not finite on the region.
+
+    Boxes whose enclosure is not finite (their own curvature or coupling bound, gamma or
+    beta), most split first, are searched for a point where the game is not finite: their
+    corners and centres are enclosed as points (one batch), and a point whose enclosure is not
+    finite is checked in float, then named in the sampled path's words. Failing that, a
+    curvature or coupling bound that is not finite still ends the run (no weights can be
+    computed from it; usually a pole inside a box), naming the most split such box; a
+    Lipschitz bound that is not finite only makes the certificate inconclusive.
+    """
+    rows = np.array([i for i, _ in owners])[owner]
+    cols = np.array([j for _, j in owners])[owner]
+    boxes = np.arange(owner.size)
+    own = np.isfinite(np.where(rows == cols, data["curvature"][boxes, rows],
+                               data["coupling"][boxes, rows, cols]))
+    unbounded = ~own | ~np.isfinite(data["lipschitz"]) | ~np.isfinite(data["euclidean_margin"])
+    suspects = _most_split(np.flatnonzero(unbounded), depth)[:NOT_FINITE_BOXES]
+    if suspects.size:
+        points = np.concatenate([low[suspects], high[suspects],
+                                 box_centres(low[suspects], high[suspects])])
+        Jlo, Jhi = enclosure(points, points)
+        for x in points[~(np.isfinite(Jlo) & np.isfinite(Jhi)).all(axis=(1, 2))]:
+            if not _finite_at(game, x):
+                raise not_finite_error(x)
+    if own.all():
+        return
+    k = _most_split(np.flatnonzero(~own), depth)[0]
+    raise GameDefinitionError(
+        f"the Jacobian's interval enclosure is not finite on the box {_short(low[k])} .. "
+        f"{_short(high[k])} of the region (after {depth[k]} split{'' if depth[k] == 1 else 's'}"
+        "), though it is finite at the box's centre and corners: a cost, the gradient or the "
+        "Jacobian is not finite or not bounded there (a pole, a log of 0); fix the game there "
+        "or shrink the region (or, if it is bounded there, raise --max-boxes or --max-seconds)")
+
+
+def _most_split(boxes, depth):
+    return boxes[np.argsort(-depth[boxes], kind="stable")]
+
+
+def _finite_at(game, x) -> bool:
+    """Whether the costs, the gradient and J are finite at x (one float evaluation each)."""
+    at = jnp.asarray(x)
+    values = [game.jacobian(at), game.pseudo_gradient(at)]
+    if game.costs is not None:
+        values += [f(*game.split(at)) for f in game.costs]
+    return all(np.isfinite(np.asarray(v)).all() for v in values)
 
 
 def _own_bounds(data, owner, owners):
@@ -250,9 +379,17 @@ def _best_over_partitions(values, owner, count, worst, best):
     return best(worst(values[owner == q]) for q in range(count))
 
 
+def _finite(*values) -> bool:
+    return all(np.isfinite(v).all() for v in values)
+
+
 def _decide(mu, L, data, low, high):
-    """(outcome, reason, witness) when the bounds certify or the witnesses refute; else None."""
-    if optimize_weights(mu, L).status.certifiable:
+    """(outcome, reason, witness) when the bounds certify or the witnesses refute; else None.
+
+    Bounds that are not finite (a box whose enclosure is the whole line) certify nothing; their
+    boxes are split first (`_violation` scores them infinite).
+    """
+    if _finite(mu, L) and optimize_weights(mu, L).status.certifiable:
         return "certified", "interval bounds certify the small-gain condition on the region", None
     at = data["curvature_at"]
     box, player = np.unravel_index(np.argmin(at), at.shape)
@@ -265,6 +402,8 @@ def _decide(mu, L, data, low, high):
         ), {"quantity": "curvature", "player": int(player) + 1,
             "value": float(at[box, player]), "point": point.tolist()}
     witness_mu, witness_L = at.min(axis=0), data["coupling_at"].max(axis=0)
+    if not _finite(witness_mu, witness_L):
+        return None
     check = optimize_weights(witness_mu, witness_L)
     if check.status == WeightStatus.NOT_CERTIFIABLE:
         return "refuted", (
@@ -279,6 +418,8 @@ def _targets(data):
     """Per-quantity targets from the witnesses (module docstring); None if too close to call."""
     witness_mu = data["curvature_at"].min(axis=0)
     witness_L = data["coupling_at"].max(axis=0)
+    if not _finite(witness_mu, witness_L):
+        return None
     check = optimize_weights(witness_mu, witness_L)
     if not check.status.certifiable:
         return None
@@ -306,29 +447,52 @@ def _violation(data, owner, owners, mu_target, L_target, a):
 
 def _split(low, high, owner, depth, data, order, owners, bound):
     """Replace the boxes `order` by their halves along the side of largest smear of their own
-    block (how much that block can change along it), or the widest side without a smear."""
-    rows = np.array([i for i, _ in owners])[owner[order]]
-    cols = np.array([j for _, j in owners])[owner[order]]
-    smear = data["smear"][order]
-    if smear.ndim == 4:
-        smear = smear[np.arange(order.size), rows, cols]
-    axis = np.argmax(smear, axis=1)
+    block (how much that block can change along it), or the widest side without a smear.
+
+    `bound` may stop early (the deadline): then only the boxes of `order` whose two halves
+    were both bounded are split, the worst first, as if `order` had been that short. Halves
+    are bounded in pairs for that, and laid out as always (left halves, then right halves).
+    """
+    axis = np.argmax(data["smear"][order], axis=1)
     picked = np.arange(order.size)
     mid = 0.5 * low[order, axis] + 0.5 * high[order, axis]
     left_high, right_low = high[order].copy(), low[order].copy()
     left_high[picked, axis] = mid
     right_low[picked, axis] = mid
+    pairs = bound(_interleave(low[order], right_low), _interleave(left_high, high[order]))
+    done = next(iter(pairs.values())).shape[0] // 2
+    if done == 0:
+        raise OutOfTime
+    order, right_low, left_high = order[:done], right_low[:done], left_high[:done]
     child_low = np.concatenate([low[order], right_low])
     child_high = np.concatenate([left_high, high[order]])
-    child_data = bound(child_low, child_high)
+    child_owner = np.tile(owner[order], 2)
+    child_data = _own_smear({k: np.concatenate([v[0:2 * done:2], v[1:2 * done:2]])
+                             for k, v in pairs.items()}, child_owner, owners)
     keep = np.setdiff1d(np.arange(low.shape[0]), order)
 
     def merged(old, new):
         return np.concatenate([old[keep], new])
 
     return (merged(low, child_low), merged(high, child_high),
-            merged(owner, np.tile(owner[order], 2)), merged(depth, np.tile(depth[order] + 1, 2)),
-            {k: merged(v, child_data[k]) for k, v in data.items()})
+            merged(owner, child_owner), merged(depth, np.tile(depth[order] + 1, 2)),
+            {k: merged(v, child_data[k]) for k, v in data.items()}, done)
+
+
+def _interleave(first, second):
+    """Rows first[0], second[0], first[1], second[1], ...: each box's two halves together."""
+    return np.stack([first, second], axis=1).reshape(-1, first.shape[1])
+
+
+def _own_smear(data, owner, owners):
+    """`data` with each box's smear cut to its own quantity's block, (B, d): the only block
+    its splits read. The full (B, N, N, d) would hold N^2 times more per kept box."""
+    smear = data["smear"]
+    if smear.ndim == 4:
+        rows = np.array([i for i, _ in owners])[owner]
+        cols = np.array([j for _, j in owners])[owner]
+        data = {**data, "smear": smear[np.arange(owner.size), rows, cols]}
+    return data
 
 
 def _fraction(score, owner, depth, count) -> float:
@@ -339,7 +503,7 @@ def _fraction(score, owner, depth, count) -> float:
 
 
 def _result(game, outcome, reason, witness, data, low, high, owner, owners, depth, score,
-            evaluated, rounds, seconds) -> IntervalBounds:
+            rounds, record: PassRecord) -> IntervalBounds:
     n = game.n_players
     count = len(owners)
     centres = box_centres(low, high)
@@ -363,32 +527,78 @@ def _result(game, outcome, reason, witness, data, low, high, owner, owners, dept
     locations["euclidean_margin"] = centres[np.argmin(data["euclidean_margin"])]
     locations["lipschitz"] = centres[np.argmax(data["lipschitz"])]
     bounds = Bounds(mu, L, float(gamma), float(beta), "interval", True, int(low.shape[0]), 0,
-                    int(evaluated), centres, locations)
+                    record.boxes_enclosed, centres, locations)
+    fraction, worst, unfinished = None, None, None
     if outcome == "certified":
-        fraction, worst = 1.0, None
-    elif score is None:
-        fraction, worst = None, None
-    else:
+        fraction = 1.0
+    elif score is not None:
         fraction = _fraction(score, owner, depth, count)
         k = int(np.argmax(score))
         worst = {"low": low[k].tolist(), "high": high[k].tolist(),
                  "quantity": _quantity_name(owners[owner[k]])}
-    return IntervalBounds(outcome, reason, bounds, int(low.shape[0]), int(evaluated), rounds,
-                          seconds, fraction, worst, witness, low, high, owner, own_norm, data,
-                          depth)
+        unfinished = [_short_name(owners[q]) for q in range(count)
+                      if np.any(score[owner == q] > 0)]
+    if reason is None:
+        reason = _ran_out_reason(record, fraction, unfinished, count)
+    return IntervalBounds(outcome, reason, bounds, record.boxes, record.boxes_enclosed, rounds,
+                          record.seconds, fraction, worst, witness, unfinished, record, low, high,
+                          owner, own_norm, data, depth)
+
+
+#: Quantities named in a reason before "... (K in all)".
+NAMED = 6
+
+
+def _ran_out_reason(record: PassRecord, fraction, unfinished, count: int) -> str:
+    """Why the bounds pass stopped short, what it had proved, and what to do: every number as
+    `record`, `fraction` and `unfinished` hold it (they are the certificate's fields too)."""
+    if fraction is None:
+        proved = ("the values proved at points are too close to the small-gain boundary to "
+                  "call")
+    else:
+        names = ", ".join(unfinished[:NAMED])
+        more = f", ... ({len(unfinished)} in all)" if len(unfinished) > NAMED else ""
+        others = "none finished yet" if len(unfinished) == count else "the others are"
+        proved = (f"{fraction:.1%} of the region proved for every quantity; bounds not yet "
+                  f"finished: {names}{more} ({others})")
+    return (f"{limit_text(record)} ran out in the bounds pass: {counts_text(record)}; {proved}; "
+            "raise --max-seconds or --max-boxes, or shrink the region")
 
 
 def _quantity_name(block) -> str:
     i, j = block
-    return f"curvature mu_{i + 1}" if i == j else f"coupling L_{i + 1}{j + 1}"
+    return f"{'curvature' if i == j else 'coupling'} {_short_name(block)}"
+
+
+def _short_name(block) -> str:
+    i, j = block
+    return f"mu_{i + 1}" if i == j else f"L_{i + 1}{j + 1}"
 
 
 def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=None,
                        batch_size: int | None = DEFAULT_BATCH_SIZE,
                        max_boxes: int = DEFAULT_METRIC_BOXES,
                        max_seconds: float = DEFAULT_METRIC_SECONDS,
-                       tolerance: float = DEFAULT_METRIC_TOLERANCE) -> MetricBounds:
+                       tolerance: float = DEFAULT_METRIC_TOLERANCE,
+                       deadline: Deadline | None = None) -> MetricBounds:
     """beta(w) (upper) and the metric margin (lower), valid on the whole region.
+
+    `interval_metric_pass` without its record.
+    """
+    return interval_metric_pass(game, weights, result, executor=executor,
+                                batch_size=batch_size, max_boxes=max_boxes,
+                                max_seconds=max_seconds, tolerance=tolerance,
+                                deadline=deadline)[0]
+
+
+def interval_metric_pass(game: Game, weights, result: IntervalBounds, *, executor=None,
+                         batch_size: int | None = DEFAULT_BATCH_SIZE,
+                         max_boxes: int = DEFAULT_METRIC_BOXES,
+                         max_seconds: float = DEFAULT_METRIC_SECONDS,
+                         tolerance: float = DEFAULT_METRIC_TOLERANCE,
+                         deadline: Deadline | None = None) -> tuple[MetricBounds, PassRecord]:
+    """beta(w) (upper) and the metric margin (lower), valid on the whole region, and what the
+    pass did (`PassRecord`).
 
     The interval counterpart of estimate_in_metric. Two bounds for each, the better kept:
 
@@ -398,50 +608,81 @@ def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=
       the largest value proved at a centre, weighted by how much that entry moves ||N||_2
       (its singular vectors), are split along their block's smear, worst first, until ||N||
       is within `tolerance` (relative) of the same norm of the proved values, or `max_boxes`
-      more boxes (or `max_seconds`) are spent. Each block depends on few coordinates, so this
-      converges where splitting the joint space would not; step sizes scale with 1/beta^2;
+      more boxes (or `max_seconds`, read between rounds) are spent. Each block depends on few
+      coordinates, so this converges where splitting the joint space would not; step sizes
+      scale with 1/beta^2;
     * the norm of the whole W^1/2 J W^-1/2 over the boxes of every final partition (each
       covers the region).
 
-    max_boxes=0 skips the refinement.
+    max_boxes=0 skips the refinement. `deadline`, the verified run's, ends the pass wherever it
+    passes: an interrupted round is dropped, and without time for the whole-J bound the block
+    bounds alone are kept (rigorous, maybe looser). Past the deadline already, only the block
+    bounds are computed (stopped "skipped").
     """
     start = time.perf_counter()
+    own = Deadline(max_seconds)  # the pass's own limit, read between rounds as it always was
+    limit = max_seconds if deadline is None else min(max_seconds, deadline.remaining())
     w = np.asarray(weights, dtype=np.float64)
     w = w / w[0]
     enclosure = jacobian_enclosure(game)
     low, high, owner = result.partition_low, result.partition_high, result.partition_owner
     owners = _quantities(game.n_players)
     spent = 0
+    stopped = "skipped" if deadline is not None and deadline.expired() else "converged"
     data, depth = result.partition_data, result.partition_depth
-    if data is not None and depth is not None:
+    if data is not None and depth is not None and stopped != "skipped":
         def bound_sgn(lo, hi):
-            return map_batches(enclosure, lo, hi, executor=executor, batch_size=batch_size)
+            return map_batches(enclosure, lo, hi, executor=executor, batch_size=batch_size,
+                               deadline=deadline, partial=True)
 
-        while spent + 2 <= max_boxes and time.perf_counter() - start <= max_seconds:
+        while True:
+            if spent + 2 > max_boxes:
+                stopped = "boxes"
+                break
+            if own.expired() or (deadline is not None and deadline.expired()):
+                stopped = "seconds"
+                break
             score = _block_looseness(data, owner, owners, w, tolerance)
             if score is None:
                 break
             loose = np.flatnonzero(score >= 0.5 * score.max())
             order = loose[np.lexsort((loose, -score[loose]))][:(max_boxes - spent) // 2]
-            low, high, owner, depth, data = _split(low, high, owner, depth, data, order, owners,
-                                                   bound_sgn)
-            spent += 2 * order.size
+            try:
+                low, high, owner, depth, data, done = _split(low, high, owner, depth, data,
+                                                             order, owners, bound_sgn)
+            except OutOfTime:  # not one box split
+                stopped = "seconds"
+                break
+            spent += 2 * done  # a round cut short ends at the next reading of the deadline
     mu, L = result.bounds.curvature, result.bounds.coupling
     blockwise = np.inf
     if data is not None:
         refined_mu, refined_L = _own_bounds(data, owner, owners)
         mu, L = np.maximum(mu, refined_mu), np.minimum(L, refined_L)  # both still valid
         blockwise = block_lipschitz(_own_norm(data, owner, owners), L, w)
-    metric = map_batches(enclosure, low, high, weights=w, executor=executor,
-                         batch_size=batch_size)
-    count = len(owners)
-    beta = min(_best_over_partitions(metric["lipschitz"], owner, count, np.max, min), blockwise)
-    best = max(range(count), key=lambda q: metric["margin"][owner == q].min())
-    mine = np.flatnonzero(owner == best)
-    k = int(mine[np.argmin(metric["margin"][mine])])
-    margin = max(float(metric["margin"][k]), block_margin(mu, L, w))
-    return MetricBounds(float(beta), margin, box_centres(low[k], high[k]),
-                        int(low.shape[0] + spent))
+    beta, margin = blockwise, block_margin(mu, L, w)
+    # The block margin has no point of its own; the region's centre stands in (interval
+    # certificates do not quote the point).
+    point, enclosed = game.region.centre, spent
+    metric = None
+    if stopped != "skipped":
+        try:
+            metric = map_batches(enclosure, low, high, weights=w, executor=executor,
+                                 batch_size=batch_size, deadline=deadline)
+        except OutOfTime:  # no time for the whole-J bound: the block bounds stand alone
+            stopped = "seconds"
+    if metric is not None:
+        count = len(owners)
+        beta = min(_best_over_partitions(metric["lipschitz"], owner, count, np.max, min),
+                   blockwise)
+        best = max(range(count), key=lambda q: metric["margin"][owner == q].min())
+        mine = np.flatnonzero(owner == best)
+        k = int(mine[np.argmin(metric["margin"][mine])])
+        margin = max(float(metric["margin"][k]), margin)
+        point, enclosed = box_centres(low[k], high[k]), int(low.shape[0] + spent)
+    record = PassRecord(int(low.shape[0]), enclosed, int(max_boxes), float(limit),
+                        time.perf_counter() - start, stopped)
+    return MetricBounds(float(beta), float(margin), point, enclosed), record
 
 
 def _own_norm(data, owner, owners):

@@ -94,7 +94,8 @@ class JacobianEnclosure:
         step = ia.mul(slope, Interval(offset.lo[:, None, None, :], offset.hi[:, None, None, :]))
         mean_value = ia.add(at_centre, ia.reduce_sum(step, (3,)))
         edges = np.cumsum((0, *self.dims))[:-1]
-        per_entry = ia.magnitude(slope) * (high - low)[:, None, None, :]
+        with np.errstate(invalid="ignore"):  # inf * 0: NaN, made inf (unknown) below
+            per_entry = ia.magnitude(slope) * (high - low)[:, None, None, :]
         smear = np.add.reduceat(np.add.reduceat(per_entry, edges, axis=1), edges, axis=2)
         return (np.maximum(J.lo, mean_value.lo), np.minimum(J.hi, mean_value.hi),
                 np.where(np.isfinite(smear), smear, np.inf), at_centre)

@@ -20,6 +20,7 @@ bit-identical across executors.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import math
 import os
@@ -37,6 +38,10 @@ MIN_BATCH = 32
 #: Most boxes per task: bounds the memory of one evaluation (the derivative program holds
 #: d^3 intervals per box).
 MAX_BATCH = 2048
+#: Most entries (boxes x d^3 with the derivative program, x d^2 without) per task: at d = 16
+#: that is 512 boxes, about 0.2 GB for one evaluation instead of 0.8 GB for 2048 (measured:
+#: benchmarks/README.md).
+MAX_BATCH_ENTRIES = 2**21
 
 _CACHE: collections.OrderedDict[str, JacobianEnclosure] = collections.OrderedDict()
 _LOCK = threading.Lock()
@@ -95,37 +100,68 @@ def worker_count(executor) -> int:
     return os.cpu_count() or 1
 
 
-def batch_size_for(boxes: int, workers: int) -> int:
-    """One task per worker per round, within [MIN_BATCH, MAX_BATCH].
+def batch_size_for(boxes: int, workers: int, largest: int = MAX_BATCH) -> int:
+    """One task per worker per round, within [MIN_BATCH, largest].
 
     Boxes of a round cost about the same, so an even split keeps every worker busy with the
     fewest tasks (each pays a fixed interpretation and transport cost). In-process
     (workers = 1) this is one big vectorised batch.
     """
-    return min(MAX_BATCH, max(MIN_BATCH, math.ceil(boxes / max(workers, 1))))
+    return min(largest, max(MIN_BATCH, math.ceil(boxes / max(workers, 1))))
 
 
-def run(fn, tasks, enclosure: JacobianEnclosure, executor, attach) -> list:
+def largest_batch(enclosure: JacobianEnclosure) -> int:
+    """Most boxes per task for this program: MAX_BATCH, fewer when d is large enough that one
+    evaluation would hold more than MAX_BATCH_ENTRIES intervals."""
+    per_box = enclosure.dim ** (3 if enclosure.derivative is not None else 2)
+    return max(MIN_BATCH, min(MAX_BATCH, MAX_BATCH_ENTRIES // per_box))
+
+
+def run(fn, tasks, enclosure: JacobianEnclosure, executor, attach, *, deadline=None) -> list:
     """fn(task) for every task, in order, with the program sent by reference (module docstring).
 
     `attach(task, program)` returns the task with its program field replaced by `program`.
+    With a `deadline` (`_budget.Deadline`), only the results of the leading tasks done when it
+    passes: in-process it is read between tasks; on an executor the driver stops waiting and
+    cancels the tasks not started (one already running on a worker cannot be interrupted and
+    finishes in the background).
     """
     if executor is None:
-        return [fn(attach(task, enclosure)) for task in tasks]
+        results = []
+        for task in tasks:
+            if deadline is not None and deadline.expired():
+                break
+            results.append(fn(attach(task, enclosure)))
+        return results
     sent = _sent_keys(executor)
     first = enclosure.key not in sent
     ref = ProgramRef(enclosure.key, enclosure if first else None)
     futures = [executor.submit(_guarded, fn, attach(task, ref)) for task in tasks]
     sent.add(enclosure.key)
-    results = [future.result() for future in futures]
+    results = _leading_results(futures, deadline)
     full = ProgramRef(enclosure.key, enclosure)
     retries = {k: executor.submit(fn, attach(tasks[k], full))
                for k, r in enumerate(results) if isinstance(r, Missing)}
-    for k, future in retries.items():
-        results[k] = future.result()
+    redone = _leading_results(list(retries.values()), deadline)
+    for k, result in zip(retries, redone):
+        results[k] = result
+    if len(redone) < len(retries):  # stop before the first task whose resend is not back
+        results = results[:list(retries)[len(redone)]]
     if retries:
         sent.discard(enclosure.key)
     return results
+
+
+def _leading_results(futures, deadline) -> list:
+    """The futures' results in order; with a deadline, those of the leading futures done
+    when it passes, the others cancelled."""
+    if deadline is None or not math.isfinite(deadline.remaining()):
+        return [future.result() for future in futures]
+    concurrent.futures.wait(futures, timeout=deadline.remaining())
+    count = next((k for k, f in enumerate(futures) if not f.done()), len(futures))
+    for future in futures[count:]:
+        future.cancel()
+    return [future.result() for future in futures[:count]]
 
 
 @dataclasses.dataclass(frozen=True)

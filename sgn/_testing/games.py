@@ -38,3 +38,27 @@ def coupled_game(n: int, dims, seed: int = 0, name: str | None = None) -> sgn.Ga
 
     return sgn.Game([cost(i) for i in range(n)], dims, sgn.Box(-1.0, 1.0),
                     name=name or f"tanh dims {dims}")
+
+
+def ring_game(n: int = 16, dim: int = 1, coupling: float = 0.03, wobble: float = 0.05,
+              radius: float = 1.5, name: str | None = None) -> sgn.Game:
+    """n players of dimension `dim` in a ring, every Jacobian block varying with x: a game
+    that needs many boxes under --verify, each costly when d = n * dim is near 16.
+
+    f_i = 1/2 ||x_i||^2 + sum log cosh(x_i + coupling sum_{j != i} x_j)
+          + wobble ||x_i||^2 sum sin(x_{i+1} - x_{i+2})
+
+    ring_game(16) has 256 bounds, each with its own partition, so the first round of branch and
+    bound alone encloses 512 boxes; ring_game(4, 4, 0.15) needs thousands of boxes of d = 16.
+    Used by tests/test_budget.py and benchmarks/bench_budget.py.
+    """
+    def make(i):
+        def cost(*xs):
+            x = xs[i]
+            others = sum(xs[j] for j in range(n) if j != i)
+            return (0.5 * x @ x + jnp.sum(jnp.log(jnp.cosh(x + coupling * others)))
+                    + wobble * (x @ x) * jnp.sum(jnp.sin(xs[(i + 1) % n] - xs[(i + 2) % n])))
+        return cost
+
+    return sgn.Game([make(i) for i in range(n)], [dim] * n, sgn.Box(-radius, radius),
+                    name=name or f"ring-{n}x{dim}")

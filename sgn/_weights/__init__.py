@@ -33,7 +33,7 @@ from ._sdp import sdp_bisection
 __all__ = [
     "Band", "LPWeights", "Perron", "SDPBisection", "WeightStatus", "Weights",
     "best_possible_margin", "comparison_matrix", "margin_matrix", "optimize_weights",
-    "sgn_margin", "sgn_matrix", "spectral_radius", "two_player_band",
+    "sgn_margin", "sgn_matrix", "spectral_radius", "two_player_band", "weak_curvature_message",
 ]
 
 
@@ -59,6 +59,17 @@ class WeightStatus(str, enum.Enum):
     @property
     def certifiable(self) -> bool:
         return self in (WeightStatus.OPTIMAL, WeightStatus.CERTIFIABLE)
+
+
+def weak_curvature_message(players, lowest: float) -> str:
+    """Why curvature bounds mu_i <= 0 (of these 0-based `players`) rule SGN out, and what to do.
+
+    Only for bounds that hold, not for a bound that is merely loose (see sgn/_certify.py).
+    """
+    names = ", ".join(str(i + 1) for i in players)
+    return (f"player(s) {names} have curvature mu <= 0 on the region (min {lowest:.4g}): SGN "
+            "needs every mu_i > 0, and block weights cannot make up for it (w_i scales player "
+            "i's own term as a whole); add regularisation or shrink the region")
 
 
 # --- strategies -----------------------------------------------------------------------------
@@ -141,14 +152,8 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
 
     weak = [i for i in range(n) if mu[i] <= 0]
     if weak:
-        players = ", ".join(str(i + 1) for i in weak)
-        return result(
-            WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
-            f"player(s) {players} have curvature mu <= 0 on the region "
-            f"(min {mu[weak].min():.4g}): SGN needs every mu_i > 0, and block weights cannot "
-            "make up for it (w_i scales player i's own term as a whole); add regularisation "
-            "or shrink the region",
-        )
+        return result(WeightStatus.NOT_CERTIFIABLE, ones, sgn_margin(ones, mu, L),
+                      weak_curvature_message(weak, mu[weak].min()))
 
     K = np.diag(mu) - L
     lp = m_matrix_lp(K)
