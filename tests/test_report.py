@@ -924,3 +924,23 @@ def test_the_suspects_entry_is_blanked_in_place():
     assert out.replace(b" ", b"") == pdf.replace(b" ", b"").replace(b"/Suspectsfalse", b"")
     other = pdf.replace(b"false", b"true")
     assert _drop_default_suspects(other) == other
+
+
+def _remedy_text(cert) -> str:
+    from sgn._report._view import _remedies
+    return " ".join(next(iter(piece.values())) for remedy in _remedies(cert) for piece in remedy)
+
+
+def test_a_loose_interval_curvature_is_not_a_call_for_regularisation():
+    """Interval mu_1 <= 0 while every box centre shows mu_1 > 0: the enclosure is loose; the
+    report asks for more boxes or time, not for regularisation (issue 12, item 4)."""
+    data = json.loads((REPORTS / "cascade_verified.json").read_text())
+    data["status"] = "inconclusive"
+    data["bounds"]["curvature"][0] = -0.5
+    data["estimator"]["centre_values"] = {"curvature": [0.7, 0.8, 0.9],
+                                          "coupling": data["bounds"]["coupling"]}
+    loose = _remedy_text(sgn.Certificate.from_dict(data))
+    assert "too loose" in loose and "--max-boxes" in loose and "regularisation" not in loose
+    data["estimator"]["centre_values"]["curvature"][0] = -0.2   # a centre shows mu_1 <= 0
+    shown = _remedy_text(sgn.Certificate.from_dict(data))
+    assert "regularisation" in shown and "too loose" not in shown

@@ -349,13 +349,23 @@ def _remedies(cert: Certificate) -> list[list[dict]]:
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     rho = cert.diagnostics.get("spectral_radius")
     out = []
-    weak = [cert.game["players"][i]["name"] for i in np.flatnonzero(mu <= 0)]
+    seen = (cert.estimator.get("centre_values") or {}).get("curvature")
+    # Interval bounds: mu_i <= 0 is a property of the game only where a box centre shows it;
+    # otherwise the enclosure is merely loose, and regularisation is not what is missing.
+    loose = [] if seen is None else [i for i in np.flatnonzero(mu <= 0) if seen[i] > 0]
+    names = [p["name"] for p in cert.game["players"]]
+    weak = [names[i] for i in np.flatnonzero(mu <= 0) if i not in loose]
+    if loose:
+        out.append(prose("The interval enclosure is too loose to prove mu_i > 0 for ")
+                   + plain(", ".join(names[i] for i in loose))
+                   + prose(" (every box centre shows mu_i > 0): more boxes or time "
+                           "(--max-boxes, --max-seconds) or a smaller region may prove it."))
     if weak:
         out.append(plain(", ".join(weak)) + prose(
             " must become strongly convex in their own action on the region (mu_i > 0): add "
             "regularisation (e.g. weight decay) or shrink the region to where the own cost "
             "curves upward."))
-    elif rho is not None and rho >= 1:
+    elif rho is not None and rho >= 1 and not loose:
         out.append(prose(f"The couplings must shrink by a factor of at least {number(rho, 4)} "
                          "relative to the curvatures (or the curvatures grow by it): scale down "
                          "the cross terms, or add regularisation to every player."))
