@@ -404,15 +404,6 @@ def test_one_quantity_is_the_badness_entry(cases):
             np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13 * np.abs(want).max())
 
 
-def test_refinement_pads_to_few_sizes():
-    """The local search's batch is padded to 2^k or 3 * 2^(k - 1): never short, at most a
-    third of it padding from 4 up."""
-    sizes = {n: _bounds._padded_size(n) for n in range(1, 2049)}
-    assert all(s >= n for n, s in sizes.items())
-    assert all(s - n <= s / 3 for n, s in sizes.items() if n >= 4)
-    assert len(set(sizes.values())) <= 2 * 12
-
-
 def test_the_seed_only_permutes_the_order(cases):
     """Different seeds (other processing orders, so other thresholds on the way) give the same
     values and the same points."""
