@@ -368,8 +368,9 @@ def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
                      "widened by a rounding allowance): this certificate is verified")
     else:
         notes.append(f"bounds are estimated from {bounds.samples} sample points plus local "
-                     "search, not proved: the certificate holds if the true extremes on the "
-                     "region are no worse than those found")
+                     "search, each pushed past the worst value found by the search's allowance "
+                     "(estimator.allowances), not proved: the certificate holds if the true "
+                     "extremes on the region are no worse than these bounds")
     if game.geometry == "fisher":
         notes.append("Fisher geometry: the metric is M(w) = blockdiag(w_i F_i) with F_i player "
                      "i's Fisher block at the point; the Euler step is the natural policy "

@@ -704,14 +704,14 @@ def markov_coordination(tmp_path_factory):
 
 
 def test_the_euclidean_margin_is_named_gamma_in_the_pdf(markov_coordination):
-    """0.410858 is gamma, the Euclidean test's margin; SGN's best margin is 0.397728. The
+    """0.410858 is gamma, the Euclidean test's margin; SGN's best margin is 0.395226. The
     report must not show 0.410858 under an SGN or alpha label (it showed "margin alpha" and
     "SGN alpha(w)" for it)."""
     cert, pdf = markov_coordination
     assert cert.diagnostics["certified_by"] == "euclidean"
     gamma = number(cert.bounds["euclidean_margin"])
     best = number(cert.diagnostics["best_possible_margin"])
-    assert number(cert.margin) == gamma == "0.410858" and best == "0.397728"
+    assert number(cert.margin) == gamma == "0.410858" and best == "0.395226"
 
     table = section(pdf.text, "The certificate", "What is guaranteed")
     for label in ("SGN", ALPHA):  # no SGN or alpha label right before gamma's number
