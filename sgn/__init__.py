@@ -12,49 +12,43 @@ The stages are public too, and compose the same way:
 
 __version__ = "0.1.0"
 
-from . import _config  # noqa: E402,F401  (float64 on, before anything touches JAX)
-from ._bounds import Bounds, MetricBounds, Sampled, estimate_bounds, estimate_in_metric  # noqa: E402
-from ._certificate import SCHEMA_VERSION, Certificate, Status  # noqa: E402
-from ._certify import certify  # noqa: E402
-from ._errors import (  # noqa: E402
-    CertificateFormatError,
-    GameDefinitionError,
-    GameLoadError,
-    OutputPathError,
-    SGNError,
-)
-from ._dynamics import Basin, Equilibrium, basin, find_equilibrium  # noqa: E402
-from ._game import Box, Game  # noqa: E402
-from ._load import load_game  # noqa: E402
-from ._markov import MarkovGame  # noqa: E402
-from ._simulate import Run, Simulation, simulate  # noqa: E402
-from ._steps import StepSizes, euler_factor, rk4_factor, step_sizes  # noqa: E402
-from ._verdict import Outcome, Promise, Verdict  # noqa: E402
-from ._verify import Check, Verification, read_certificate, verify  # noqa: E402
-from ._weights import (  # noqa: E402
-    Band,
-    LPWeights,
-    Perron,
-    SDPBisection,
-    Weights,
-    WeightStatus,
-    best_possible_margin,
-    comparison_matrix,
-    optimize_weights,
-    sgn_margin,
-    sgn_matrix,
-    spectral_radius,
-    two_player_band,
-)
+import importlib
 
-__all__ = [
-    "SCHEMA_VERSION", "Band", "Basin", "Bounds", "Box", "Certificate", "CertificateFormatError",
-    "Check", "Equilibrium", "Run", "Simulation", "Verification", "basin", "find_equilibrium",
-    "read_certificate", "simulate", "verify", "Outcome", "Promise", "Verdict",
-    "Game", "GameDefinitionError", "MarkovGame", "GameLoadError", "LPWeights", "MetricBounds",
-    "OutputPathError", "Perron", "SDPBisection", "SGNError", "Sampled", "Status", "StepSizes",
-    "WeightStatus", "Weights", "best_possible_margin", "certify", "comparison_matrix",
-    "estimate_bounds", "estimate_in_metric", "euler_factor", "load_game", "optimize_weights",
-    "rk4_factor", "sgn_margin", "sgn_matrix", "spectral_radius", "step_sizes",
-    "two_player_band",
-]
+#: Where each public name lives. `import sgn` loads none of them (nor JAX, which alone takes
+#: most of a second): a name is imported the first time it is used, so `sgn --help` and
+#: scripts that only read certificates start fast.
+_PUBLIC = {
+    "_bounds": ("Bounds", "MetricBounds", "Sampled", "estimate_bounds", "estimate_in_metric"),
+    "_certificate": ("SCHEMA_VERSION", "Certificate", "Status"),
+    "_certify": ("certify",),
+    "_errors": ("CertificateFormatError", "GameDefinitionError", "GameLoadError",
+                "OutputPathError", "SGNError"),
+    "_dynamics": ("Basin", "Equilibrium", "basin", "find_equilibrium"),
+    "_game": ("Box", "Game"),
+    "_load": ("load_game",),
+    "_markov": ("MarkovGame",),
+    "_simulate": ("Run", "Simulation", "simulate"),
+    "_steps": ("StepSizes", "euler_factor", "rk4_factor", "step_sizes"),
+    "_verdict": ("Outcome", "Promise", "Verdict"),
+    "_verify": ("Check", "Verification", "read_certificate", "verify"),
+    "_weights": ("Band", "LPWeights", "Perron", "SDPBisection", "Weights", "WeightStatus",
+                 "best_possible_margin", "comparison_matrix", "optimize_weights", "sgn_margin",
+                 "sgn_matrix", "spectral_radius", "two_player_band"),
+}
+_HOME = {name: module for module, names in _PUBLIC.items() for name in names}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sgn' has no attribute {name!r}")
+    importlib.import_module("._config", __name__)   # float64 on, before anything touches JAX
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value                          # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -30,6 +30,9 @@ def _guarded(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            # Here, not in the group: `--help` never reaches a command, and should not pay
+            # for importing JAX.
+            _use_compilation_cache()
             return command(*args, **kwargs)
         except SGNError as exc:
             click.echo(f"error: {exc}", err=True)
@@ -61,7 +64,6 @@ def main():
     interrupted (Ctrl-C). simulate: 0 every run inside the certificate kept its promise, 1 a
     promise was broken, 4 some run was outside the certificate (nothing promised for it).
     """
-    _use_compilation_cache()
 
 
 def _use_compilation_cache() -> None:
