@@ -226,8 +226,10 @@ def summarize_verification(ver) -> str:
         title = _VERIFY_GROUPS.get(key, key)
         lines.append(f"  [ok] {title}: {len(held)} of {len(checks)} hold ({how}"
                      f"{_ratio_note(held)})")
+    proved = "reproved" in groups      # an interval certificate's mu and L: proved again too
     sampled = [_VERIFY_GROUPS.get(k, _VERIFY_SHORT.get(k, k)) for k, cs in groups.items()
-               if any(c.how == "sampled" for c in cs)]
+               if any(c.how == "sampled" for c in cs)
+               and not (proved and k in ("curvature", "coupling"))]
     if sampled:
         lines.append("  tested by sampling only (a fresh sample can refute these, not prove "
                      f"them): {', '.join(sampled)}")

@@ -114,7 +114,7 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
     fresh samples (new seed), and for interval certificates the bounds proved again.
 
     `max_seconds` is the time budget of re-proving interval bounds (default: the
-    certificate's own budget).
+    certificate's, at least 60 s; interval bounds are re-proved up to the boxes its run enclosed).
     """
     check_same_game(cert, game)
     samples = int(samples or cert.estimator["samples"])
@@ -195,6 +195,26 @@ def _recomputed(cert: Certificate) -> list[Check]:
         checks.append(Check("diagnostics.sgn_gap", ok, diag["sgn_gap"], gap,
                             f"sgn_gap = metric_margin - margin: stored {_shown(diag['sgn_gap'])}"
                             f", recomputed {gap:.12g}" + ("" if ok else " (DISAGREES)")))
+    # rho(diag(mu)^-1 L) and tau(K), written out again from docs/method.md (section 2).
+    if "spectral_radius" in diag:
+        rho = (math.inf if (mu <= 0).any() else 0.0 if mu.size == 1 else
+               float(np.max(np.abs(np.linalg.eigvals(L / mu[:, None])))))
+        stored = diag["spectral_radius"]
+        ok = (stored is None) if math.isinf(rho) else (
+            stored is not None and _close(float(stored), rho, 1e-9 * max(rho, 1.0)))
+        checks.append(Check("diagnostics.spectral_radius", ok, stored, rho,
+                            f"spectral radius rho(diag(mu)^-1 L): stored {_shown(stored)}, "
+                            f"recomputed {_shown(None if math.isinf(rho) else rho)}"
+                            + ("" if ok else " (DISAGREES)")))
+    if "best_possible_margin" in diag:
+        K = -L.copy()
+        K[np.diag_indices_from(K)] = mu
+        tau = float(np.min(np.linalg.eigvals(K).real))
+        ok = _close(diag["best_possible_margin"], tau, 1e-9 * scale)
+        checks.append(Check("diagnostics.best_possible_margin", ok, diag["best_possible_margin"],
+                            tau, f"best possible margin tau(K): stored "
+                            f"{_shown(diag['best_possible_margin'])}, recomputed {tau:.12g}"
+                            + ("" if ok else " (DISAGREES)")))
     if "euclidean_monotone" in diag:
         monotone = float(cert.bounds["euclidean_margin"]) > 0
         ok = diag["euclidean_monotone"] is monotone
@@ -411,17 +431,23 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
 # --- interval bounds, proved again ------------------------------------------------------------------
 
 def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[Check]:
-    """Branch and bound again, with the certificate's box budget: it is deterministic, so with
-    the same boxes it proves the same bounds; a stored bound tighter than that is not proved."""
+    """Branch and bound again, up to the boxes the certificate's run enclosed: it is
+    deterministic, so with the same boxes it proves the same bounds; a stored bound tighter
+    than that is not proved."""
     if cert.estimator.get("method") != "interval":
         return []
     from ._interval import UnsupportedPrimitive, interval_bounds
     from ._interval._branch import DEFAULT_MAX_BOXES, DEFAULT_MAX_SECONDS
 
     budget = cert.estimator.get("budget") or {}
-    max_boxes = int(budget.get("max_boxes") or DEFAULT_MAX_BOXES)
+    # The boxes the bounds pass enclosed, not its limit: a pass that a time budget cut short is
+    # then repeated to the same partition (each round splits its worst boxes first, in the
+    # same order whether boxes or seconds end it), and a pass that decided stops where it did.
+    enclosed = cert.estimator.get("boxes_enclosed")
+    max_boxes = int(enclosed or budget.get("max_boxes") or DEFAULT_MAX_BOXES)
     if max_seconds is None:
-        max_seconds = float(budget.get("max_seconds") or DEFAULT_MAX_SECONDS)
+        # Room to repeat a pass that used all its time, on a machine busier than the first.
+        max_seconds = max(2.0 * float(budget.get("max_seconds") or 0.0), DEFAULT_MAX_SECONDS)
     try:
         proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds)
     except UnsupportedPrimitive as exc:

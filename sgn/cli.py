@@ -287,7 +287,7 @@ def _parse_step(step: str) -> float | None:
               help="Seed for the fresh samples (default: the certificate's seed + 1).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Interval certificates: time budget for proving their bounds again "
-                   "(default: the certificate's own budget).")
+                   "(default: twice the certificate's, at least 60 s).")
 @_output_options
 @_guarded
 def verify(cert_file, game_file, params, samples, seed, max_seconds, fmt, quiet):
