@@ -114,7 +114,7 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
     fresh samples (new seed), and for interval certificates the bounds proved again.
 
     `max_seconds` is the time budget of re-proving interval bounds (default: the
-    certificate's, at least 60 s; interval bounds are re-proved up to the boxes its run enclosed).
+    certificate's twice, at least 60 s; they are re-proved up to the boxes its run enclosed).
     """
     check_same_game(cert, game)
     samples = int(samples or cert.estimator["samples"])
@@ -250,6 +250,11 @@ def _radius(value) -> float:
     return math.inf if value is None else float(value)
 
 
+def _finite_or_none(value):
+    """A radius as the certificate spells it: null for infinite."""
+    return None if math.isinf(value) else float(value)
+
+
 def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
     """The basin from the region, x* and the weights, by the function certify uses."""
     eq = cert.equilibrium
@@ -270,7 +275,7 @@ def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
     checks.append(Check("basin.metric_radius", ok, stored.get("metric_radius"),
                         fresh.metric_radius,
                         f"basin metric radius: stored {_shown(stored.get('metric_radius'))}, "
-                        f"recomputed {_shown(None if math.isinf(fresh.metric_radius) else fresh.metric_radius)}"
+                        f"recomputed {_shown(_finite_or_none(fresh.metric_radius))}"
                         + ("" if ok else " (DISAGREES: the ball is not the largest inside the "
                                          "region around x*)")))
     radii = stored.get("player_radii")
@@ -284,7 +289,7 @@ def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
               else _close(r, float(f), 1e-12 * max(float(f), 1e-300)))
         checks.append(Check(f"basin.player_radii[{i + 1}]", ok, radii[i], float(f),
                             f"basin radius of player {i + 1}: stored {_shown(radii[i])}, "
-                            f"recomputed {_shown(None if math.isinf(f) else float(f))}"
+                            f"recomputed {_shown(_finite_or_none(f))}"
                             + ("" if ok else " (DISAGREES)")))
     return checks
 
@@ -428,7 +433,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
     return checks
 
 
-# --- interval bounds, proved again ------------------------------------------------------------------
+# --- interval bounds, proved again ----------------------------------------------------------------
 
 def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[Check]:
     """Branch and bound again, up to the boxes the certificate's run enclosed: it is

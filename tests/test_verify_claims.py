@@ -107,7 +107,7 @@ def test_basin_kind_box_is_caught(toy_game, toy_data, radii):
     assert "basin.kind" in _failed(result)
 
 
-# --- diagnostics and the Euclidean margin: re-measured ---------------------------------------------
+# --- diagnostics and the Euclidean margin: re-measured --------------------------------------------
 
 def test_metric_margin_times_ten_is_caught(toy_game, toy_data):
     data = copy.deepcopy(toy_data)
@@ -139,7 +139,7 @@ def test_positive_euclidean_margin_is_caught(cascade_game, cascade_data):
     assert check.found < 0 and check.point is not None
 
 
-# --- a constant Jacobian: decided from the traced program --------------------------------------------
+# --- a constant Jacobian: decided from the traced program -----------------------------------------
 
 @pytest.mark.parametrize("verified", [False, True])
 def test_exact_method_on_a_varying_jacobian_is_caught(cascade_game, cascade_data, verified):
@@ -154,7 +154,7 @@ def test_exact_method_on_a_varying_jacobian_is_caught(cascade_game, cascade_data
     assert check.how == "traced"
 
 
-# --- the equilibrium: re-measured at x* -------------------------------------------------------------
+# --- the equilibrium: re-measured at x* -----------------------------------------------------------
 
 def test_residual_set_to_1e3_is_caught(toy_game, toy_data):
     data = copy.deepcopy(toy_data)
@@ -203,7 +203,7 @@ def test_raised_interval_curvature_is_caught(cascade_game):
     assert check.how == "re-proved" and check.found < check.stored
 
 
-# --- a 20-player certificate: a readable summary ----------------------------------------------------
+# --- a 20-player certificate: a readable summary --------------------------------------------------
 
 @pytest.fixture(scope="module")
 def folder_cli(tmp_path_factory) -> Path:
@@ -256,7 +256,7 @@ def test_twenty_players_failures_each_on_a_line(folder_cli, cournot20):
     assert any("couplings L_i,j: 378 of 380 hold" in line for line in lines), out.stdout
 
 
-# --- an output folder that cannot hold files -------------------------------------------------------
+# --- an output folder that cannot hold files ------------------------------------------------------
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not Path("/proc").is_dir(),
                     reason="needs /proc")
