@@ -19,6 +19,15 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise OutputPathError(f"cannot write {path}: it is a folder")
     if not os.access(folder, os.W_OK):
         raise OutputPathError(f"cannot write {path}: the folder {folder} is not writable")
+    # Permission bits do not say everything: some folders (/proc, /sys, a read-only mount)
+    # pass the test above yet hold no new files. Try, with the same call write_atomic uses.
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=folder)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: the folder {folder} cannot hold new files "
+                              f"({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
@@ -26,7 +35,10 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path = check_writable(path)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {path}: {exc.strerror}") from None
     try:
         umask = os.umask(0)
         os.umask(umask)

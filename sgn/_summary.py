@@ -163,13 +163,76 @@ def summarize_policy_simulation(sim, sweep=None) -> str:
     return "\n".join(lines + _outcome_lines(sim, sim.runs))
 
 
+#: Groups of checks in the text output of `sgn verify`, by the first part of a check's name.
+_VERIFY_GROUPS = {
+    "curvature": "curvatures mu_i", "coupling": "couplings L_i,j",
+    "reproved": "bounds re-proved by branch and bound", "step_sizes": "step sizes",
+    "rates": "rates", "band": "band", "basin": "basin",
+}
+
+
+#: Short names of single checks, for the line listing what was tested by sampling only.
+_VERIFY_SHORT = {
+    "euclidean_margin": "Euclidean margin gamma", "lipschitz": "beta",
+    "metric_margin": "alpha in the metric", "diagnostics.metric_margin": "metric margin",
+    "diagnostics.euclidean_lipschitz": "Euclidean Lipschitz constant",
+}
+
+
+def _verify_group(name: str) -> str:
+    head = name.split("[")[0]
+    if head.startswith("reproved"):
+        return "reproved"
+    return head.split(".")[0] if head.split(".")[0] in _VERIFY_GROUPS else name
+
+
+def _ratio_note(checks) -> str:
+    """For bounds tested by fresh values: how close the fresh values came to the stored ones."""
+    ratios = [c.found / c.stored for c in checks
+              if isinstance(c.stored, float) and isinstance(c.found, float) and c.stored > 0
+              and c.found > 0]
+    if not ratios:
+        return ""
+    name = checks[0].name
+    if name.startswith("coupling") or name.startswith("reproved.coupling"):
+        return f"; largest fresh/stored ratio {max(ratios):.3g}"
+    if name.startswith("curvature"):
+        return f"; smallest fresh/stored ratio {min(ratios):.3g}"
+    return ""
+
+
 def summarize_verification(ver) -> str:
-    """Every check, failures first, with what broke and by how much."""
+    """One line per failed check, then the checks that held, grouped, and how each was made.
+
+    JSON output keeps every check; the text groups the held ones (a 20-player certificate has
+    hundreds of couplings) and says which claims were only tested by sampling.
+    """
     verdict = "HOLDS" if ver.ok else f"BROKEN ({len(ver.failures)} checks fail)"
     lines = [f"{ver.game}: certificate {verdict}; fresh samples: {ver.samples} "
              f"(seed {ver.seed})"]
-    for check in sorted(ver.checks, key=lambda c: c.ok):
-        lines.append(f"  [{'ok' if check.ok else 'FAIL'}] {check.message}")
+    for check in ver.failures:
+        lines.append(f"  [FAIL] {check.message} ({check.how})")
+    groups: dict[str, list] = {}
+    for check in ver.checks:
+        groups.setdefault(_verify_group(check.name), []).append(check)
+    for key, checks in groups.items():
+        held = [c for c in checks if c.ok]
+        if not held:
+            continue
+        how = "/".join(dict.fromkeys(c.how for c in held))
+        if len(checks) == 1:
+            lines.append(f"  [ok] {held[0].message} ({how})")
+            continue
+        title = _VERIFY_GROUPS.get(key, key)
+        lines.append(f"  [ok] {title}: {len(held)} of {len(checks)} hold ({how}"
+                     f"{_ratio_note(held)})")
+    proved = "reproved" in groups      # an interval certificate's mu and L: proved again too
+    sampled = [_VERIFY_GROUPS.get(k, _VERIFY_SHORT.get(k, k)) for k, cs in groups.items()
+               if any(c.how == "sampled" for c in cs)
+               and not (proved and k in ("curvature", "coupling"))]
+    if sampled:
+        lines.append("  tested by sampling only (a fresh sample can refute these, not prove "
+                     f"them): {', '.join(sampled)}")
     return "\n".join(lines)
 
 

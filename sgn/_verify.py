@@ -2,13 +2,24 @@
 
     verify(cert, game)  ->  Verification
 
-Two kinds of check. From the certificate's own numbers (its bounds and weights), everything
-derived is recomputed independently: the margin by a dense eigen-solve of the SGN matrix as
-docs/method.md ("The SGN lemma") writes it, the rates, the step sizes and the band. From the
-game, fresh samples with a new seed test every stored bound: a curvature below the stored mu_i,
-a coupling above L_ij, a Jacobian norm above beta or a metric margin below alpha in the
-certified metric, and the stored equilibrium's residual. Each failure says what broke, where,
-and by how much.
+Every claim of the certificate is checked one of four ways (`Check.how`):
+
+- "recomputed": derived from the certificate's own numbers, independently: the margin by a
+  dense eigen-solve of the SGN matrix as docs/method.md ("The SGN lemma") writes it, the
+  status, rates, step sizes, band, sgn_gap, euclidean_monotone, and the basin (from the
+  region, x* and the weights, by the function certify uses);
+- "traced": decided from the game's traced program: whether its Jacobian is constant, which
+  an "exact" certificate (and `estimator.constant_jacobian`) claims;
+- "re-measured": measured on the game again: the residual at the stored x*, and, for an
+  exact certificate (constant Jacobian), every bound by one exact evaluation;
+- "sampled": fresh samples with a new seed plus local search, which can refute a bound but
+  never prove it: curvature mu_i, coupling L_ij, beta, alpha and the stored metric margin in
+  the certified metric, the Euclidean margin gamma and Lipschitz constant;
+- "re-proved": the curvature and coupling bounds of an interval certificate, proved again by
+  branch and bound with the certificate's box budget; a stored bound tighter than the one
+  re-proved fails.
+
+Each failure says what broke, where, and by how much.
 """
 
 from __future__ import annotations
@@ -21,7 +32,7 @@ import numpy as np
 
 from ._bounds import estimate_bounds, estimate_in_metric
 from ._certificate import Certificate, Status
-from ._dynamics import EQUILIBRIUM_FTOL, residual
+from ._dynamics import EQUILIBRIUM_FTOL, basin, residual
 from ._errors import CertificateFormatError
 from ._game import Game, _short
 from ._result import Result
@@ -43,6 +54,7 @@ class Check(Result):
     found: object
     message: str
     point: list | None = None
+    how: str = "recomputed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,12 +109,19 @@ def check_same_game(cert: Certificate, game: Game) -> None:
 
 
 def verify(cert: Certificate, game: Game, *, samples: int | None = None,
-           seed: int | None = None) -> Verification:
-    """Re-check `cert` against `game`: recomputed numbers, then fresh samples (new seed)."""
+           seed: int | None = None, max_seconds: float | None = None) -> Verification:
+    """Re-check `cert` against `game`: recomputed numbers, the traced program, the game at x*,
+    fresh samples (new seed), and for interval certificates the bounds proved again.
+
+    `max_seconds` is the time budget of re-proving interval bounds (default: the
+    certificate's twice, at least 60 s; they are re-proved up to the boxes its run enclosed).
+    """
     check_same_game(cert, game)
     samples = int(samples or cert.estimator["samples"])
     seed = int(cert.estimator["seed"]) + 1 if seed is None else int(seed)
-    checks = _recomputed(cert) + _resampled(cert, game, samples, seed)
+    checks = (_recomputed(cert) + _basin_checks(cert, game) + _traced(cert, game)
+              + _resampled(cert, game, samples, seed) + _equilibrium_checks(cert, game)
+              + _reproved(cert, game, max_seconds))
     return Verification(game.name, samples, seed, checks)
 
 
@@ -169,6 +188,50 @@ def _recomputed(cert: Certificate) -> list[Check]:
         check("rates.flow", cert.rates["flow"], stored_alpha, "flow rate")
         check("rates.euler", cert.rates["euler"], fresh["euler_factor"], "Euler factor")
         check("rates.rk4", cert.rates["rk4"], fresh["rk4_factor"], "RK4 factor")
+    diag = cert.diagnostics
+    if "sgn_gap" in diag:
+        gap = float(diag["metric_margin"]) - stored_alpha
+        ok = _close(diag["sgn_gap"], gap, 1e-12 * scale)
+        checks.append(Check("diagnostics.sgn_gap", ok, diag["sgn_gap"], gap,
+                            f"sgn_gap = metric_margin - margin: stored {_shown(diag['sgn_gap'])}"
+                            f", recomputed {gap:.12g}" + ("" if ok else " (DISAGREES)")))
+    # rho(diag(mu)^-1 L) and tau(K), written out again from docs/method.md (section 2).
+    if "spectral_radius" in diag:
+        rho = (math.inf if (mu <= 0).any() else 0.0 if mu.size == 1 else
+               float(np.max(np.abs(np.linalg.eigvals(L / mu[:, None])))))
+        stored = diag["spectral_radius"]
+        ok = (stored is None) if math.isinf(rho) else (
+            stored is not None and _close(float(stored), rho, 1e-9 * max(rho, 1.0)))
+        checks.append(Check("diagnostics.spectral_radius", ok, stored, rho,
+                            f"spectral radius rho(diag(mu)^-1 L): stored {_shown(stored)}, "
+                            f"recomputed {_shown(None if math.isinf(rho) else rho)}"
+                            + ("" if ok else " (DISAGREES)")))
+    if "best_possible_margin" in diag:
+        K = -L.copy()
+        K[np.diag_indices_from(K)] = mu
+        tau = float(np.min(np.linalg.eigvals(K).real))
+        ok = _close(diag["best_possible_margin"], tau, 1e-9 * scale)
+        checks.append(Check("diagnostics.best_possible_margin", ok, diag["best_possible_margin"],
+                            tau, f"best possible margin tau(K): stored "
+                            f"{_shown(diag['best_possible_margin'])}, recomputed {tau:.12g}"
+                            + ("" if ok else " (DISAGREES)")))
+    if "euclidean_monotone" in diag:
+        monotone = float(cert.bounds["euclidean_margin"]) > 0
+        ok = diag["euclidean_monotone"] is monotone
+        checks.append(Check("diagnostics.euclidean_monotone", ok, diag["euclidean_monotone"],
+                            monotone, f"euclidean_monotone = (gamma > 0): stored "
+                            f"{diag['euclidean_monotone']}, recomputed {monotone}"
+                            + ("" if ok else " (DISAGREES)")))
+    eq = cert.equilibrium
+    if certified:
+        found = bool(eq and eq.get("found"))
+        checks.append(Check("equilibrium.found", found, None if not eq else eq.get("found"), True,
+                            "a certified status needs an equilibrium found in the region: "
+                            + ("it is" if found else "the certificate has none (equilibrium."
+                               "found is false or missing)")))
+    elif eq and eq.get("found") and cert.status is Status.NOT_CERTIFIED:
+        checks.append(Check("equilibrium.found", False, True, False,
+                            "a not_certified certificate cannot state an equilibrium found"))
     if len(mu) == 2:
         band = two_player_band(mu, L)
         if (band is None) != (cert.band is None):
@@ -181,13 +244,118 @@ def _recomputed(cert: Certificate) -> list[Check]:
     return checks
 
 
+# --- from the game: its basin, its traced program, x* ---------------------------------------------
+
+def _radius(value) -> float:
+    return math.inf if value is None else float(value)
+
+
+def _finite_or_none(value):
+    """A radius as the certificate spells it: null for infinite."""
+    return None if math.isinf(value) else float(value)
+
+
+def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
+    """The basin from the region, x* and the weights, by the function certify uses."""
+    eq = cert.equilibrium
+    if not eq or not eq.get("found"):
+        return []
+    stored = eq.get("basin")
+    fresh = basin(game, cert.weights, np.asarray(eq["x"], dtype=float))
+    if not isinstance(stored, dict):
+        return [Check("basin", False, stored, fresh.to_dict(),
+                      "the equilibrium is found but the certificate states no basin")]
+    checks = [Check("basin.kind", stored.get("kind") == fresh.kind, stored.get("kind"),
+                    fresh.kind, f"basin kind: stored {stored.get('kind')!r}, recomputed "
+                    f"{fresh.kind!r} ({'box' if game.constrained else 'ball'}: the game is "
+                    f"{'' if game.constrained else 'not '}constrained)")]
+    R = _radius(stored.get("metric_radius"))
+    ok = (R == fresh.metric_radius if math.isinf(fresh.metric_radius) or math.isinf(R)
+          else _close(R, fresh.metric_radius, 1e-12 * max(fresh.metric_radius, 1e-300)))
+    checks.append(Check("basin.metric_radius", ok, stored.get("metric_radius"),
+                        fresh.metric_radius,
+                        f"basin metric radius: stored {_shown(stored.get('metric_radius'))}, "
+                        f"recomputed {_shown(_finite_or_none(fresh.metric_radius))}"
+                        + ("" if ok else " (DISAGREES: the ball is not the largest inside the "
+                                         "region around x*)")))
+    radii = stored.get("player_radii")
+    if not isinstance(radii, list) or len(radii) != game.n_players:
+        checks.append(Check("basin.player_radii", False, radii, fresh.player_radii,
+                            f"basin player radii: stored {radii!r}, expected {game.n_players}"))
+        return checks
+    for i, (r, f) in enumerate(zip(radii, fresh.player_radii)):
+        r = _radius(r) if isinstance(r, (int, float)) or r is None else math.nan
+        ok = (r == f if math.isinf(f) or math.isinf(r)
+              else _close(r, float(f), 1e-12 * max(float(f), 1e-300)))
+        checks.append(Check(f"basin.player_radii[{i + 1}]", ok, radii[i], float(f),
+                            f"basin radius of player {i + 1}: stored {_shown(radii[i])}, "
+                            f"recomputed {_shown(_finite_or_none(f))}"
+                            + ("" if ok else " (DISAGREES)")))
+    return checks
+
+
+def _traced(cert: Certificate, game: Game) -> list[Check]:
+    """What the certificate says about the Jacobian being constant, against the traced program
+    (`Game.has_constant_jacobian`): an "exact" certificate is a proof only when it is."""
+    method = cert.estimator.get("method")
+    claims = method == "exact" or bool(cert.estimator.get("constant_jacobian"))
+    checks = []
+    verified = method in ("exact", "interval")
+    if cert.verified != verified:
+        checks.append(Check("verified", False, cert.verified, verified,
+                            f"verified is {cert.verified}, but estimator.method {method!r} "
+                            f"{'proves' if verified else 'does not prove'} bounds"))
+    if claims or method == "exact":
+        constant = bool(game.has_constant_jacobian)
+        checks.append(Check(
+            "estimator.constant_jacobian", constant, True, constant,
+            "constant Jacobian (estimator.method 'exact'): the traced program "
+            + ("confirms F is affine" if constant else
+               "does not show F affine (its Jacobian reads x, or F uses an operation that can "
+               "jump or kink), so exact bounds from one evaluation prove nothing"),
+            how="traced"))
+    return checks
+
+
+def _equilibrium_checks(cert: Certificate, game: Game) -> list[Check]:
+    """The residual at the stored x*, measured on the game again."""
+    eq = cert.equilibrium
+    if not eq:
+        return []
+    x = np.asarray(eq["x"], dtype=float)
+    r = residual(game, x)
+    beta = float(cert.bounds["lipschitz"])
+    limit = EQUILIBRIUM_FTOL * beta * float(np.linalg.norm(game.region.width))
+    checks = []
+    if eq.get("found"):
+        inside = bool(((x >= game.region.low) & (x <= game.region.high)).all())
+        ok = r <= limit and math.isfinite(r) and inside
+        checks.append(Check("equilibrium", ok, eq.get("residual"), r,
+                            f"residual at the stored equilibrium: {r:.3g} (limit {limit:.3g})"
+                            + ("" if inside else "; x* lies outside the region"),
+                            None if ok else x.tolist(), how="re-measured"))
+    stored = eq.get("residual")
+    stored_r = math.nan if stored is None else float(stored)
+    ok = math.isfinite(r) and abs(stored_r - r) <= max(limit, RECOMPUTE_RTOL * abs(r))
+    checks.append(Check("equilibrium.residual", ok, stored, r,
+                        f"stored residual {_shown(stored)}, measured at the stored x* {r:.3g}"
+                        + ("" if ok else " (DISAGREES)"), how="re-measured"))
+    return checks
+
+
 # --- from the game, with fresh samples -----------------------------------------------------------
+
+def _label(i: int, j: int) -> str:
+    return f"L_{i + 1},{j + 1}"
+
 
 def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[Check]:
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     L = np.asarray(cert.bounds["coupling"], dtype=float)
     scale = max(float(np.abs(mu).max()), float(L.max()), 1e-300)
     fresh = estimate_bounds(game, samples=samples, seed=seed)
+    # A constant Jacobian is evaluated once, exactly: a re-measurement, not a sample.
+    how = "re-measured" if fresh.method == "exact" else "sampled"
     # The fresh run's values at the points it evaluated, not its bounds: a bound moved past
     # what was measured by a safety allowance is not something the samples "reach".
     allow = fresh.allowances
@@ -202,7 +370,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             f"curvature[{i + 1}]", ok, float(mu[i]), found,
             f"player {i + 1} curvature: stored mu = {mu[i]:.9g}, fresh samples reach {found:.9g}"
             + ("" if ok else f" at x = {_short(at)}, below it by {mu[i] - found:.3g}"),
-            None if ok else at.tolist()))
+            None if ok else at.tolist(), how))
     for i in range(n):
         for j in range(n):
             if i == j:
@@ -211,10 +379,29 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             ok = found <= L[i, j] + _allowance(L[i, j], found, scale)
             checks.append(Check(
                 f"coupling[{i + 1},{j + 1}]", ok, float(L[i, j]), found,
-                f"coupling L_{i + 1}{j + 1}: stored {L[i, j]:.9g}, fresh samples reach "
+                f"coupling {_label(i, j)}: stored {L[i, j]:.9g}, fresh samples reach "
                 f"{found:.9g}" + ("" if ok else f" at x = {_short(at)}, above it by "
                                                f"{found - L[i, j]:.3g}"),
-                None if ok else at.tolist()))
+                None if ok else at.tolist(), how))
+    gamma = float(cert.bounds["euclidean_margin"])
+    reached_gamma = float(fresh.euclidean_margin + allow.get("euclidean_margin", 0.0))
+    ok = reached_gamma >= gamma - _allowance(gamma, reached_gamma, scale)
+    at = fresh.locations["euclidean_margin"]
+    checks.append(Check(
+        "euclidean_margin", ok, gamma, reached_gamma,
+        f"Euclidean margin gamma: stored {gamma:.9g}, fresh samples reach {reached_gamma:.9g}"
+        + ("" if ok else f" at x = {_short(at)}, below it by {gamma - reached_gamma:.3g}"),
+        None if ok else at.tolist(), how))
+    stored_lip = cert.diagnostics.get("euclidean_lipschitz")
+    if stored_lip is not None:
+        reached_lip = float(fresh.lipschitz - allow.get("lipschitz", 0.0))
+        stored_lip = float(stored_lip)
+        ok = reached_lip <= stored_lip + _allowance(stored_lip, reached_lip, scale)
+        checks.append(Check(
+            "diagnostics.euclidean_lipschitz", ok, stored_lip, reached_lip,
+            f"Euclidean Lipschitz constant: stored {stored_lip:.9g}, fresh samples reach "
+            f"{reached_lip:.9g}" + ("" if ok else f", above it by {reached_lip - stored_lip:.3g}"),
+            how=how))
     metric = estimate_in_metric(game, cert.weights, fresh)
     reached_beta = metric.lipschitz - metric.allowances.get("lipschitz", 0.0)
     reached_margin = metric.margin + metric.allowances.get("margin", 0.0)
@@ -223,7 +410,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
     checks.append(Check("lipschitz", ok, beta, reached_beta,
                         f"Lipschitz beta in the metric: stored {beta:.9g}, fresh samples reach "
                         f"{reached_beta:.9g}" + ("" if ok else f", above it by "
-                                                 f"{reached_beta - beta:.3g}")))
+                                                 f"{reached_beta - beta:.3g}"), how=how))
     if cert.status is Status.CERTIFIED:
         ok = reached_margin >= cert.margin - _allowance(cert.margin, reached_margin, scale)
         checks.append(Check(
@@ -231,14 +418,73 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             f"margin in the certified metric: alpha = {cert.margin:.9g}, the Jacobians show "
             f"{reached_margin:.9g}" + ("" if ok else f" at x = {_short(metric.margin_point)}: "
                                       "the metric does not contract there as promised"),
-            None if ok else metric.margin_point.tolist()))
-    eq = cert.equilibrium
-    if eq and eq.get("found"):
-        x = np.asarray(eq["x"], dtype=float)
-        r = residual(game, x)
-        limit = max(EQUILIBRIUM_FTOL * beta * float(np.linalg.norm(game.region.width)),
-                    10.0 * float(eq.get("residual") or 0.0))
-        ok = r <= limit and math.isfinite(r)
-        checks.append(Check("equilibrium", ok, eq.get("residual"), r,
-                            f"residual at the stored equilibrium: {r:.3g} (limit {limit:.3g})"))
+            None if ok else metric.margin_point.tolist(), how))
+    # The stored metric margin is a minimum over the points certify saw (for sampled bounds
+    # lowered by an allowance; for interval bounds a proved lower bound): fresh points may
+    # show less, never more than stored.
+    stored_mm = float(cert.diagnostics["metric_margin"])
+    ok = reached_margin >= stored_mm - _allowance(stored_mm, reached_margin, scale)
+    checks.append(Check(
+        "diagnostics.metric_margin", ok, stored_mm, reached_margin,
+        f"stored metric margin {stored_mm:.9g}, the Jacobians show {reached_margin:.9g}"
+        + ("" if ok else f" at x = {_short(metric.margin_point)}, below it by "
+                         f"{stored_mm - reached_margin:.3g}"),
+        None if ok else metric.margin_point.tolist(), how))
+    return checks
+
+
+# --- interval bounds, proved again ----------------------------------------------------------------
+
+def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[Check]:
+    """Branch and bound again, up to the boxes the certificate's run enclosed: it is
+    deterministic, so with the same boxes it proves the same bounds; a stored bound tighter
+    than that is not proved."""
+    if cert.estimator.get("method") != "interval":
+        return []
+    from ._interval import UnsupportedPrimitive, interval_bounds
+    from ._interval._branch import DEFAULT_MAX_BOXES, DEFAULT_MAX_SECONDS
+
+    budget = cert.estimator.get("budget") or {}
+    # The boxes the bounds pass enclosed, not its limit: a pass that a time budget cut short is
+    # then repeated to the same partition (each round splits its worst boxes first, in the
+    # same order whether boxes or seconds end it), and a pass that decided stops where it did.
+    enclosed = cert.estimator.get("boxes_enclosed")
+    max_boxes = int(enclosed or budget.get("max_boxes") or DEFAULT_MAX_BOXES)
+    if max_seconds is None:
+        # Room to repeat a pass that used all its time, on a machine busier than the first.
+        max_seconds = max(2.0 * float(budget.get("max_seconds") or 0.0), DEFAULT_MAX_SECONDS)
+    try:
+        proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds)
+    except UnsupportedPrimitive as exc:
+        return [Check("reproved", False, "interval", None,
+                      f"the certificate claims interval bounds, but the game cannot be "
+                      f"enclosed: {exc}", how="re-proved")]
+    record = proved.record
+    short = record.stopped == "seconds"
+    hint = (f"; the re-proof ran out of time ({max_seconds:g} s) after {record.boxes_enclosed} "
+            "boxes: raise --max-seconds to re-prove it" if short else "")
+    mu = np.asarray(cert.bounds["curvature"], dtype=float)
+    L = np.asarray(cert.bounds["coupling"], dtype=float)
+    pmu, pL = proved.bounds.curvature, proved.bounds.coupling
+    scale = max(float(np.abs(mu).max()), float(L.max()), 1e-300)
+    checks = []
+    for i in range(game.n_players):
+        p = float(pmu[i])
+        ok = mu[i] <= p + _allowance(mu[i], p, scale)
+        checks.append(Check(
+            f"reproved.curvature[{i + 1}]", ok, float(mu[i]), p,
+            f"player {i + 1} curvature: stored mu = {mu[i]:.9g}, re-proved {p:.9g}"
+            + ("" if ok else f": the stored bound is above what interval arithmetic proves by "
+                             f"{mu[i] - p:.3g}{hint}"), how="re-proved"))
+    for i in range(game.n_players):
+        for j in range(game.n_players):
+            if i == j:
+                continue
+            p = float(pL[i, j])
+            ok = L[i, j] >= p - _allowance(L[i, j], p, scale)
+            checks.append(Check(
+                f"reproved.coupling[{i + 1},{j + 1}]", ok, float(L[i, j]), p,
+                f"coupling {_label(i, j)}: stored {L[i, j]:.9g}, re-proved {p:.9g}"
+                + ("" if ok else f": the stored bound is below what interval arithmetic "
+                                 f"proves by {p - L[i, j]:.3g}{hint}"), how="re-proved"))
     return checks

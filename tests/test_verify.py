@@ -211,7 +211,7 @@ def test_lowered_coupling_is_caught(folder, toy_data):
     assert "coupling[1,2]" in fails
     assert "coupling[2,1]" not in fails
     check = fails["coupling[1,2]"]
-    assert "L_12" in check["message"]
+    assert "L_1,2" in check["message"]  # L_{i,j}: unambiguous from 10 players on
     assert check["found"] == pytest.approx(10.0, rel=1e-9)
     assert "above it by 5" in check["message"]
 
