@@ -118,3 +118,12 @@ def assert_usage_error(result, *words):
     assert result.exit_code == 2, (result.exit_code, everything, result.exception)
     for word in words:
         assert word.lower() in everything.lower(), f"{word!r} not in {everything!r}"
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """The reference toy (examples/scalar_toy.py) and its certificate, once per test module."""
+    game = sgn.load_game(EXAMPLES / "scalar_toy.py")
+    cert = sgn.certify(game, samples=64)
+    assert cert.certified, cert.reasons
+    return game, cert

@@ -135,14 +135,6 @@ TOY_J = np.array([[1.0, 10.0], [0.05, 1.0]])
 # --- module fixtures: each game is compiled once ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def toy():
-    game = sgn.load_game(EXAMPLES / "scalar_toy.py")
-    cert = sgn.certify(game, samples=64)
-    assert cert.certified, cert.reasons
-    return game, cert
-
-
-@pytest.fixture(scope="module")
 def cascade():
     game = sgn.load_game(EXAMPLES / "cascade.py")
     cert = sgn.certify(game, samples=1024)

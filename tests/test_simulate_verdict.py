@@ -59,14 +59,6 @@ def simulate_text(run_cli, *args):
 
 
 @pytest.fixture(scope="module")
-def toy():
-    game = sgn.load_game(EXAMPLES / "scalar_toy.py")
-    cert = sgn.certify(game, samples=64)
-    assert cert.certified, cert.reasons
-    return game, cert
-
-
-@pytest.fixture(scope="module")
 def coordination():
     game = sgn.load_game(EXAMPLES / "markov_coordination.py")
     cert = sgn.certify(game)
