@@ -7,13 +7,20 @@ The same seed always gives the same points.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 from scipy.stats import qmc
 
 from . import _config
+from ._errors import SGNError
 from ._game import Box
+
+
+#: Copies of the (samples x d) float64 point array alive at once while the points are made and
+#: used (unit cube, vertices, Sobol block, scaled points, points plus refined ones).
+POINT_COPIES = 5
 
 
 def sample_points(box: Box, samples: int, seed: int) -> np.ndarray:
@@ -21,6 +28,7 @@ def sample_points(box: Box, samples: int, seed: int) -> np.ndarray:
     if samples < 1:
         raise ValueError("samples must be >= 1")
     d = box.low.size
+    _check_fits(samples, d)
     rng = np.random.default_rng(seed)
     unit = [np.full((1, d), 0.5)]
     budget = samples - 1
@@ -37,3 +45,16 @@ def sample_points(box: Box, samples: int, seed: int) -> np.ndarray:
         unit.append(sobol)
     points = np.concatenate(unit)[:samples]
     return box.low + points * box.width
+
+
+def _check_fits(samples: int, d: int) -> None:
+    """Refuse, before allocating, a sample count whose points cannot fit in free memory."""
+    need = POINT_COPIES * 8 * samples * d
+    try:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):   # not Linux: nothing to compare with
+        return
+    if need > free:
+        raise SGNError(f"{samples} samples of a {d}-dimensional region need about "
+                       f"{need / 2**30:.3g} GiB, more than the {free / 2**30:.3g} GiB of memory "
+                       "free: use fewer --samples")

@@ -101,8 +101,12 @@ def check_certificate(data) -> None:
         _numbers(_get(region, key, "game.region"), f"game.region.{key}", d)
 
     estimator = _get(data, "estimator")
-    for key in ("method", "samples", "seed"):
-        _get(estimator, key, "estimator")
+    if not isinstance(_get(estimator, "method", "estimator"), str):
+        _fail("estimator.method", "must be a string")
+    for key in ("samples", "seed"):
+        value = _get(estimator, key, "estimator")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            _fail(f"estimator.{key}", "must be a non-negative integer")
 
     bounds = _get(data, "bounds")
     _numbers(_get(bounds, "curvature", "bounds"), "bounds.curvature", n)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ._bounds import estimate_bounds, estimate_in_metric
+from ._config import DEFAULT_SAMPLES
 from ._certificate import Certificate, Status
 from ._dynamics import EQUILIBRIUM_FTOL, basin, residual
 from ._errors import CertificateFormatError
@@ -102,8 +103,9 @@ def check_same_game(cert: Certificate, game: Game) -> None:
         high = np.asarray(region["high"], dtype=float)
     except (KeyError, TypeError, ValueError):
         raise CertificateFormatError("the certificate's region is malformed") from None
-    same = (low.shape == game.region.low.shape and np.allclose(low, game.region.low)
-            and np.allclose(high, game.region.high))
+    # Exactly: the region is part of the claim (JSON keeps float64 values exactly).
+    same = (low.shape == game.region.low.shape and np.array_equal(low, game.region.low)
+            and np.array_equal(high, game.region.high))
     if not same or bool(region.get("constrained")) != game.constrained:
         raise CertificateFormatError("the certificate's region differs from the game's region")
 
@@ -117,7 +119,9 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
     certificate's twice, at least 60 s; they are re-proved up to the boxes its run enclosed).
     """
     check_same_game(cert, game)
-    samples = int(samples or cert.estimator["samples"])
+    # The file's sample count is not trusted to set how hard it is checked: at least the
+    # default, more when the certificate itself used more.
+    samples = int(samples or max(DEFAULT_SAMPLES, cert.estimator["samples"]))
     seed = int(cert.estimator["seed"]) + 1 if seed is None else int(seed)
     checks = (_recomputed(cert) + _basin_checks(cert, game) + _traced(cert, game)
               + _resampled(cert, game, samples, seed) + _equilibrium_checks(cert, game)
@@ -180,7 +184,11 @@ def _recomputed(cert: Certificate) -> list[Check]:
     if certified != (alpha > 0) and cert.status is not Status.INCONCLUSIVE:
         checks.append(Check("status", False, cert.status.value, alpha,
                             f"status {cert.status.value} contradicts the margin {alpha:.6g}"))
-    if certified and cert.step_sizes is not None:
+    if certified and not (stored_alpha > 0 and 0 < beta < math.inf):
+        checks.append(Check("status", False, cert.status.value, stored_alpha,
+                            f"status certified with margin {stored_alpha:.6g} and beta "
+                            f"{beta:.6g}: a certificate needs margin > 0 and a finite beta > 0"))
+    elif certified and cert.step_sizes is not None:
         fresh = step_sizes(stored_alpha, beta,
                            constrained=bool(cert.game["region"].get("constrained"))).to_dict()
         for key, stored in cert.step_sizes.items():

@@ -1,0 +1,66 @@
+"""A certificate cannot make `sgn verify` check it less, and malformed claims are bad input or
+a broken certificate, never an internal error (issue 17, the verify-side overclaims)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+import sgn
+from sgn._config import DEFAULT_SAMPLES
+from sgn._errors import CertificateFormatError, SGNError
+from sgn._sampling import sample_points
+
+from conftest import EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def cascade():
+    game = sgn.load_game(EXAMPLES / "cascade.py")
+    cert = sgn.certify(game, samples=1024)
+    assert cert.certified
+    return game, json.loads(cert.to_json())
+
+
+def test_a_certificate_cannot_lower_the_sample_count_verify_uses(cascade):
+    game, data = cascade
+    data = copy.deepcopy(data)
+    data["estimator"]["samples"] = 1
+    data["bounds"]["curvature"][1] *= 1.05          # a false curvature
+    result = sgn.verify(sgn.Certificate.from_dict(data), game)
+    assert result.samples >= DEFAULT_SAMPLES
+    assert not result.ok and "curvature[2]" in [c.name for c in result.failures]
+
+
+def test_a_widened_region_is_a_different_claim(cascade):
+    game, data = cascade
+    data = copy.deepcopy(data)
+    data["game"]["region"]["high"] = [v * (1 + 1e-7) for v in data["game"]["region"]["high"]]
+    with pytest.raises(CertificateFormatError, match="region differs"):
+        sgn.verify(sgn.Certificate.from_dict(data), game)
+
+
+@pytest.mark.parametrize("value", ["many", 1.5, True, -3, None])
+def test_an_estimator_count_of_the_wrong_type_is_refused(cascade, value):
+    data = copy.deepcopy(cascade[1])
+    data["estimator"]["samples"] = value
+    with pytest.raises(CertificateFormatError, match="estimator.samples"):
+        sgn.Certificate.from_dict(data)
+
+
+def test_certified_with_a_margin_at_or_below_zero_is_broken_not_a_crash(cascade):
+    game, data = cascade
+    data = copy.deepcopy(data)
+    data["margin"] = -0.1
+    result = sgn.verify(sgn.Certificate.from_dict(data), game)
+    assert not result.ok and "status" in [c.name for c in result.failures]
+
+
+def test_a_sample_count_that_cannot_fit_is_refused_before_allocating():
+    box = sgn.Box(-1.0, 1.0).resolve(6)
+    with pytest.raises(SGNError, match="use fewer --samples"):
+        sample_points(box, 10**10, 0)
+    assert sample_points(box, 64, 0).shape == (64, 6)     # ordinary sizes are untouched
