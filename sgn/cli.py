@@ -113,7 +113,8 @@ def _emit(fmt: str, data: dict, text: str) -> None:
 @main.command()
 @_game_options
 @_samples_option
-@click.option("--seed", type=int, default=None, help="Sampling seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Sampling seed (default 0).")
 @click.option("--out", "out", metavar="PATH", default=None,
               help="Write the certificate JSON here (atomically).")
 @click.option("--report", "report", metavar="PDF", default=None,
@@ -206,7 +207,8 @@ def _simulate_exit(outcome) -> int:
                    "certified).")
 @click.option("--steps", type=click.IntRange(min=1), default=200, show_default=True,
               help="Steps per start.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the starts.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for the starts.")
 @_samples_option
 @_output_options
 @_guarded
@@ -285,7 +287,7 @@ def _parse_step(step: str) -> float | None:
 @click.argument("cert_file", metavar="CERT.json")
 @_game_options
 @_samples_option
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed for the fresh samples (default: the certificate's seed + 1).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Interval certificates: time budget for proving their bounds again "
@@ -347,7 +349,8 @@ def report(cert_file, game_file, params, out):
 @click.option("--param", "params", multiple=True, metavar="KEY=START:STOP:COUNT|KEY=VALUE",
               help="A parameter of make_game to sweep (START:STOP:COUNT) or to fix (VALUE).")
 @_samples_option
-@click.option("--seed", type=int, default=None, help="Sampling seed (default 0).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Sampling seed (default 0).")
 @click.option("--out", "out", metavar="PATH", default=None, help="Write the sweep JSON here.")
 @click.option("--report", "report", metavar="PDF", default=None,
               help="Write the PDF sweep report here.")

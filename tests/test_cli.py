@@ -300,8 +300,10 @@ def test_out_write_failure_is_atomic(run_cli, mini_toy, tmp_path, monkeypatch):
     (["--samples", "many"], ["--samples"]),
     (["--format", "xml"], ["--format", "xml"]),
     (["--seed", "abc"], ["--seed"]),
+    (["--seed", "-1"], ["--seed"]),
     (["--no-such-option"], ["--no-such-option"]),
-], ids=["samples-0", "samples-negative", "samples-text", "format-xml", "seed-text", "unknown"])
+], ids=["samples-0", "samples-negative", "samples-text", "format-xml", "seed-text",
+        "seed-negative", "unknown"])
 def test_usage_errors(run_cli, mini_toy, args, words):
     result = run_cli("certify", mini_toy, *args)
     assert_usage_error(result, *words)
