@@ -140,8 +140,17 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
     if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
         # Branch and bound knows why better than the weights do: a proved counterexample, or a
         # budget that ran out with part of the region proved.
-        status = Status.NOT_CERTIFIED if search.outcome == "refuted" else Status.INCONCLUSIVE
+        # A proved mu_i <= 0 also refutes the Euclidean test (lambda_min(sym J) is at most that
+        # of any diagonal block); a proved small-gain failure refutes SGN's test only, and an
+        # Euclidean margin that the enclosures leave at or below zero is loose, not shown to fail.
+        refutes_both = search.outcome == "refuted" and (
+            (search.witness or {}).get("quantity") == "curvature")
+        status = Status.NOT_CERTIFIED if refutes_both else Status.INCONCLUSIVE
         reasons.insert(0, search.reason)
+        if search.outcome == "refuted" and not refutes_both:
+            reasons.insert(1, f"the Euclidean test is neither proved nor refuted: its interval "
+                              f"margin gamma >= {gamma:.4g} is an enclosure, not a value seen at "
+                              "a point; `sgn certify` without --verify estimates it")
     beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
     if status is Status.CERTIFIED and not math.isfinite(beta):
         status, certified_by = Status.INCONCLUSIVE, None

@@ -56,8 +56,11 @@ def summarize(cert: Certificate) -> str:
     rho = _g(diag["spectral_radius"], missing=RHO_UNDEFINED)
     row("small gain", f"rho = {rho} (the norm bounds certify iff < 1)")
     gamma = bounds["euclidean_margin"]
-    row("euclidean", f"margin {_g(gamma)} ("
-        + ("monotone already" if gamma > 0 else "not monotone: the plain test fails") + ")")
+    enclosed = cert.estimator.get("method") == "interval"   # a lower bound, not a value seen
+    row("euclidean", f"margin {_g(gamma)} (" + (
+        "monotone already" if gamma > 0 else
+        "not proved positive by the enclosures" if enclosed else
+        "not monotone: the plain test fails") + ")")
     row("weights", "w = " + _vector(cert.weights))
     name = "gamma (Euclidean test)" if diag.get("certified_by") == "euclidean" else "alpha"
     row("margin", f"{name} = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "

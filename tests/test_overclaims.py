@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 
-import numpy as np
+import jax.numpy as jnp
 import pytest
 
 import sgn
@@ -64,3 +64,21 @@ def test_a_sample_count_that_cannot_fit_is_refused_before_allocating():
     with pytest.raises(SGNError, match="use fewer --samples"):
         sample_points(box, 10**10, 0)
     assert sample_points(box, 64, 0).shape == (64, 6)     # ordinary sizes are untouched
+
+
+def test_a_proved_small_gain_failure_with_a_loose_euclidean_margin_is_inconclusive(tmp_path):
+    """SGN's test is refuted at points (couplings 2 against curvatures near 1), but the
+    Euclidean margin's enclosure is merely loose: not proved, so never "not certified"."""
+    def f1(x1, x2):
+        return 0.5 * x1 @ x1 + 2.0 * x2[0] * jnp.sin(x1[0])
+
+    def f2(x1, x2):
+        return 0.5 * x2 @ x2 - 2.0 * jnp.sin(x1[0]) * x2[0]
+
+    game = sgn.Game(costs=[f1, f2], dims=[1, 1], region=sgn.Box(-1.0, 1.0), name="zs-sin")
+    cert = sgn.certify(game, method="interval", max_seconds=30)
+    assert cert.status is sgn.Status.INCONCLUSIVE, cert.reasons
+    assert "small-gain" in cert.reasons[0]
+    assert "Euclidean test is neither proved nor refuted" in cert.reasons[1]
+    from sgn._summary import summarize
+    assert "the plain test fails" not in summarize(cert)

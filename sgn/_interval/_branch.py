@@ -408,7 +408,8 @@ def _decide(mu, L, data, low, high):
     if check.status == WeightStatus.NOT_CERTIFIABLE:
         return "refuted", (
             "values proved at points of the region already fail small-gain "
-            f"(rho = {check.spectral_radius:.4g}): no valid bounds can certify this region"
+            f"(rho = {check.spectral_radius:.4g}): no valid norm bounds can pass SGN's "
+            "small-gain test on this region"
         ), {"quantity": "small-gain", "curvature": witness_mu.tolist(),
             "coupling": witness_L.tolist(), "spectral_radius": float(check.spectral_radius)}
     return None
