@@ -57,6 +57,14 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         fallback = (f"verified bounds are not available in the {game.geometry} geometry (the "
                     "interval enclosures cover Euclidean Jacobian blocks only); used sampled "
                     "bounds, so nothing is verified")
+    elif method == "interval" and game.non_smooth is not None:
+        # Interval bounds enclose JAX's derivative of F; where F has a kink, a jump or a custom
+        # derivative rule, that derivative does not describe F, and nothing would be proved.
+        fallback = (f"the game's field uses `{game.non_smooth}`, which sgn cannot confirm is "
+                    "smooth (a kink, a jump, a comparison or a custom derivative rule): "
+                    "interval bounds on its derivative would not cover F itself, so verified "
+                    "bounds are not available (docs/verified.md, \"Smooth games only\"); used "
+                    "sampled bounds, so nothing is verified")
     elif method == "interval":
         from ._interval import UnsupportedPrimitive
 
@@ -368,6 +376,11 @@ def _sampling_record(bounds: Bounds, metric: MetricBounds) -> dict:
 
 def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
     notes = []
+    if game.non_smooth is not None and bounds.method == "sampled":
+        notes.append(f"F uses `{game.non_smooth}`, which sgn cannot confirm is smooth: the "
+                     "bounds see only JAX's derivative of F, so where F has a kink or a jump "
+                     "(abs, where, floor, a custom derivative rule that disagrees with F) the "
+                     "certificate does not cover it; `sgn simulate` shows what play does")
     if bounds.method == "interval":
         notes.append("every bound is enclosed by interval arithmetic with outward rounding over "
                      "a partition of the region (branch and bound), and the last scalar steps "

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
-from ._jaxpr import is_smooth, out_of_range_index, output_depends_on_input
+from ._jaxpr import non_smooth_operation, out_of_range_index, output_depends_on_input
 from ._shared import compiled
 
 
@@ -211,10 +211,22 @@ class Game:
         `where(x > 0, 1, 0)` or an integer cast has a zero derivative but is not affine, and a
         custom derivative can disagree with its function). The test errs towards False.
         """
-        x0 = jnp.asarray(self.region.centre)
-        if not is_smooth(jax.make_jaxpr(self.pseudo_gradient)(x0)):
+        if self.non_smooth is not None:
             return False
+        x0 = jnp.asarray(self.region.centre)
         return not output_depends_on_input(jax.make_jaxpr(self.jacobian)(x0))
+
+    @cached_property
+    def non_smooth(self) -> str | None:
+        """The first operation of F that is not smooth (docs/verified.md), or None.
+
+        Bounds on J = dF describe F only where F is continuously differentiable: an `abs`,
+        `where`, `floor`, comparison or custom derivative rule in F has a derivative that
+        misses its kinks or jumps, or may disagree with F. Read off the traced program of F;
+        the list of smooth operations errs on the side of leaving out.
+        """
+        return non_smooth_operation(jax.make_jaxpr(self.pseudo_gradient)(
+            jnp.asarray(self.region.centre)))
 
     # --- checks at construction ----------------------------------------------------------
 

@@ -28,7 +28,7 @@ def output_depends_on_input(closed: ClosedJaxpr) -> bool:
 #: Primitives that are smooth (C-infinity where defined) and whose derivative is JAX's own.
 #: A program made only of these, with float-to-float casts only, is a composition of smooth
 #: maps; anything else (comparisons, selects, integer casts, custom derivatives, control flow,
-#: sorting, ...) makes `is_smooth` answer False. The list errs on the side of leaving out.
+#: sorting, ...) is what `non_smooth_operation` names. The list errs on the side of leaving out.
 SMOOTH = frozenset({
     "add", "add_any", "sub", "mul", "div", "neg", "dot_general", "reshape", "broadcast_in_dim",
     "squeeze", "expand_dims", "transpose", "slice", "concatenate", "pad", "rev", "copy",
@@ -39,9 +39,9 @@ SMOOTH = frozenset({
 })
 
 
-def is_smooth(closed: ClosedJaxpr) -> bool:
-    """Whether the program, nested programs included, uses only SMOOTH primitives, and casts
-    only between floating types (a cast to int or bool is a jump)."""
+def non_smooth_operation(closed: ClosedJaxpr) -> str | None:
+    """The first operation outside SMOOTH in the program or its nested programs (a primitive's
+    name, or "a cast to <dtype>"), or None when every operation is smooth."""
     from jax.extend.core import subjaxprs
 
     stack = [closed.jaxpr]
@@ -50,12 +50,12 @@ def is_smooth(closed: ClosedJaxpr) -> bool:
         for eqn in jaxpr.eqns:
             name = eqn.primitive.name
             if name not in SMOOTH:
-                return False
+                return name
             if name == "convert_element_type" and not np.issubdtype(
                     np.dtype(eqn.params["new_dtype"]), np.floating):
-                return False
+                return f"a cast to {np.dtype(eqn.params['new_dtype'])}"
         stack.extend(getattr(sub, "jaxpr", sub) for sub in subjaxprs(jaxpr))
-    return True
+    return None
 
 
 #: Known-value propagation evaluates only small integer and boolean intermediate arrays: the

@@ -237,6 +237,10 @@ class MarkovGame(Game):
     def has_constant_jacobian(self) -> bool:
         return False  # softmax policies: never affine
 
+    @property
+    def non_smooth(self) -> None:
+        return None   # softmax policies and linear solves: smooth by construction
+
     #: The local search differentiates the bounds numerically: autodiff would take third
     #: derivatives of a program with linear solves, which costs far more to compile than the
     #: 2 d + 1 extra evaluations per step cost to run on these small games.

@@ -82,3 +82,54 @@ def test_a_proved_small_gain_failure_with_a_loose_euclidean_margin_is_inconclusi
     assert "Euclidean test is neither proved nor refuted" in cert.reasons[1]
     from sgn._summary import summarize
     assert "the plain test fails" not in summarize(cert)
+
+
+# --- non-smooth costs: never "verified" --------------------------------------------------------
+
+def _kinked(kind):
+    """Issue 17's reproducers: f1 = x1^2/2 - 0.3 |x1| + 0.1 x1 x2 (F has zeros near 0 and at
+    -0.303 too), a floor staircase, a where-switch, and a custom_jvp that lies (L_12 = 0 where
+    the truth is 3)."""
+    import jax
+
+    @jax.custom_jvp
+    def lying(x):
+        return 3.0 * x
+
+    @lying.defjvp
+    def _lying_jvp(primals, tangents):
+        return lying(primals[0]), 0.0 * tangents[0]
+
+    extra = {
+        "abs": lambda x1, x2: -0.3 * jnp.abs(x1[0]),
+        "floor": lambda x1, x2: 0.2 * jnp.floor(4.0 * x1[0]) * x1[0],
+        "where": lambda x1, x2: jnp.where(x1[0] > 0.1, 0.4 * x1[0], -0.4 * x1[0]),
+        "custom_jvp": lambda x1, x2: x1[0] * lying(x2[0]),
+    }[kind]
+
+    def f1(x1, x2):
+        return 0.5 * x1 @ x1 + 0.1 * x1[0] * x2[0] + extra(x1, x2)
+
+    def f2(x1, x2):
+        return 0.5 * x2 @ x2 + 0.1 * x1[0] * x2[0]
+
+    return sgn.Game(costs=[f1, f2], dims=[1, 1], region=sgn.Box(-1.0, 1.0), name=kind)
+
+
+@pytest.mark.parametrize("kind, operation", [("abs", "abs"), ("floor", "floor"),
+                                             ("where", "gt"), ("custom_jvp", "custom_jvp_call")])
+def test_a_non_smooth_game_is_never_verified(kind, operation):
+    game = _kinked(kind)
+    assert game.non_smooth == operation
+    cert = sgn.certify(game, method="interval", samples=256, max_seconds=30)
+    assert not cert.verified and cert.estimator["method"] == "sampled"
+    assert f"`{operation}`" in cert.notes[0] and "nothing is verified" in cert.notes[0]
+    assert any("cannot confirm is smooth" in note for note in cert.notes[1:])   # sampled note
+
+
+def test_smooth_games_keep_verified_mode():
+    game = sgn.load_game(EXAMPLES / "cascade.py")
+    assert game.non_smooth is None
+    cert = sgn.certify(game, method="interval", max_seconds=60)
+    assert cert.estimator["method"] == "interval"
+    assert not any("cannot confirm is smooth" in note for note in cert.notes)
