@@ -313,6 +313,12 @@ def _traced(cert: Certificate, game: Game) -> list[Check]:
         checks.append(Check("verified", False, cert.verified, verified,
                             f"verified is {cert.verified}, but estimator.method {method!r} "
                             f"{'proves' if verified else 'does not prove'} bounds"))
+    if cert.verified and game.non_smooth is not None:
+        checks.append(Check(
+            "verified.smooth", False, True, game.non_smooth,
+            f"verified is true, but F uses `{game.non_smooth}`, which sgn cannot confirm is "
+            "smooth: bounds on its derivative do not cover F's kinks or jumps, so nothing is "
+            "proved (docs/verified.md, \"Smooth games only\")", how="traced"))
     if claims or method == "exact":
         constant = bool(game.has_constant_jacobian)
         checks.append(Check(

@@ -133,3 +133,12 @@ def test_smooth_games_keep_verified_mode():
     cert = sgn.certify(game, method="interval", max_seconds=60)
     assert cert.estimator["method"] == "interval"
     assert not any("cannot confirm is smooth" in note for note in cert.notes)
+
+
+def test_verify_refuses_a_verified_claim_on_a_non_smooth_game():
+    game = _kinked("abs")
+    data = json.loads(sgn.certify(game, samples=256).to_json())
+    data["verified"] = True                       # as the interval path wrote it before
+    data["estimator"]["method"] = "interval"
+    result = sgn.verify(sgn.Certificate.from_dict(data), game, samples=256)
+    assert "verified.smooth" in [c.name for c in result.failures]
