@@ -42,7 +42,8 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         samples, seed: sampling options (override those of `estimator`).
         method: "sampled" (estimated bounds) or "interval" (bounds proved by interval
             arithmetic and branch and bound: a verified certificate; falls back to sampled
-            bounds, with a note, when the game uses an operation intervals do not support).
+            bounds, with a note, when the game is not smooth, not in the Euclidean geometry,
+            or uses an operation intervals do not support).
         estimator: how sampled bounds are obtained (default `Sampled()`).
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
         executor: a concurrent.futures.Executor for the interval work (default in-process).
@@ -51,29 +52,16 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
     """
     if method not in METHODS:
         raise SGNError(f"method must be one of {METHODS}, got {method!r}")
-    if method == "interval" and game.geometry != "euclidean":
-        # The interval enclosures bound Euclidean Jacobian blocks; the Fisher geometry's
-        # F^-1/2 H F^-1/2 and the derivative of the inverse Fisher are not enclosed.
-        fallback = (f"verified bounds are not available in the {game.geometry} geometry (the "
-                    "interval enclosures cover Euclidean Jacobian blocks only); used sampled "
-                    "bounds, so nothing is verified")
-    elif method == "interval" and game.non_smooth is not None:
-        # Interval bounds enclose JAX's derivative of F; where F has a kink, a jump or a custom
-        # derivative rule, that derivative does not describe F, and nothing would be proved.
-        fallback = (f"the game's field uses `{game.non_smooth}`, which sgn cannot confirm is "
-                    "smooth (a kink, a jump, a comparison or a custom derivative rule): "
-                    "interval bounds on its derivative would not cover F itself, so verified "
-                    "bounds are not available (docs/verified.md, \"Smooth games only\"); used "
-                    "sampled bounds, so nothing is verified")
-    elif method == "interval":
-        from ._interval import UnsupportedPrimitive
+    fallback = None
+    if method == "interval":
+        fallback = _why_not_verifiable(game)
+        if fallback is None:
+            from ._interval import UnsupportedPrimitive
 
-        try:
-            return _certify_interval(game, optimizer, executor, max_boxes, max_seconds)
-        except UnsupportedPrimitive as exc:
-            fallback = f"{exc}; fell back to sampled bounds, so nothing is verified"
-    else:
-        fallback = None
+            try:
+                return _certify_interval(game, optimizer, executor, max_boxes, max_seconds)
+            except UnsupportedPrimitive as exc:
+                fallback = f"{exc}; fell back to sampled bounds, so nothing is verified"
     bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
                              progress=progress)
     sgn_weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
@@ -90,6 +78,26 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
     if fallback:
         cert.notes.insert(0, fallback)
     return cert
+
+
+def _why_not_verifiable(game: Game) -> str | None:
+    """Why interval bounds would prove nothing about this game (the note of the fallback to
+    sampled bounds), or None."""
+    if game.geometry != "euclidean":
+        # The enclosures bound Euclidean Jacobian blocks; the Fisher geometry's
+        # F^-1/2 H F^-1/2 and the derivative of the inverse Fisher are not enclosed.
+        return (f"verified bounds are not available in the {game.geometry} geometry (the "
+                "interval enclosures cover Euclidean Jacobian blocks only); used sampled "
+                "bounds, so nothing is verified")
+    if game.non_smooth is not None:
+        # The enclosures bound JAX's derivative of F; where F has a kink, a jump or a custom
+        # derivative rule, that derivative does not describe F.
+        return (f"the game's field uses `{game.non_smooth}`, which sgn cannot confirm is "
+                "smooth (a kink, a jump, a comparison or a custom derivative rule): interval "
+                "bounds on its derivative would not cover F itself, so verified bounds are not "
+                "available (docs/verified.md, \"Smooth games only\"); used sampled bounds, so "
+                "nothing is verified")
+    return None
 
 
 def _certify_interval(game: Game, optimizer, executor, max_boxes, max_seconds) -> Certificate:

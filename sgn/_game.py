@@ -243,14 +243,12 @@ class Game:
                 raise GameDefinitionError(f"cost {i + 1} is not a function")
             what = f"cost {i + 1} ({self.names[i]})"
             try:
-                program = jax.make_jaxpr(f)(*self._player_shapes())
+                program, out = jax.make_jaxpr(f, return_shape=True)(*self._player_shapes())
             except Exception as exc:  # user code: any failure is a definition error
                 raise GameDefinitionError(
                     f"{what} fails on players of dims {list(self.dims)}: {_one_line(exc)}"
                 ) from None
             self._check_indices(program, what)
-            out = program.out_avals[0] if len(program.out_avals) == 1 else tuple(
-                program.out_avals)
             if not hasattr(out, "shape") or out.shape != ():
                 shape = getattr(out, "shape", type(out).__name__)
                 raise GameDefinitionError(
@@ -261,8 +259,8 @@ class Game:
         if not callable(self._field):
             raise GameDefinitionError("field is not a function")
         try:
-            program = jax.make_jaxpr(self._field)(*self._player_shapes())
-            out = jax.eval_shape(self._field, *self._player_shapes())
+            program, out = jax.make_jaxpr(self._field, return_shape=True)(
+                *self._player_shapes())
         except Exception as exc:
             raise GameDefinitionError(
                 f"field fails on players of dims {list(self.dims)}: {_one_line(exc)}"
