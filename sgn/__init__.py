@@ -5,9 +5,10 @@
 
 The stages are public too, and compose the same way:
 
-    bounds  = sgn.estimate_bounds(game)                                 # mu, L, gamma
+    estimator = sgn.Sampled()                      # or sgn.Verified(): bounds proved
+    bounds  = estimator.bounds(game)                                     # mu, L, gamma
     weights = sgn.optimize_weights(bounds.curvature, bounds.coupling)    # w, alpha(w)
-    metric  = sgn.estimate_in_metric(game, weights.weights, bounds)      # beta(w)
+    metric  = estimator.in_metric(game, game.metric(weights.weights), bounds)   # beta(w)
 """
 
 __version__ = "0.1.0"
@@ -25,7 +26,9 @@ _PUBLIC = {
                 "OutputPathError", "SGNError"),
     "_dynamics": ("Basin", "Equilibrium", "basin", "find_equilibrium"),
     "_game": ("Box", "Game"),
+    "_interval": ("Verified",),
     "_load": ("load_game",),
+    "_metric": ("BlockScalar", "Fisher"),
     "_markov": ("MarkovGame",),
     "_simulate": ("Run", "Simulation", "simulate"),
     "_steps": ("StepSizes", "euler_factor", "rk4_factor", "step_sizes"),

@@ -1,7 +1,7 @@
 """Curvature, coupling, Euclidean margin and Lipschitz bounds on the region (docs/method.md).
 
     estimate_bounds(game)                 ->  Bounds        mu_i, L_ij, gamma, beta(1)
-    estimate_in_metric(game, w, bounds)   ->  MetricBounds  beta(w), metric margin
+    estimate_in_metric(game, metric, bounds)   ->  MetricBounds  beta, margin in the metric
 
 Both passes run the same engine: every quantity is written as a "badness" to maximise
 (-mu_i, L_ij, -gamma, beta, ...), each -lambda_min or ||.||_2 of a matrix taken from the
@@ -29,6 +29,7 @@ import threadpoolctl
 from . import _config, _screening
 from ._errors import GameDefinitionError
 from ._game import Game
+from ._metric import as_metric
 from ._result import Result
 from ._sampling import sample_points
 from ._screening import Family
@@ -66,6 +67,18 @@ class Sampled:
     refine_steps: int = _config.REFINE_STEPS
     refine_starts: int = _config.REFINE_STARTS
     name = "sampled"
+    #: Metric margins are values measured at points: one below SGN's margin shows that the
+    #: bounds missed an extreme (sgn.Verified's are enclosures instead).
+    measures_points = True
+
+    def bounds(self, game: Game, *, progress: Progress | None = None) -> Bounds:
+        """mu_i, L_ij, gamma and beta(1) on game.region (`estimate_bounds`)."""
+        return estimate_bounds(game, method=self, progress=progress)
+
+    def in_metric(self, game: Game, metric, bounds: Bounds, *,
+                  progress: Progress | None = None) -> MetricBounds:
+        """beta and the margin in `metric` (`estimate_in_metric`)."""
+        return estimate_in_metric(game, metric, bounds, method=self, progress=progress)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +102,8 @@ class Bounds(Result):
             of sampled bounds (`search_allowance`), the rounding allowance of exact ones.
         search: the local search behind sampled bounds: {"starts": per quantity,
             "max_evaluations": per start} (empty for exact bounds).
+        proof: what proved bounds rest on, for the certificate (sgn.Verified's run record;
+            None for sampled and exact bounds; not serialised).
     """
 
     curvature: np.ndarray
@@ -104,6 +119,7 @@ class Bounds(Result):
     locations: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
     allowances: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
     search: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
+    proof: object = dataclasses.field(repr=False, compare=False, default=None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +135,8 @@ class MetricBounds(Result):
         evaluated: Jacobians evaluated.
         allowances: {"lipschitz", "margin"}: how far each was moved past the value measured
             (see Bounds.allowances).
+        proof: the pass's record when the values are proved (sgn.Verified's `PassRecord`;
+            None otherwise; not serialised).
     """
 
     lipschitz: float
@@ -126,6 +144,7 @@ class MetricBounds(Result):
     margin_point: np.ndarray
     evaluated: int
     allowances: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
+    proof: object = dataclasses.field(repr=False, compare=False, default=None)
 
 
 def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None = None,
@@ -167,19 +186,19 @@ def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None 
                   locations, allowances, search)
 
 
-def estimate_in_metric(game: Game, weights, bounds: Bounds, *,
+def estimate_in_metric(game: Game, metric, bounds: Bounds, *,
                        method: Sampled | None = None,
                        progress: Progress | None = None) -> MetricBounds:
-    """beta(w) and the metric margin, on the points `bounds` used, then refined."""
+    """beta and the margin in `metric` (a metric object, or block weights w for
+    game.metric(w)), on the points `bounds` used, then refined."""
     method = method or Sampled(samples=bounds.samples, seed=bounds.seed)
-    w = np.asarray(weights, dtype=np.float64)
-    root_w = np.repeat(np.sqrt(w / w[0]), game.dims)
+    metric = as_metric(game, metric)
     if bounds.exact:
         worst, where, allowances, evaluated = _exact_extremes(game, "metric", _metric_families,
-                                                              root_w, bounds.points)
+                                                              metric, bounds.points)
     else:
         worst, where, allowances, evaluated, _ = _search_extremes(
-            game, "metric", _metric_families, root_w, bounds.points, method, progress,
+            game, "metric", _metric_families, metric, bounds.points, method, progress,
             priority=np.array([0, 1]),
         )
     return MetricBounds(float(worst[0]), float(-worst[1]), where[1], evaluated,
@@ -269,10 +288,10 @@ def _bounds_priority(n: int) -> np.ndarray:
 
 
 def _metric_families(_game):
-    """[beta(w), -(metric margin)]: ||A||_2 and -lambda_min(sym A), A = W^{1/2} J W^{-1/2}
-    (params = the square roots of the weights, repeated over each player's coordinates)."""
-    def scaled(_xp, _J, J_step, root_w):        # lambda_min reads the symmetric part
-        return (root_w[:, None] * J_step / root_w[None, :])[..., None, :, :]
+    """[beta(w), -(metric margin)]: ||A||_2 and -lambda_min(sym A), A = M^{1/2} J M^{-1/2}
+    (params = the metric, sgn._metric)."""
+    def scaled(_xp, _J, J_step, metric):        # lambda_min reads the symmetric part
+        return metric.scale(J_step)[..., None, :, :]
 
     return (Family("norm", 1, scaled), Family("lambda_min", 1, scaled))
 
@@ -384,11 +403,12 @@ def _exact_extremes(game: Game, kind: str, families_for, params, points):
     c * n * eps * ||A||_F of the true one, A the n x n (scaled) matrix it was taken of. An
     exactly zero block has an exactly zero norm and gets no allowance.
     """
-    J = np.asarray(game.jacobian_fn(jnp.asarray(points[0])))
-    if not np.isfinite(J).all():
+    at = compiled(game, ("bound_jacobians",), "bound_jacobians", lambda g: g.bound_jacobians)
+    J, J_step = (np.asarray(M) for M in at(jnp.asarray(points[0])))
+    if not (np.isfinite(J).all() and np.isfinite(J_step).all()):
         raise GameDefinitionError("the Jacobian is not finite (it is constant, so everywhere)")
     evaluate = compiled(game, (), (kind, "exact"), _badness_for(families_for))
-    values = np.asarray(evaluate((jnp.asarray(J), jnp.asarray(J)), params))
+    values = np.asarray(evaluate((jnp.asarray(J), jnp.asarray(J_step)), params))
     unit = _config.ROUNDING_SLACK_FACTOR * np.finfo(float).eps
     if kind == "bounds":
         n = game.n_players
@@ -396,9 +416,9 @@ def _exact_extremes(game: Game, kind: str, families_for, params, points):
                           for j in range(n)] for i in range(n)])
         whole = np.linalg.norm(J) * game.dim
         allowance = np.concatenate([np.diag(size), size[~np.eye(n, dtype=bool)],
-                                    [whole, whole]])
+                                    [whole, np.linalg.norm(J_step) * game.dim]])
     else:
-        A = params[:, None] * J / params[None, :]
+        A = params.scale(J_step)
         allowance = np.full(values.size, np.linalg.norm(A) * game.dim)
     where = np.repeat(points[:1], values.size, axis=0)
     return values + unit * allowance, where, unit * allowance, 1

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from . import __version__, _config
-from ._bounds import Bounds, MetricBounds, Progress, Sampled, estimate_bounds, estimate_in_metric
+from ._bounds import Bounds, MetricBounds, Progress, Sampled
 from ._certificate import Certificate, Status
 from ._dynamics import basin, find_equilibrium
 from ._errors import SGNError
@@ -32,93 +32,87 @@ METHODS = ("sampled", "interval")
 
 
 def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
-            method: str = "sampled", estimator: Sampled | None = None, optimizer=None,
+            method: str = "sampled", estimator=None, optimizer=None,
             executor=None, max_boxes: int | None = None, max_seconds: float | None = None,
             progress: Progress | None = None) -> Certificate:
     """Certify `game` on its region: bounds, best block weights, rate and step sizes.
 
     Args:
         game: an `sgn.Game`.
-        samples, seed: sampling options (override those of `estimator`).
+        samples, seed: sampling options (override those of a `Sampled` estimator).
         method: "sampled" (estimated bounds) or "interval" (bounds proved by interval
             arithmetic and branch and bound: a verified certificate; falls back to sampled
             bounds, with a note, when the game is not smooth, not in the Euclidean geometry,
             or uses an operation intervals do not support).
-        estimator: how sampled bounds are obtained (default `Sampled()`).
+        estimator: how bounds are obtained: `Sampled()` (the default) or `Verified()`; when
+            given, it decides the method.
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
         executor: a concurrent.futures.Executor for the interval work (default in-process).
         max_boxes, max_seconds: the branch-and-bound budget of method="interval".
         progress: optional callback progress(done, total, description) for long work.
     """
-    if method not in METHODS:
-        raise SGNError(f"method must be one of {METHODS}, got {method!r}")
-    fallback = None
-    if method == "interval":
-        fallback = _why_not_verifiable(game)
-        if fallback is None:
-            from ._interval import UnsupportedPrimitive
+    given = estimator
+    estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds)
+    fallback = estimator.refusal(game) if hasattr(estimator, "refusal") else None
+    bounds = None
+    if fallback is None:
+        from ._interval import UnsupportedPrimitive
 
-            try:
-                return _certify_interval(game, optimizer, executor, max_boxes, max_seconds)
-            except UnsupportedPrimitive as exc:
-                fallback = f"{exc}; fell back to sampled bounds, so nothing is verified"
-    bounds = estimate_bounds(game, samples=samples, seed=seed, method=estimator,
-                             progress=progress)
-    sgn_weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
-    weights = _prefer_larger_margin(sgn_weights, bounds)
-    metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
-                                progress=progress)
-    if weights is not sgn_weights and metric.margin < sgn_weights.margin:
-        # Equal weights were preferred for their larger gamma, but the metric pass saw less
-        # than SGN's margin: SGN's weights are the better certificate after all.
-        weights = sgn_weights
-        metric = estimate_in_metric(game, weights.weights, bounds, method=estimator,
-                                    progress=progress)
+        try:
+            bounds = estimator.bounds(game, progress=progress)
+        except UnsupportedPrimitive as exc:
+            fallback = str(exc)
+    if fallback is not None:        # only a Verified estimator refuses
+        estimator = _sampled(given, samples, seed)
+        bounds = estimator.bounds(game, progress=progress)
+        fallback += ("; fell back to the sampled estimator, which found the Jacobian constant: "
+                     "its bounds are exact" if bounds.exact else
+                     "; fell back to sampled bounds, so nothing is verified")
+    weights, metric = _weights_and_metric(game, estimator, bounds, optimizer, progress)
     cert = assemble(game, bounds, weights, metric)
     if fallback:
         cert.notes.insert(0, fallback)
     return cert
 
 
-def _why_not_verifiable(game: Game) -> str | None:
-    """Why interval bounds would prove nothing about this game (the note of the fallback to
-    sampled bounds), or None."""
-    if game.geometry != "euclidean":
-        # The enclosures bound Euclidean Jacobian blocks; the Fisher geometry's
-        # F^-1/2 H F^-1/2 and the derivative of the inverse Fisher are not enclosed.
-        return (f"verified bounds are not available in the {game.geometry} geometry (the "
-                "interval enclosures cover Euclidean Jacobian blocks only); used sampled "
-                "bounds, so nothing is verified")
-    if game.non_smooth is not None:
-        # The enclosures bound JAX's derivative of F; where F has a kink, a jump or a custom
-        # derivative rule, that derivative does not describe F.
-        return (f"the game's field uses `{game.non_smooth}`, which sgn cannot confirm is "
-                "smooth (a kink, a jump, a comparison or a custom derivative rule): interval "
-                "bounds on its derivative would not cover F itself, so verified bounds are not "
-                "available (docs/verified.md, \"Smooth games only\"); used sampled bounds, so "
-                "nothing is verified")
-    return None
+def _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds):
+    """The estimator certify runs: the one given, or the one `method` names, with the
+    sampling and budget options applied."""
+    if method not in METHODS:
+        raise SGNError(f"method must be one of {METHODS}, got {method!r}")
+    sampled = estimator is None or isinstance(estimator, Sampled)
+    if method == "interval" and sampled:
+        from ._interval import Verified
+
+        budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds))
+                  if v is not None}
+        return Verified(executor=executor, **budget)
+    return _sampled(estimator, samples, seed) if sampled else estimator
 
 
-def _certify_interval(game: Game, optimizer, executor, max_boxes, max_seconds) -> Certificate:
-    """Interval bounds by branch and bound, then the same weights and certificate.
+def _sampled(estimator, samples, seed) -> Sampled:
+    """A Sampled estimator (the one given, if it is one) with the sampling options applied."""
+    estimator = estimator if isinstance(estimator, Sampled) else Sampled()
+    return dataclasses.replace(
+        estimator,
+        samples=estimator.samples if samples is None else int(samples),
+        seed=estimator.seed if seed is None else int(seed))
 
-    max_seconds is one deadline for the whole verified run, made here: compiling the interval
-    program, the bounds pass and the metric pass all spend from it (docs/verified.md).
-    """
-    from ._interval import Deadline, interval_bounds, interval_metric_pass
-    from ._interval._branch import DEFAULT_MAX_SECONDS
 
-    deadline = Deadline(DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
-    budget = {} if max_boxes is None else {"max_boxes": max_boxes}
-    search = interval_bounds(game, executor=executor, deadline=deadline, **budget)
-    weights = _prefer_larger_margin(
-        optimize_weights(search.bounds.curvature, search.bounds.coupling, method=optimizer),
-        search.bounds)
-    metric, metric_pass = interval_metric_pass(game, weights.weights, search,
-                                               executor=executor, deadline=deadline)
-    return assemble(game, search.bounds, weights, metric, search=search,
-                    metric_pass=metric_pass, seconds=deadline.elapsed())
+def _weights_and_metric(game: Game, estimator, bounds: Bounds, optimizer, progress):
+    """SGN's weights (or equal weights, when the Euclidean test proves more) and the bounds
+    measured in their metric."""
+    sgn_weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
+    weights = _prefer_larger_margin(sgn_weights, bounds)
+    metric = estimator.in_metric(game, game.metric(weights.weights), bounds, progress=progress)
+    if (weights is not sgn_weights and estimator.measures_points
+            and metric.margin < sgn_weights.margin):
+        # Equal weights were preferred for their larger gamma, but the metric pass saw less
+        # than SGN's margin: SGN's weights are the better certificate after all.
+        weights = sgn_weights
+        metric = estimator.in_metric(game, game.metric(weights.weights), bounds,
+                                     progress=progress)
+    return weights, metric
 
 
 #: Weights.method of the equal weights chosen because the plain test proves a larger margin.
@@ -141,17 +135,62 @@ def _prefer_larger_margin(weights: Weights, bounds: Bounds) -> Weights:
     return weights
 
 
-def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds, *,
-             search=None, metric_pass=None, seconds: float | None = None) -> Certificate:
-    """The certificate from the three stages' results: status, reasons, rates, step sizes.
+def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds) -> Certificate:
+    """The certificate from the three stages' results, in small stages:
 
-    `search` is the branch-and-bound record behind interval bounds (None otherwise),
-    `metric_pass` the metric pass's `PassRecord`, `seconds` the verified run's wall time.
+        verdict      status, the test that certified, alpha, gamma, reasons
+        lipschitz    beta (never below alpha), or inconclusive when it is not finite
+        equilibrium  x* and its basin, or inconclusive when there is none in the region
+        steps        rates and step sizes of a certified game
+
+    Proved bounds (sgn.Verified) carry their branch-and-bound records in `bounds.proof` and
+    `metric.proof`; the certificate quotes them.
     """
-    mu, L = bounds.curvature, bounds.coupling
-    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
+    estimator = _estimator_record(bounds, metric)    # first: it quotes the run's wall time
+    run = bounds.proof
+    search = None if run is None else run.search
     if search is not None and weights.status is WeightStatus.NOT_CERTIFIABLE:
         weights = dataclasses.replace(weights, message=_interval_message(weights, search))
+    status, certified_by, alpha, gamma, reasons = _verdict(bounds, weights, metric, search)
+    beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
+    if status is Status.CERTIFIED and not math.isfinite(beta):
+        status, certified_by = Status.INCONCLUSIVE, None
+        reasons.append("the Lipschitz bound beta is not finite on the region")
+    equilibrium = None
+    if status is Status.CERTIFIED:
+        equilibrium, problem = _equilibrium(game, weights, alpha, beta)
+        if problem:
+            status, certified_by = Status.INCONCLUSIVE, None
+            reasons.append(problem)
+    steps = step_sizes(alpha, beta, constrained=game.constrained).to_dict() \
+        if status is Status.CERTIFIED else None
+    return Certificate(
+        status=status,
+        verified=bounds.exact,
+        geometry=game.geometry,
+        game=game.describe(),
+        estimator=estimator,
+        bounds={"curvature": bounds.curvature, "coupling": bounds.coupling, "lipschitz": beta,
+                "euclidean_margin": gamma},
+        weights=weights.weights,
+        margin=alpha,
+        rates=None if steps is None else {
+            "flow": alpha, "euler": steps["euler_factor"], "rk4": steps["rk4_factor"]},
+        step_sizes=steps,
+        band=_band(bounds),
+        diagnostics=_diagnostics(bounds, weights, metric, alpha, gamma, certified_by),
+        reasons=reasons,
+        notes=_notes(game, bounds, status) + _cut_short(search, metric.proof),
+        equilibrium=equilibrium,
+        tool={"name": "sgn", "version": __version__},
+    )
+
+
+def _verdict(bounds: Bounds, weights: Weights, metric: MetricBounds, search):
+    """Status, the test that certified, alpha, gamma and the reasons: `_decide` on the
+    numbers, then, for proved bounds that do not certify, what branch and bound knows."""
+    mu, L = bounds.curvature, bounds.coupling
+    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
     status, certified_by, alpha, gamma, reasons = _decide(bounds, weights, metric, scale)
     if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
         # Branch and bound knows why better than the weights do: a proved counterexample, or a
@@ -167,73 +206,56 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
             reasons.insert(1, f"the Euclidean test is neither proved nor refuted: its interval "
                               f"margin gamma >= {gamma:.4g} is an enclosure, not a value seen at "
                               "a point; `sgn certify` without --verify estimates it")
-    beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
-    if status is Status.CERTIFIED and not math.isfinite(beta):
-        status, certified_by = Status.INCONCLUSIVE, None
-        reasons.append("the Lipschitz bound beta is not finite on the region")
+    return status, certified_by, alpha, gamma, reasons
 
-    equilibrium = None
-    if status is Status.CERTIFIED:
-        found = find_equilibrium(game, weights.weights, alpha, beta, given=game.equilibrium)
-        equilibrium = {k: v for k, v in found.items()}
-        if found.found:
-            equilibrium["basin"] = basin(game, weights.weights, found.x).to_dict()
-        else:
-            status, certified_by = Status.INCONCLUSIVE, None
-            reasons.append(found.message)
 
-    steps = step_sizes(alpha, beta, constrained=game.constrained).to_dict() \
-        if status is Status.CERTIFIED else None
-    rates = None if steps is None else {
-        "flow": alpha, "euler": steps["euler_factor"], "rk4": steps["rk4_factor"],
+def _equilibrium(game: Game, weights: Weights, alpha: float, beta: float):
+    """(the certificate's equilibrium record, None) or (its record, why it is not found)."""
+    metric = game.metric(weights.weights)
+    found = find_equilibrium(game, metric, alpha, beta, given=game.equilibrium)
+    record = dict(found.items())
+    if not found.found:
+        return record, found.message
+    record["basin"] = basin(game, metric, found.x).to_dict()
+    return record, None
+
+
+def _band(bounds: Bounds) -> dict | None:
+    """Two players: the interval of weight ratios SGN certifies with (docs/method.md)."""
+    if bounds.curvature.size != 2:
+        return None
+    found = two_player_band(bounds.curvature, bounds.coupling)
+    return None if found is None else found.to_dict()
+
+
+def _estimator_record(bounds: Bounds, metric: MetricBounds) -> dict:
+    run = bounds.proof
+    return {
+        "method": bounds.method,
+        "samples": bounds.samples,
+        "seed": bounds.seed,
+        "jacobian_evaluations": bounds.evaluated + metric.evaluated,
+        "constant_jacobian": bounds.method == "exact",
+        **_sampling_record(bounds, metric),
+        **({} if run is None else
+           _interval_estimator(run.search, metric.proof, run.deadline.elapsed())),
     }
-    band = None
-    if game.n_players == 2:
-        found = two_player_band(mu, L)
-        band = None if found is None else found.to_dict()
 
-    return Certificate(
-        status=status,
-        verified=bounds.exact,
-        geometry=game.geometry,
-        game=game.describe(),
-        estimator={
-            "method": bounds.method,
-            "samples": bounds.samples,
-            "seed": bounds.seed,
-            "jacobian_evaluations": bounds.evaluated + metric.evaluated,
-            "constant_jacobian": bounds.method == "exact",
-            **_sampling_record(bounds, metric),
-            **({} if search is None else _interval_estimator(search, metric_pass, seconds)),
-        },
-        bounds={
-            "curvature": mu,
-            "coupling": L,
-            "lipschitz": beta,
-            "euclidean_margin": gamma,
-        },
-        weights=weights.weights,
-        margin=alpha,
-        rates=rates,
-        step_sizes=steps,
-        band=band,
-        diagnostics={
-            "metric_margin": metric.margin,
-            "sgn_gap": metric.margin - alpha,
-            "euclidean_monotone": gamma > 0,
-            "euclidean_lipschitz": bounds.lipschitz,
-            "spectral_radius": weights.spectral_radius,
-            "best_possible_margin": weights.best_possible,
-            "lp_value": weights.lp_value,
-            "optimizer": weights.method,
-            "optimizer_status": weights.status,
-            "certified_by": certified_by,
-        },
-        reasons=reasons,
-        notes=_notes(game, bounds, status) + _cut_short(search, metric_pass),
-        equilibrium=equilibrium,
-        tool={"name": "sgn", "version": __version__},
-    )
+
+def _diagnostics(bounds: Bounds, weights: Weights, metric: MetricBounds, alpha: float,
+                 gamma: float, certified_by: str | None) -> dict:
+    return {
+        "metric_margin": metric.margin,
+        "sgn_gap": metric.margin - alpha,
+        "euclidean_monotone": gamma > 0,
+        "euclidean_lipschitz": bounds.lipschitz,
+        "spectral_radius": weights.spectral_radius,
+        "best_possible_margin": weights.best_possible,
+        "lp_value": weights.lp_value,
+        "optimizer": weights.method,
+        "optimizer_status": weights.status,
+        "certified_by": certified_by,
+    }
 
 
 def _interval_estimator(search, metric_pass, seconds) -> dict:

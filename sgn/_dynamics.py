@@ -25,6 +25,7 @@ import numpy as np
 
 from ._errors import GameDefinitionError
 from ._game import Game
+from ._metric import as_metric
 from ._result import Result
 from ._shared import compiled
 
@@ -131,15 +132,16 @@ def residual(game: Game, x) -> float:
     return float(np.linalg.norm(F))
 
 
-def find_equilibrium(game: Game, weights, alpha: float, beta: float, *,
+def find_equilibrium(game: Game, metric, alpha: float, beta: float, *,
                      given=None) -> Equilibrium:
     """The equilibrium in the region, by certified projected Euler from the centre.
 
-    Needs a certified (alpha > 0, beta) pair for these weights: the step alpha / beta^2 then
-    contracts by q = sqrt(1 - alpha^2 / beta^2) per step on the box.
+    Needs a certified (alpha > 0, beta) pair in `metric` (a metric object, or block weights w
+    for game.metric(w)): the step alpha / beta^2 then contracts by q = sqrt(1 - alpha^2 /
+    beta^2) per step on the box.
     """
-    w = np.repeat(np.asarray(weights, dtype=np.float64), game.dims)
-    lightest = float(np.min(np.sqrt(w) * np.where(game.region.width > 0, game.region.width,
+    metric = as_metric(game, metric)
+    lightest = float(np.min(np.sqrt(metric.diagonal) * np.where(game.region.width > 0, game.region.width,
                                                    np.inf)))
     lightest = lightest if math.isfinite(lightest) else 1.0
     ftol = EQUILIBRIUM_FTOL * beta * max(float(np.linalg.norm(game.region.width)), 1e-300)
@@ -166,7 +168,7 @@ def find_equilibrium(game: Game, weights, alpha: float, beta: float, *,
     factor = q / (1.0 - q) if q < 1 else math.inf
     x0 = jnp.asarray(game.region.centre)
     x, iterations, step_norm = (np.asarray(v) for v in _euler_until_small(game)(
-        x0, h, jnp.asarray(w), EQUILIBRIUM_XTOL * lightest / factor, MAX_ITERATIONS))
+        x0, h, metric, EQUILIBRIUM_XTOL * lightest / factor, MAX_ITERATIONS))
     error_bound = float(factor * step_norm)
     iterations = int(iterations)
     r = residual(game, x)
@@ -195,11 +197,11 @@ def _euler_until_small(game: Game):
 
 
 def _euler_loop(game):
-    """run(x0, h, w, stop, max_iter) for a Lifted game: projected Euler on the box until the
+    """run(x0, h, metric, stop, max_iter) for a Lifted game: projected Euler on the box until the
     M-step falls below `stop`."""
     step = euler_step(game, lambda x: jnp.clip(x, game.region.low, game.region.high))
 
-    def run(x0, h, w, stop, max_iter):
+    def run(x0, h, metric, stop, max_iter):
         def cond(state):
             k, _, dx = state
             return (k < max_iter) & (dx > stop)
@@ -207,7 +209,7 @@ def _euler_loop(game):
         def body(state):
             k, x, _ = state
             x_new = step(x, h)
-            return k + 1, x_new, jnp.sqrt(jnp.sum(w * (x_new - x) ** 2))
+            return k + 1, x_new, metric.norm(x_new - x, jnp)
 
         k, x, dx = jax.lax.while_loop(cond, body, (0, x0, jnp.inf))
         return x, k, dx
@@ -233,16 +235,18 @@ def _newton_polish(game: Game, x, r):
     return x, r
 
 
-def basin(game: Game, weights, x_star) -> Basin:
-    """The starts the certificate covers: the whole box, or the largest M-ball inside it."""
-    w = np.asarray(weights, dtype=np.float64)
+def basin(game: Game, metric, x_star) -> Basin:
+    """The starts the certificate covers: the whole box, or the largest M-ball inside it
+    (`metric` a metric object, or block weights w for game.metric(w))."""
+    metric = as_metric(game, metric)
+    w = metric.weights
     n = game.n_players
     if game.constrained:
         return Basin("box", math.inf, np.full(n, math.inf))
     # The ball {x : (x - x*)^T M (x - x*) <= r^2} reaches |x_k - x*_k| = r sqrt((M^-1)_kk) along
-    # coordinate k; M = blockdiag(w_i I) here, blockdiag(w_i F_i(x*)) in the Fisher geometry.
+    # coordinate k; M = blockdiag(w_i I), or blockdiag(w_i F_i(x*)) in the Fisher geometry.
     room = (np.minimum(x_star - game.region.low, game.region.high - x_star)
-            / np.sqrt(game.metric_diagonal_inverse(x_star)))
+            / np.sqrt(metric.inverse_diagonal(x_star)))
     per_player = np.array([room[a:b].min() for a, b in zip(game.offsets[:-1], game.offsets[1:])])
     radius = float(np.min(np.sqrt(w) * np.maximum(per_player, 0.0)))
     return Basin("ball", radius, radius / np.sqrt(n * w))

@@ -22,6 +22,7 @@ import numpy as np
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
 from ._jaxpr import non_smooth_operation, out_of_range_index, output_depends_on_input
+from ._metric import BlockScalar
 from ._shared import compiled
 
 
@@ -187,9 +188,10 @@ class Game:
         J = self.jacobian(x)
         return J, J
 
-    def metric_diagonal_inverse(self, x) -> np.ndarray:
-        """diag of the inverse metric factor at x (ones here; the Fisher geometry overrides)."""
-        return np.ones(self.dim)
+    def metric(self, weights) -> BlockScalar:
+        """The metric of block weights w in this game's geometry: M(w) = blockdiag(w_i I)
+        (a Markov game's is blockdiag(w_i F_i), `sgn._metric.Fisher`)."""
+        return BlockScalar.from_weights(weights, self.dims)
 
     @cached_property
     def field_fn(self) -> Callable:
@@ -204,17 +206,18 @@ class Game:
 
     @cached_property
     def has_constant_jacobian(self) -> bool:
-        """True when F is provably affine, so J is the same everywhere on the region.
+        """True when F is provably affine, so J (and the step Jacobian) is the same everywhere
+        on the region.
 
-        Decided from the traced programs, not from samples: no operation on the path to J's
-        output reads x, and F itself is built only from smooth operations (a jump such as
+        Decided from the traced programs, not from samples: no operation on the path to the
+        bound Jacobians' outputs reads x, and F itself is built only from smooth operations (a jump such as
         `where(x > 0, 1, 0)` or an integer cast has a zero derivative but is not affine, and a
         custom derivative can disagree with its function). The test errs towards False.
         """
         if self.non_smooth is not None:
             return False
         x0 = jnp.asarray(self.region.centre)
-        return not output_depends_on_input(jax.make_jaxpr(self.jacobian)(x0))
+        return not output_depends_on_input(jax.make_jaxpr(self.bound_jacobians)(x0))
 
     @cached_property
     def non_smooth(self) -> str | None:

@@ -47,6 +47,7 @@ from jax.scipy.linalg import block_diag
 from . import _config  # noqa: F401  (float64)
 from ._errors import GameDefinitionError
 from ._game import Box, Game
+from ._metric import Fisher
 
 #: Default half-width of the logit cube around the equilibrium on which bounds are taken.
 DEFAULT_RADIUS = 0.1
@@ -225,7 +226,11 @@ class MarkovGame(Game):
         H, dN = jax.jacfwd(both)(x)
         return R_inv.T @ H @ R_inv, R @ dN @ R_inv
 
-    def metric_diagonal_inverse(self, x) -> np.ndarray:
+    def metric(self, weights) -> Fisher:
+        """M(w) = blockdiag(w_i F_i): the Fisher metric with block weights."""
+        return Fisher.from_game(weights, self)
+
+    def fisher_inverse_diagonal(self, x) -> np.ndarray:
         """diag(F(x)^{-1}) = 1/p + 1/p_last per reduced logit (for the basin's Fisher ball)."""
         parts = []
         for pi in self.policies(jnp.asarray(x)):

@@ -263,12 +263,11 @@ def _certified(game, cert: Certificate, step):
 def _starts(game: MarkovGame, cert: Certificate, x_star, w, k: int, seed: int) -> np.ndarray:
     """k points on spheres of radius 0.5 .. 1 times the basin radius in the Fisher metric."""
     rng = np.random.default_rng(seed)
-    _, R_inv = (np.asarray(a) for a in game.fisher_factors(jnp.asarray(x_star)))
     radius = cert.equilibrium["basin"]["metric_radius"]
-    scale = np.repeat(1.0 / np.sqrt(w), game.dims)
     z = rng.standard_normal((k, game.dim))
     z *= (radius * rng.uniform(0.5, 1.0, size=(k, 1))) / np.linalg.norm(z, axis=1, keepdims=True)
-    return x_star + (z * scale) @ R_inv.T   # ||x - x*||_M = |z| for M = blockdiag(w_i F_i)
+    # ||x - x*||_M = |z| for M = blockdiag(w_i F_i(x*))
+    return x_star + game.metric(w).offset(z, at=jnp.asarray(x_star))
 
 
 def _trajectories(game: MarkovGame, method: str, x0, x_star, w, h: float, steps: int):

@@ -224,8 +224,8 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
             matrices[family.matrices] = compiled(
                 game, (), (kind, "matrices", q, size),
                 lambda g, q=q: _matrices_program(families_for(g)[q]))
-    host_params = None if params is None else np.asarray(params)
-    device_params = None if params is None else jnp.asarray(params)
+    host_params = jax.tree.map(np.asarray, params)      # None stays None
+    device_params = jax.tree.map(jnp.asarray, params)
     offsets = np.cumsum([0] + [f.size for f in families])
     worst = _Worst.empty(Q, starts, sentinel=total)
     order = np.random.default_rng(seed).permutation(total)

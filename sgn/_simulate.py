@@ -29,6 +29,7 @@ from ._certificate import Certificate
 from ._dynamics import METHODS, euler_step, flow_step, rk4_step
 from ._errors import SGNError
 from ._game import Game, _short
+from ._metric import Fisher
 from ._result import Result
 from ._shared import compiled
 from ._steps import euler_factor, rk4_factor
@@ -146,8 +147,20 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     method's certified recommended step; on a game that is not certified, 1/beta (beta the
     Lipschitz bound the certificate measured), a step on the field's scale that promises
     nothing. A game that is not certified is simulated from starts spread over the region,
-    and judged by its residual (docs/simulate.md).
+    and judged by its residual (docs/simulate.md). Distances are in the certificate's metric;
+    a Markov game's (the Fisher metric) is measured by its policy simulation, which this
+    returns (`sgn._npg.simulate_policies`: NPG and PG).
     """
+    metric = game.metric(cert.weights)
+    if isinstance(metric, Fisher):
+        # A Markov game's certificate is about the Fisher metric in policy space, where the
+        # dynamics are natural policy gradient: its own simulation measures that.
+        if methods:
+            raise SGNError("a Markov game runs natural policy gradient (and plain policy "
+                           "gradient for comparison); drop methods")
+        from ._npg import simulate_policies
+
+        return simulate_policies(game, cert, step=step, starts=starts, steps=steps, seed=seed)
     if methods is None:
         methods = [m for m in METHODS if step is not None or m != "rk4" or not game.constrained]
     unknown = [m for m in methods if m not in METHODS]
@@ -156,16 +169,15 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     if starts < 2 or steps < 1:
         raise SGNError("simulate needs at least 2 starts and 1 step")
     certified = certifies(cert)
-    w = np.repeat(np.asarray(cert.weights, dtype=np.float64), game.dims)
     alpha, beta = cert.margin, cert.bounds["lipschitz"]
     if certified:
         eq = cert.equilibrium
         x_star = np.asarray(eq["x"], dtype=np.float64)
-        x0 = _starts(game, x_star, w, eq["basin"], starts, seed)
-        x_star_error, basin = _x_star_error(game, x_star, w, alpha, eq), eq["basin"]["kind"]
+        x0 = _starts(game, x_star, metric, eq["basin"], starts, seed)
+        x_star_error, basin = _x_star_error(game, x_star, metric, alpha, eq), eq["basin"]["kind"]
     else:
         x_star, x_star_error, basin = None, 0.0, "region"
-        x0 = _starts(game, None, w, {"kind": "box"}, starts, seed)
+        x0 = _starts(game, None, metric, {"kind": "box"}, starts, seed)
     steps_table = cert.step_sizes or {}
     runs = []
     for method in methods:
@@ -184,7 +196,7 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
                               "with --step, RK4 runs without a promise)"
                               if certified and method == "rk4" else ""))
         promise, detail = _promise(cert, game, method, h, certified)
-        runs.append(_run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error,
+        runs.append(_run(game, method, h, x0, x_star, metric, alpha, beta, steps, x_star_error,
                          promise, detail))
     if not runs:
         raise SGNError("no method to simulate")
@@ -214,13 +226,14 @@ def _promise(cert: Certificate, game: Game, method: str, h: float,
                                  f"h < {bound:.6g}: each step contracts by {factor:.9g}")
 
 
-def _x_star_error(game: Game, x_star, w, alpha: float, eq: dict) -> float:
+def _x_star_error(game: Game, x_star, metric, alpha: float, eq: dict) -> float:
     """A bound on ||x* - true x*||_M: the search's own bound, or, from strong monotonicity,
-    ||x - x*||_M <= ||W^{1/2} F(x)|| / alpha (analysis regions, where F(x*) = 0)."""
+    ||x - x*||_M <= ||F(x)||_M / alpha (analysis regions, where F(x*) = 0; M block-scalar,
+    so M^1/2 F is F in the unit-free coordinates)."""
     bound = float(eq.get("error_bound") or 0.0)
     if not game.constrained and alpha > 0:
         F = np.asarray(game.field_fn(jnp.asarray(x_star)))
-        bound = max(bound, float(np.linalg.norm(np.sqrt(w) * F)) / alpha)
+        bound = max(bound, float(metric.norm(F)) / alpha)
     return bound
 
 
@@ -247,7 +260,7 @@ def certified_factor(method: str, h: float, alpha: float, beta: float,
     return factor if factor < 1.0 else None
 
 
-def _starts(game: Game, x_star, w, basin: dict, k: int, seed: int) -> np.ndarray:
+def _starts(game: Game, x_star, metric, basin: dict, k: int, seed: int) -> np.ndarray:
     """k starts: uniform in the box (kind "box": a constrained game's basin, or the region of
     a game that is not certified), or spread over the certified M-ball around x*."""
     rng = np.random.default_rng(seed)
@@ -257,14 +270,14 @@ def _starts(game: Game, x_star, w, basin: dict, k: int, seed: int) -> np.ndarray
     z = rng.standard_normal((k, game.dim))
     z /= np.linalg.norm(z, axis=1, keepdims=True)
     radius = basin["metric_radius"] * (1.0 - 1e-12) * rng.uniform(0.05, 1.0, size=(k, 1))
-    x = x_star + radius * z / np.sqrt(w)
+    x = x_star + metric.offset(radius * z)
     return np.clip(x, game.region.low, game.region.high)
 
 
-def _run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error, promise: Promise,
+def _run(game, method, h, x0, x_star, metric, alpha, beta, steps, x_star_error, promise: Promise,
          detail: str) -> Run:
     """One method from every start. With x_star (a certified game) the measure is the
-    distance to it in M(w); without, the residual."""
+    distance to it in the metric; without, the residual."""
     if method == "flow" and not (beta is not None and 0 < beta < math.inf):
         raise SGNError("the flow needs a finite Lipschitz bound to choose its substeps; "
                        "drop --method flow")
@@ -273,7 +286,7 @@ def _run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error, promi
     trace = _compiled_trace(game, method, substeps, by_residual)
     d, pair, inside = (np.asarray(a) for a in trace(
         jnp.asarray(x0), h, jnp.asarray(np.zeros(game.dim) if by_residual else x_star),
-        jnp.asarray(w), steps))
+        metric, steps))
     # d: (T+1, K) distances to x* (or residuals); pair: (T+1, K//2); inside: (T+1, K)
     certified = (certified_factor(method, h, alpha, beta, game.constrained)
                  if promise.applies else None)
@@ -281,8 +294,7 @@ def _run(game, method, h, x0, x_star, w, alpha, beta, steps, x_star_error, promi
     # (for distances to it) and float64 rounding of the points (both), relative to the
     # distance measured. Steps where that noise could exceed FACTOR_TOL are not judged.
     # (A residual's ratios are only reported, never judged against a promise.)
-    scale = (np.sqrt(np.sum(w * x0**2, axis=1)).max() if by_residual
-             else np.sqrt(np.sum(w * x_star**2)) + d[0].max())
+    scale = (metric.norm(x0).max() if by_residual else metric.norm(x_star) + d[0].max())
     rounding = 1e-15 * scale
     noise = (np.zeros_like(d[:-1]) if by_residual
              else 2.0 * (x_star_error + rounding) / np.maximum(d[:-1], 1e-300))
@@ -327,7 +339,7 @@ def _compiled_trace(game: Game, method: str, substeps: int, by_residual: bool = 
 
 
 def _tracer(game, method: str, substeps: int, by_residual: bool = False):
-    """trace(x0, h, x_star, w, steps) for a Lifted game: distances to x* (or, by_residual,
+    """trace(x0, h, x_star, metric, steps) for a Lifted game: distances to x* (or, by_residual,
     residuals) and pairwise along `steps` steps of `method`, and whether each point stayed in
     the box."""
     one = {"euler": lambda: euler_step(game), "rk4": lambda: rk4_step(game),
@@ -341,12 +353,11 @@ def _tracer(game, method: str, substeps: int, by_residual: bool = False):
             F = x - jnp.clip(x - F, low, high)
         return jnp.sqrt(jnp.sum(F**2, axis=1))
 
-    def trace(x0, h, x_star, w, steps):
+    def trace(x0, h, x_star, metric, steps):
         def measure(x):
-            d = (residual(x) if by_residual
-                 else jnp.sqrt(jnp.sum(w * (x - x_star) ** 2, axis=1)))
-            pair = jnp.sqrt(jnp.sum(w * (x[0::2][: x.shape[0] // 2]
-                                         - x[1::2][: x.shape[0] // 2]) ** 2, axis=1))
+            d = residual(x) if by_residual else metric.norm(x - x_star, jnp)
+            half = x.shape[0] // 2
+            pair = metric.norm(x[0::2][:half] - x[1::2][:half], jnp)
             inside = jnp.all((x >= low - slack) & (x <= high + slack), axis=1)
             return d, pair, inside
 

@@ -269,7 +269,7 @@ def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
     if not eq or not eq.get("found"):
         return []
     stored = eq.get("basin")
-    fresh = basin(game, cert.weights, np.asarray(eq["x"], dtype=float))
+    fresh = basin(game, game.metric(cert.weights), np.asarray(eq["x"], dtype=float))
     if not isinstance(stored, dict):
         return [Check("basin", False, stored, fresh.to_dict(),
                       "the equilibrium is found but the certificate states no basin")]
@@ -416,7 +416,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             f"Euclidean Lipschitz constant: stored {stored_lip:.9g}, fresh samples reach "
             f"{reached_lip:.9g}" + ("" if ok else f", above it by {reached_lip - stored_lip:.3g}"),
             how=how))
-    metric = estimate_in_metric(game, cert.weights, fresh)
+    metric = estimate_in_metric(game, game.metric(cert.weights), fresh)
     reached_beta = metric.lipschitz - metric.allowances.get("lipschitz", 0.0)
     reached_margin = metric.margin + metric.allowances.get("margin", 0.0)
     beta = float(cert.bounds["lipschitz"])

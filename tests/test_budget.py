@@ -9,6 +9,7 @@ certificate reads back and re-checks; a game that is not finite on its box is ba
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -190,7 +191,7 @@ def test_a_deadline_is_one_clock_shared_by_the_parts_of_a_run():
 
 def test_a_metric_pass_without_time_keeps_proved_bounds_and_says_so():
     from sgn._certify import assemble
-    from sgn._interval import Deadline, interval_bounds, interval_metric_pass
+    from sgn._interval import Deadline, VerifiedRun, interval_bounds, interval_metric_pass
 
     game = sgn.load_game("examples/cascade.py")
     search = interval_bounds(game)
@@ -202,8 +203,9 @@ def test_a_metric_pass_without_time_keeps_proved_bounds_and_says_so():
     assert record.stopped == "skipped" and record.boxes_enclosed == 0
     assert spent.lipschitz >= full.lipschitz          # the block bound alone: looser, still valid
     assert spent.margin >= weights.margin - 1e-9       # never below alpha(w)
-    cert = assemble(game, search.bounds, weights, spent, search=search, metric_pass=record,
-                    seconds=1.0)
+    run = VerifiedRun(search, Deadline(60.0))
+    cert = assemble(game, dataclasses.replace(search.bounds, proof=run), weights,
+                    dataclasses.replace(spent, proof=record))
     assert cert.status is sgn.Status.CERTIFIED
     assert any("ended the metric pass" in note for note in cert.notes)
     assert cert.estimator["passes"]["metric"]["stopped"] == "skipped"

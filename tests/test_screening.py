@@ -111,7 +111,8 @@ class Case:
         self.bounds_bad = dense_bounds_badness(self.game, J, J)
         rng = np.random.default_rng(seed + 100)
         w = rng.uniform(0.2, 5.0, self.game.n_players)
-        self.root_w = np.repeat(np.sqrt(w / w[0]), self.game.dims)
+        self.metric = self.game.metric(w)
+        self.root_w = np.repeat(np.sqrt(w / w[0]), self.game.dims)  # what metric.scale uses
         self.metric_bad = dense_metric_badness(J, self.root_w)
 
     def run(self, kind, starts, seed=0, points=None, **kw):
@@ -119,7 +120,7 @@ class Case:
         if kind == "bounds":
             return worst_points(self.game, "bounds", _bounds_families, None,
                                 points, starts, seed, **kw)
-        return worst_points(self.game, "metric", _metric_families, self.root_w,
+        return worst_points(self.game, "metric", _metric_families, self.metric,
                             points, starts, seed, **kw)
 
     def reference(self, kind):
@@ -381,7 +382,7 @@ def test_families_agree_with_the_block_by_block_reference(cases):
         want = case.bounds_bad[::7]
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
         metric = _bounds._badness_for(_metric_families)(case.game)
-        got = np.asarray(jax.jit(jax.vmap(lambda J, f=metric, w=case.root_w: f((J, J), w)))(J))
+        got = np.asarray(jax.jit(jax.vmap(lambda J, f=metric, m=case.metric: f((J, J), m)))(J))
         want = case.metric_bad[::7]
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -393,7 +394,7 @@ def test_one_quantity_is_the_badness_entry(cases):
     for name in ("unequal", "equal"):
         case = cases[name]
         J = jnp.asarray(case.J[::97])
-        for families_for, params in ((_bounds_families, None), (_metric_families, case.root_w)):
+        for families_for, params in ((_bounds_families, None), (_metric_families, case.metric)):
             quantity = _bounds._quantity_for(families_for)(case.game)
             Q = sum(f.size for f in families_for(case.game))
             one = jax.jit(jax.vmap(jax.vmap(lambda J, q, f=quantity, p=params: f((J, J), p, q),
@@ -707,6 +708,6 @@ def test_markov_worst_points_read_the_step_jacobian(markov):
                                     points, 2, 0)
     assert_matches_brute(values, index, bad, 2)
     root_w = np.repeat(np.sqrt([1.0, 2.5]), game.dims)
-    values, index, _ = worst_points(game, "metric", _metric_families, root_w,
+    values, index, _ = worst_points(game, "metric", _metric_families, game.metric([1.0, 2.5]),
                                     points, 2, 0)
     assert_matches_brute(values, index, dense_metric_badness(J_step, root_w), 2)

@@ -8,6 +8,10 @@
     result = interval_bounds(game, deadline=deadline)
     metric, record = interval_metric_pass(game, weights, result, deadline=deadline)
 
+    estimator = Verified(max_boxes=..., max_seconds=...)   # the two passes as one strategy
+    bounds = estimator.bounds(game)                        # (what sgn.certify runs)
+    metric = estimator.in_metric(game, game.metric(w), bounds)
+
 See docs/verified.md for what is proved and how.
 """
 
@@ -21,6 +25,7 @@ from ._branch import (
 )
 from ._budget import Deadline, PassRecord
 from ._dask import DaskUnavailable, dask_executor
+from ._estimator import Verified, VerifiedRun
 from ._enclose import JacobianEnclosure, enclose_jacobian, jacobian_enclosure
 from ._interpret import (
     Program,
@@ -31,7 +36,8 @@ from ._interpret import (
 
 __all__ = [
     "DaskUnavailable", "Deadline", "Interval", "IntervalBounds", "JacobianEnclosure",
-    "PassRecord", "Program", "UnsupportedPrimitive", "bound_batch", "compile_program",
+    "PassRecord", "Program", "UnsupportedPrimitive", "Verified", "VerifiedRun", "bound_batch",
+    "compile_program",
     "dask_executor", "enclose_jacobian", "interval_bounds", "interval_in_metric",
     "interval_metric_pass", "jacobian_enclosure", "supported_primitives",
 ]

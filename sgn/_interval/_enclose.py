@@ -5,8 +5,9 @@
     Jlo, Jhi = enclose_jacobian(game, low, high)  # the same, one call
 
 For every x with low <= x <= high (row by row), Jlo <= J(x) <= Jhi entrywise. The program is
-`jax.make_jaxpr(game.jacobian)`: forward-mode derivatives are traced by JAX itself, so the
-interval interpreter only has to enclose ordinary arithmetic.
+J's part of `jax.make_jaxpr(game.bound_jacobians)` (the hook every estimator reads):
+forward-mode derivatives are traced by JAX itself, so the interval interpreter only has to
+enclose ordinary arithmetic.
 
 Two enclosures are intersected (both are valid, so their intersection is):
 
@@ -39,7 +40,7 @@ from .._game import Game
 from .._jaxpr import SMOOTH
 from . import _arith as ia
 from ._arith import Interval
-from ._interpret import Program, UnsupportedPrimitive, compile_program
+from ._interpret import NotEnclosable, Program, UnsupportedPrimitive, compile_program
 
 #: Largest joint dimension for which the mean-value form is used: its derivative program has
 #: d^3 outputs per box.
@@ -117,10 +118,24 @@ def jacobian_enclosure(game: Game) -> JacobianEnclosure:
     cached = _PROGRAMS.get(game)
     if cached is None:
         x0 = jnp.asarray(game.region.centre)
-        program = compile_program(jax.make_jaxpr(game.jacobian)(x0))
+        program = compile_program(_jacobian_jaxpr(game, x0))
         enclosure = JacobianEnclosure(program, tuple(game.dims), _derivative_program(game, x0))
         cached = _PROGRAMS[game] = dataclasses.replace(enclosure, key=content_key(enclosure))
     return cached
+
+
+def _jacobian_jaxpr(game: Game, x0):
+    """The program of J read from the hook every estimator reads, game.bound_jacobians.
+
+    The enclosures cover J itself: a game whose step Jacobian (the second matrix) is another
+    function (the Fisher geometry's) cannot be verified by them.
+    """
+    closed = jax.make_jaxpr(game.bound_jacobians)(x0)
+    J, J_step = closed.jaxpr.outvars
+    if J is not J_step:
+        raise NotEnclosable("the game's step Jacobian differs from J (bound_jacobians), and "
+                            "the interval enclosures cover J alone")
+    return closed.replace(jaxpr=closed.jaxpr.replace(outvars=[J]))
 
 
 def content_key(enclosure: JacobianEnclosure) -> str:

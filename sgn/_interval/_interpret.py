@@ -37,6 +37,14 @@ class UnsupportedPrimitive(SGNError):
         )
 
 
+class NotEnclosable(UnsupportedPrimitive):
+    """The game's bound Jacobians are not something the interval enclosures cover."""
+
+    def __init__(self, why: str):
+        self.primitive = None
+        SGNError.__init__(self, f"verified bounds are unavailable for this game: {why}")
+
+
 #: Call-like primitives whose body is inlined, and the parameter holding the body.
 CALLS = {
     "pjit": "jaxpr", "jit": "jaxpr", "closed_call": "call_jaxpr", "core_call": "call_jaxpr",

@@ -37,6 +37,7 @@ import itertools
 
 import numpy as np
 
+from .._metric import BlockScalar
 from . import _arith as ia
 from ._arith import Interval, down, mid_rad, sum_upper, up
 
@@ -146,8 +147,7 @@ def norm2_lower(lo, hi):
 
 def in_metric(lo, hi, dims, weights):
     """Enclosure of W^{1/2} J W^{-1/2}: entry (a, b) times sqrt(w_i / w_j), i and j the blocks."""
-    w = np.repeat(np.asarray(weights, dtype=np.float64), dims)
-    root = ia.sqrt(Interval(w))
+    root = ia.sqrt(Interval(BlockScalar.from_weights(weights, dims).diagonal))
     factor = ia.div(Interval(root.lo[:, None], root.hi[:, None]),
                     Interval(root.lo[None, :], root.hi[None, :]))
     out = ia.mul(Interval(lo, hi), Interval(factor.lo[None], factor.hi[None]))

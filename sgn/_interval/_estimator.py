@@ -1,0 +1,87 @@
+"""The interval estimator: bounds proved by interval arithmetic and branch and bound.
+
+    estimator = Verified(max_boxes=..., max_seconds=..., executor=None)
+    bounds = estimator.bounds(game)                       # Bounds(method="interval")
+    metric = estimator.in_metric(game, game.metric(w), bounds)
+
+The same two stages as `sgn.Sampled` (sgn/_bounds.py), returning the same result types, so
+`certify` runs one pipeline whichever estimator it is given. What only a verified run has, the
+branch-and-bound record of each pass and the run's one deadline, rides along in `proof`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .._bounds import Bounds, MetricBounds, Progress
+from .._game import Game
+from .._metric import BlockScalar, as_metric
+from ._branch import DEFAULT_MAX_BOXES, DEFAULT_MAX_SECONDS, interval_bounds, interval_metric_pass
+from ._budget import Deadline
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifiedRun:
+    """What a verified run's bounds rest on (`Bounds.proof`).
+
+    Attributes:
+        search: the bounds pass's branch and bound (`IntervalBounds`).
+        deadline: the run's one deadline (made when the bounds pass starts); the metric pass
+            spends from it, and the certificate quotes its elapsed time.
+    """
+
+    search: object
+    deadline: Deadline
+
+
+@dataclasses.dataclass(frozen=True)
+class Verified:
+    """Bounds proved on the whole region (verified = True), by branch and bound.
+
+    Attributes:
+        max_boxes: most boxes the bounds pass encloses.
+        max_seconds: one deadline for the whole verified run (both passes; docs/verified.md).
+        executor: a concurrent.futures.Executor for the boxes (default in-process).
+    """
+
+    max_boxes: int = DEFAULT_MAX_BOXES
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    executor: object = None
+    name = "interval"
+    #: Interval margins are enclosures (lower bounds), not values seen at points: a metric
+    #: margin below SGN's is looseness, never a sign of a missed extreme.
+    measures_points = False
+
+    def refusal(self, game: Game) -> str | None:
+        """Why interval bounds would prove nothing about this game, or None."""
+        if type(game.metric([1.0] * game.n_players)) is not BlockScalar:
+            # The enclosures bound Euclidean Jacobian blocks; the Fisher geometry's
+            # F^-1/2 H F^-1/2 and the derivative of the inverse Fisher are not enclosed.
+            return (f"verified bounds are not available in the {game.geometry} geometry (the "
+                    "interval enclosures cover Euclidean Jacobian blocks only)")
+        if game.non_smooth is not None:
+            # The enclosures bound JAX's derivative of F; where F has a kink, a jump or a
+            # custom derivative rule, that derivative does not describe F.
+            return (f"the game's field uses `{game.non_smooth}`, which sgn cannot confirm is "
+                    "smooth (a kink, a jump, a comparison or a custom derivative rule): "
+                    "interval bounds on its derivative would not cover F itself, so verified "
+                    "bounds are not available (docs/verified.md, \"Smooth games only\")")
+        return None
+
+    def bounds(self, game: Game, *, progress: Progress | None = None) -> Bounds:
+        """mu_i, L_ij, gamma and beta(1), proved by branch and bound; `proof` holds the record.
+
+        Raises UnsupportedPrimitive when the game's Jacobian cannot be enclosed.
+        """
+        deadline = Deadline(self.max_seconds)
+        search = interval_bounds(game, executor=self.executor, deadline=deadline,
+                                 max_boxes=self.max_boxes)
+        return dataclasses.replace(search.bounds, proof=VerifiedRun(search, deadline))
+
+    def in_metric(self, game: Game, metric, bounds: Bounds, *,
+                  progress: Progress | None = None) -> MetricBounds:
+        """beta and the margin in `metric`, proved; `proof` holds the pass's record."""
+        run: VerifiedRun = bounds.proof
+        found, record = interval_metric_pass(game, as_metric(game, metric).weights, run.search,
+                                             executor=self.executor, deadline=run.deadline)
+        return dataclasses.replace(found, proof=record)
