@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._certificate import Certificate, Status
-from ._wording import RHO_UNDEFINED, RK4_NOT_PROVED
+from ._wording import RHO_UNDEFINED, RK4_NOT_PROVED, how_measured, metric_route
 from ._wording import figure as _g
 
 
@@ -61,10 +61,21 @@ def summarize(cert: Certificate) -> str:
         "monotone already" if gamma > 0 else
         "not proved positive by the enclosures" if enclosed else
         "not monotone: the plain test fails") + ")")
-    row("weights", "w = " + _vector(cert.weights))
-    name = "gamma (Euclidean test)" if diag.get("certified_by") == "euclidean" else "alpha"
-    row("margin", f"{name} = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
-        f"best SGN margin possible {_g(diag['best_possible_margin'])})")
+    if metric_route(diag):
+        # weights found from the Jacobians: the margin is their metric margin, SGN's own test
+        # (the norm bounds above) does not certify
+        how = how_measured(cert.verified)
+        row("weights", "w = " + _vector(cert.weights) + " (found from the Jacobians: metric "
+            "search)")
+        row("margin", f"metric margin alpha = {_g(cert.margin)} ({how} in M(w)"
+            + ("; it certifies" if cert.status is Status.CERTIFIED else "")
+            + f"); best SGN margin possible {_g(diag['best_possible_margin'])}: SGN's norm "
+            "bounds do not certify")
+    else:
+        row("weights", "w = " + _vector(cert.weights))
+        name = "gamma (Euclidean test)" if diag.get("certified_by") == "euclidean" else "alpha"
+        row("margin", f"{name} = {_g(cert.margin)} (metric margin {_g(diag['metric_margin'])}, "
+            f"best SGN margin possible {_g(diag['best_possible_margin'])})")
     row("lipschitz", f"beta = {_g(bounds['lipschitz'], missing='not finite')} in the metric")
     steps = cert.step_sizes
     if cert.geometry == "fisher":
@@ -82,8 +93,10 @@ def summarize(cert: Certificate) -> str:
         row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability "
             "only)")
     if cert.band is not None:
-        # null in the band is infinity: the band is a half-line (no back-coupling)
-        row("band", f"w2/w1 in [{_g(cert.band['low'])}, {_g(cert.band['high'], missing='inf')}"
+        # null in the band is infinity: the band is a half-line (no back-coupling). After the
+        # metric search it is still SGN's band (its norm bounds' ratios), named so.
+        row("SGN band" if metric_route(diag) else "band",
+            f"w2/w1 in [{_g(cert.band['low'])}, {_g(cert.band['high'], missing='inf')}"
             f"], best {_g(cert.band['best_ratio'], missing='inf (as large as possible)')}")
     for note in cert.notes:
         lines.append(f"  note: {note}")
@@ -248,7 +261,7 @@ def summarize_sweep(sweep) -> str:
              f"{'beta':>9} {'euler max':>10} {'rk4 proven':>10}"]
     for r in sweep.rows:
         values = "".join(f"{r['params'][k]:>10.4g}" for k in keys)
-        status = r["status"] + ("*" if r["certified_by"] == "euclidean" else "")
+        status = r["status"] + {"euclidean": "*", "metric": "+"}.get(r["certified_by"], "")
         lines.append(
             f"  {values} {status:>14} {r['euclidean_margin']:>11.5g} {r['margin']:>11.5g} "
             f"{r['metric_margin']:>11.5g} {r['lipschitz']:>9.4g} "
@@ -256,4 +269,7 @@ def summarize_sweep(sweep) -> str:
             f"{_g(r['rk4_proven'], 4) if r['rk4_proven'] is not None else '-':>10}")
     if any(r["certified_by"] == "euclidean" for r in sweep.rows):
         lines.append("  * certified by the Euclidean test (SGN alone does not)")
+    if any(r["certified_by"] == "metric" for r in sweep.rows):
+        lines.append("  + certified by block weights found from the Jacobians, at their metric "
+                     "margin (metric search; SGN's norm bounds do not certify)")
     return "\n".join(lines)

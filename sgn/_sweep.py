@@ -89,7 +89,8 @@ def sweep(factory: Callable[[dict], object], grid: dict, *, fixed: dict | None =
             "certified_by": cert.diagnostics.get("certified_by"),
             "euclidean_margin": cert.bounds["euclidean_margin"],
             # SGN's own best margin (also past the certifiable range, where it continues the
-            # curve negative), and the margin the certificate proves (SGN's or the plain test's).
+            # curve negative), and the margin the certificate proves (SGN's, the plain test's, or
+            # the metric margin of weights found from the Jacobians: certified_by says which).
             "margin": cert.diagnostics["best_possible_margin"],
             "certified_margin": cert.margin if cert.certified else None,
             "metric_margin": cert.diagnostics["metric_margin"],

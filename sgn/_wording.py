@@ -25,3 +25,24 @@ def figure(x, digits: int = 6, missing: str = "not available") -> str:
     """A number, or `missing` for a value the certificate does not state (JSON null): never a
     word such as "unbounded" that would claim something about it."""
     return missing if x is None else f"{x:.{digits}g}"
+
+
+#: diagnostics.optimizer of block weights found from the Jacobians by the metric search
+#: (issue 13), when SGN's small-gain test and the Euclidean test both fail.
+METRIC_SEARCH = "metric search"
+
+
+def metric_route(diagnostics: dict) -> bool:
+    """Whether a certificate's weights and margin come from the metric search: the margin is
+    then the metric margin of weights found from the Jacobians, and SGN's own test (with the
+    norm bounds) did not certify. `certified_by = "metric"` says it; a certificate that the
+    equilibrium step made inconclusive has `certified_by = null` but keeps the search's
+    `optimizer`."""
+    by = diagnostics.get("certified_by")
+    return by == "metric" or (by is None and diagnostics.get("optimizer") == METRIC_SEARCH)
+
+
+def how_measured(verified: bool) -> str:
+    """How a metric margin was obtained, in the words of the certificate's reason: proved for
+    verified bounds (exact or interval), else measured."""
+    return "proved" if verified else "measured at sample points plus local search"

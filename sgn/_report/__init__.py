@@ -22,7 +22,7 @@ from pathlib import Path
 from .._certificate import Certificate, Status
 from .._io import check_writable, write_atomic
 from . import _figures
-from ._view import certificate_view, margin_test, number
+from ._view import certificate_view, margin_test, measured, number
 
 __all__ = ["number", "render_report", "render_sweep_report"]
 
@@ -37,7 +37,19 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
     data = cert.to_dict()
     kind = margin_test(cert)
     figures = []
-    if len(cert.game["players"]) == 2:
+    certified = cert.status is Status.CERTIFIED
+    if len(cert.game["players"]) == 2 and kind == "metric":
+        band = ("SGN's norm bounds give $alpha(r) > 0$ in the shaded band, yet SGN's test did "
+                "not certify" if cert.band is not None else
+                "No ratio certifies by SGN's test: the curve stays below zero")
+        figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data, kind),
+                        f"SGN margin $alpha(r)$ against the weight ratio. {band}. The dot is "
+                        "the chosen metric, the block weights found from the Jacobians, at "
+                        f"their metric margin $alpha$ ({measured(cert)} in $M(w)$)"
+                        + (", which certified" if certified else "")
+                        + "; it is not a point of the SGN curve. The dashed line is the "
+                        "Euclidean margin $gamma$, the plain test's verdict."))
+    elif len(cert.game["players"]) == 2:
         band = ("Every ratio in the shaded band certifies by SGN's test" if cert.band is not None
                 else "No ratio certifies by SGN's test: the curve stays below zero")
         dot = ("the dot is the chosen metric, equal weights, at the Euclidean margin $gamma$ "
@@ -49,22 +61,29 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
         names = [p["name"] for p in cert.game["players"]]
         figures.append(("weights-coupling.svg", _figures.weights_and_coupling(data, names),
                         "Left: the block weights of the "
-                        + ("certified " if cert.status is Status.CERTIFIED else "reported ")
-                        + "metric. Right: coupling gains $L_(i j) \\/ mu_i$ (row $i$ is pushed "
+                        + ("certified " if certified else "reported ")
+                        + ("metric, found from the Jacobians (metric search). Right: SGN's "
+                           if kind == "metric" else "metric. Right: ")
+                        + "coupling gains $L_(i j) \\/ mu_i$ (row $i$ is pushed "
                         "by column $j$); small-gain needs the spectral radius of this matrix "
                         "below 1." + (" Players are numbered as in the players table."
                                       if len(names) > _figures.NAMED else "")))
     sgn_bar = ("SGN's best margin over all block weights" if kind == "euclidean" else
+               "SGN's best margin over all block weights with these norm bounds, which does "
+               "not certify" if kind == "metric" else
                "SGN's margin $alpha(w)$ for the weights shown")
     verdict = (' The bar marked "certifies" is the certificate\'s rate.'
-               if cert.status is Status.CERTIFIED else " None certifies.")
+               if certified else " None certifies.")
+    shown = ("the metric of the weights found from the Jacobians, "
+             f"{measured(cert)} on the region" if kind == "metric" else "the metric of the "
+             "weights shown")
     figures.append(("margins.svg", _figures.margins(data, kind),
                     f"Three margins: the Euclidean test's $gamma$ (equal weights), {sgn_bar}, "
-                    "and the metric margin, what the evaluated Jacobians show directly in the "
-                    f"metric of the weights shown.{verdict}"))
+                    "and the metric margin, what the evaluated Jacobians show directly in "
+                    f"{shown}.{verdict}"))
     if getattr(game, "geometry", None) == "fisher" and cert.status is Status.CERTIFIED:
         figures += _policy_figures(game, cert)
-    elif game is not None and simulation is None and cert.status is Status.CERTIFIED:
+    elif game is not None and simulation is None and certified:
         from .._simulate import simulate
 
         simulation = simulate(game, cert, methods=["euler", "rk4"] if not game.constrained
@@ -124,7 +143,10 @@ def render_sweep_report(sweep, out) -> Path:
     figures = [
         ("sweep-margins.svg", _figures.sweep_margins(param, rows),
          f"Margins against `{param}`. Shading: where the Euclidean test certifies, where only "
-         "SGN does, and where neither does."),
+         "SGN does, "
+         + ("where only block weights found from the Jacobians do (metric search: SGN's norm "
+            "bounds do not), " if any(r["certified_by"] == "metric" for r in rows) else "")
+         + "and where neither does."),
         ("sweep-steps.svg", _figures.sweep_steps(param, rows),
          f"Certified step sizes against `{param}`: Euler contracts below the green curve."),
     ]

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 
 from .._weights import sgn_margin  # noqa: E402
+from ._sweep_view import _kind  # noqa: E402
 
 #: Text width of an A4 page with the report's margins, in inches.
 WIDTH = 6.3
@@ -53,7 +54,8 @@ def margin_vs_ratio(cert: dict, kind: str) -> bytes:
     """Two players: alpha(r) against r = w2/w1, the certified band shaded.
 
     `kind` names the certificate's margin (`_view.margin_test`): "sgn" puts the chosen metric
-    on the curve, "euclidean" at gamma (equal weights)."""
+    on the curve, "euclidean" at gamma (equal weights), "metric" at the metric margin of the
+    weights found from the Jacobians (off the curve: SGN's norm bounds do not certify)."""
     mu = np.asarray(cert["bounds"]["curvature"], dtype=float)
     L = np.asarray(cert["bounds"]["coupling"], dtype=float)
     chosen = cert["weights"][1] / cert["weights"][0]
@@ -67,7 +69,10 @@ def margin_vs_ratio(cert: dict, kind: str) -> bytes:
     alpha = np.array([sgn_margin([1.0, x], mu, L) for x in r])
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(WIDTH, 2.3))
-        ax.semilogx(r, alpha, color=BLUE, label=r"SGN margin $\alpha(r)$")
+        metric = kind == "metric"
+        ax.semilogx(r, alpha, color=BLUE,
+                    label=r"SGN margin $\alpha(r)$ (norm bounds: does not certify)" if metric
+                    else r"SGN margin $\alpha(r)$")
         ax.axhline(0.0, color="black", linewidth=0.7)
         gamma = cert["bounds"]["euclidean_margin"]
         ax.axhline(gamma, color=ORANGE, linestyle="--", linewidth=1.0,
@@ -75,12 +80,16 @@ def margin_vs_ratio(cert: dict, kind: str) -> bytes:
         if band is not None:
             right = band["high"] if band["high"] is not None else r[-1]
             ax.axvspan(max(band["low"], r[0]), right, color=GREEN, alpha=0.12,
-                       label=r"certified band ($\alpha(r) > 0$)")
-        what = r"Euclidean $\gamma$" if kind == "euclidean" else r"SGN $\alpha(w)$"
+                       label=r"SGN band ($\alpha(r) > 0$)" if metric else
+                       r"certified band ($\alpha(r) > 0$)")
+        what = (r"Euclidean $\gamma$" if kind == "euclidean" else "metric margin" if metric
+                else r"SGN $\alpha(w)$")
         ax.plot([chosen], [cert["margin"]], "o", color=RED, markersize=5,
                 label=rf"chosen $r$ = {chosen:.4g}, {what} = {cert['margin']:.4g}")
         # Show zero, the best margin and the Euclidean margin; the curve's tails may leave.
         top, low = max(alpha.max(), gamma, 0.0), min(gamma, alpha.max(), 0.0)
+        if metric:  # the dot is off the curve: keep it in view
+            top, low = max(top, cert["margin"]), min(low, cert["margin"])
         span = (top - low) or 1.0
         ax.set_ylim(max(alpha.min(), low - 0.4 * span), top + 0.15 * span)
         ax.set_xlabel(r"weight ratio $r = w_2 / w_1$")
@@ -135,7 +144,18 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
 
 
 def margin_bars(cert: dict, kind: str) -> list[tuple[str, float | None]]:
-    """The margins figure's bars, (label, value), each label the quantity its value is."""
+    """The margins figure's bars, (label, value), each label the quantity its value is.
+
+    For the metric route (`kind` "metric") SGN's bar is its best margin over all weights, which
+    does not certify, and the metric margin is the certificate's margin."""
+    if kind == "metric":
+        bars = [[r"Euclidean $\gamma$", cert["bounds"]["euclidean_margin"]],
+                [r"best SGN $\alpha$" "\n(does not certify)",
+                 cert["diagnostics"].get("best_possible_margin")],
+                ["metric margin", cert["diagnostics"]["metric_margin"]]]
+        if cert["status"] == "certified":
+            bars[2][0] += "\n(certifies)"
+        return [tuple(bar) for bar in bars]
     euclidean = kind == "euclidean"
     bars = [[r"Euclidean $\gamma$", cert["bounds"]["euclidean_margin"]],
             [r"best SGN $\alpha$", cert["diagnostics"].get("best_possible_margin")]
@@ -151,7 +171,8 @@ def margins(cert: dict, kind: str) -> bytes:
 
     Each bar is labelled with the quantity it is. `kind` (`_view.margin_test`) says which test
     the certificate's margin belongs to: for "euclidean" the margin is gamma, and SGN's bar is
-    its best margin over all weights (`diagnostics.best_possible_margin`)."""
+    its best margin over all weights (`diagnostics.best_possible_margin`); so it is for
+    "metric", whose margin is the metric margin."""
     labels, values = zip(*margin_bars(cert, kind))
     colors = [ORANGE, BLUE, GREEN]
     with plt.rc_context(STYLE):
@@ -325,15 +346,19 @@ def _shade_regions(ax, p, rows):
     """Shade where each test certifies, switching where the deciding margin crosses zero
     (linear interpolation between grid points), not halfway between them."""
     kinds = [_kind(r) for r in rows]
-    colors = {"euclidean": ORANGE, "sgn": BLUE, "none": GREY}
+    colors = {"euclidean": ORANGE, "sgn": BLUE, "metric": GREEN, "none": GREY}
     labels = {"euclidean": "Euclidean test certifies", "sgn": "only SGN certifies",
-              "none": "neither certifies"}
+              "metric": "only weights from the Jacobians certify", "none": "neither certifies"}
     edges = [p[0]]
     for k in range(len(rows) - 1):
         if kinds[k] == kinds[k + 1]:
             continue
-        key = "euclidean_margin" if "euclidean" in (kinds[k], kinds[k + 1]) else "margin"
-        a, b = rows[k][key], rows[k + 1][key]
+        pair = {kinds[k], kinds[k + 1]}
+        # where the deciding margin crosses zero; none is known between the metric route and
+        # "neither" (the metric margin is of different weights on either side): halfway
+        key = ("euclidean_margin" if "euclidean" in pair else
+               None if pair == {"metric", "none"} else "margin")
+        a, b = (None, None) if key is None else (rows[k][key], rows[k + 1][key])
         t = a / (a - b) if a is not None and b is not None and a != b else 0.5
         edges.append(p[k] + min(max(t, 0.0), 1.0) * (p[k + 1] - p[k]))
     edges.append(p[-1])
@@ -343,12 +368,6 @@ def _shade_regions(ax, p, rows):
         ax.axvspan(left, right, color=colors[kind], alpha=0.10, linewidth=0,
                    label=None if kind in seen else labels[kind])
         seen.add(kind)
-
-
-def _kind(row: dict) -> str:
-    if row["euclidean_margin"] > 0:
-        return "euclidean"
-    return "sgn" if row["status"] == "certified" else "none"
 
 
 def _nan(value):

@@ -14,8 +14,8 @@ def sweep_view(sweep) -> dict:
     rows = []
     for r in sweep.rows:
         rows.append([number(r["params"][k], 4) for k in keys] + [
-            r["status"].replace("_", " ") + (" (Eucl.)" if r["certified_by"] == "euclidean"
-                                             else ""),
+            r["status"].replace("_", " ") + {"euclidean": " (Eucl.)", "metric": " (metric)"}
+            .get(r["certified_by"], ""),
             number(r["euclidean_margin"], 4), number(r["margin"], 4),
             # metric margin and beta are taken in the certified metric: none otherwise
             number(r["metric_margin"], 4) if r["status"] == "certified" else "-",
@@ -24,7 +24,7 @@ def sweep_view(sweep) -> dict:
             "-" if r["rk4_proven"] is None else number(r["rk4_proven"], 4),
         ])
     counts = {kind: sum(1 for r in sweep.rows if _kind(r) == kind)
-              for kind in ("euclidean", "sgn", "none")}
+              for kind in ("euclidean", "sgn", "metric", "none")}
     fixed = ", ".join(f"{k} = {v}" for k, v in sweep.fixed.items())
     return {
         "title": sweep.game,
@@ -37,7 +37,7 @@ def sweep_view(sweep) -> dict:
         "counts": {k: str(v) for k, v in counts.items()},
         "header": header,
         "rows": rows,
-        "footnote": FOOTNOTE,
+        "footnote": FOOTNOTE + (METRIC_FOOTNOTE if counts["metric"] else ""),
     }
 
 
@@ -49,7 +49,16 @@ FOOTNOTE = ("Euclidean $gamma$: the margin of the plain test with equal weights.
             "in it. A dash: not certified, or, for RK4, not proved.")
 
 
+#: Added when some point was certified by the metric search (issue 13).
+METRIC_FOOTNOTE = (" \"(metric)\": certified by block weights found from the Jacobians, at "
+                   "their metric margin; SGN's norm bounds do not certify there.")
+
+
 def _kind(row: dict) -> str:
+    """Which test certifies at a grid point: "euclidean", "sgn", "metric" (weights found from
+    the Jacobians; SGN's norm bounds do not certify) or "none"."""
     if row["euclidean_margin"] > 0:
         return "euclidean"
-    return "sgn" if row["status"] == "certified" else "none"
+    if row["status"] != "certified":
+        return "none"
+    return "metric" if row.get("certified_by") == "metric" else "sgn"

@@ -11,7 +11,15 @@ import re
 import numpy as np
 
 from .._certificate import Certificate, Status
-from .._wording import NOT_PROVED, RHO_UNDEFINED, RK4_CONSTRAINED, RK4_NOT_PROVED, figure
+from .._wording import (
+    NOT_PROVED,
+    RHO_UNDEFINED,
+    RK4_CONSTRAINED,
+    RK4_NOT_PROVED,
+    figure,
+    how_measured,
+    metric_route,
+)
 
 
 def number(x, digits: int = 6, missing: str = "not available") -> str:
@@ -28,17 +36,29 @@ def number(x, digits: int = 6, missing: str = "not available") -> str:
 
 
 def margin_test(cert: Certificate) -> str:
-    """Which quantity `cert.margin` is: "euclidean" (the equal-weights test's gamma) or "sgn"
-    (SGN's alpha(w) for the reported weights), read off the certificate's own fields.
+    """Which quantity `cert.margin` is: "euclidean" (the equal-weights test's gamma), "sgn"
+    (SGN's alpha(w) for the reported weights) or "metric" (the metric margin, measured or
+    proved in M(w), of block weights found from the Jacobians), read off the certificate's own
+    fields.
 
     `diagnostics.certified_by` says it whenever a test certified. Otherwise (not certified,
-    inconclusive) the margin is gamma exactly when it is the stored Euclidean margin: the
+    inconclusive) the weights' route says it: weights from the metric search keep
+    `diagnostics.optimizer = "metric search"` also when the equilibrium step makes the status
+    inconclusive; else the margin is gamma exactly when it is the stored Euclidean margin: the
     decision stores the same number in both (docs/certificate.md, `margin`).
     """
     by = cert.diagnostics.get("certified_by")
-    if by in ("sgn", "euclidean"):
+    if by in ("sgn", "euclidean", "metric"):
         return by
+    if metric_route(cert.diagnostics):
+        return "metric"
     return "euclidean" if cert.margin == cert.bounds["euclidean_margin"] else "sgn"
+
+
+def measured(cert: Certificate) -> str:
+    """How a metric margin was obtained: proved for verified bounds (exact or interval), else
+    measured at sample points plus local search (the words of the certificate's reason)."""
+    return how_measured(cert.verified)
 
 
 # --- text from the certificate, typeset ---------------------------------------------------------
@@ -147,7 +167,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     n = len(players)
     certified = cert.status is Status.CERTIFIED
     constrained = bool(cert.game["region"].get("constrained"))
-    euclidean = margin_test(cert) == "euclidean"
+    kind = margin_test(cert)
+    euclidean, metric = kind == "euclidean", kind == "metric"
     gamma, best = bounds["euclidean_margin"], diag.get("best_possible_margin")
     est = cert.estimator
     if est.get("method") == "interval":
@@ -174,7 +195,9 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     # Every number sits under the name of the quantity it is: the margin is named by the test
     # it belongs to (margin_test), and a null is named for what it means (sgn/_wording.py).
     numbers = []
-    if certified:
+    if metric:
+        numbers += _metric_rows(cert, certified)
+    elif certified:
         numbers.append(_row(
             "certified by", "Euclidean test" if euclidean else "SGN test",
             ("the plain test with equal weights, $gamma > 0$; "
@@ -193,7 +216,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         numbers.append(_row("best SGN margin", number(best),
                             "SGN's weighted test: no block weights give a larger $alpha(w)$ "
                             "with these bounds"))
-    else:
+    elif not metric:
         numbers.append(_row("SGN margin $alpha(w)$", number(cert.margin),
                             "contraction rate of $F$ in the metric $M(w)$" if certified else
                             "SGN's margin for the weights below; it certifies when "
@@ -204,7 +227,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
              "largest singular value of $M^(1\\/2) J M^(-1\\/2)$ on the region"),
         _row("weights $w$", _weights(cert.weights),
              "equal: the metric of the Euclidean test" if euclidean else
-             "block weights of the metric; only ratios matter"),
+             "block weights found from the Jacobians (metric search); only ratios matter"
+             if metric else "block weights of the metric; only ratios matter"),
     ]
     euler = "NPG" if cert.geometry == "fisher" else "Euler"
     rk4_missing = prose(RK4_CONSTRAINED) if constrained else plain("the certificate states none")
@@ -235,6 +259,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         _row("metric margin", number(diag.get("metric_margin")),
              "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$ over the evaluated "
              "points, in the metric of the weights above"),
+        _metric_gap_row(cert) if metric else
         _row("gap to $gamma$" if euclidean else "SGN gap", _gap(diag.get("sgn_gap"), cert.margin),
              "metric margin minus $gamma$: how much more the evaluated Jacobians show than "
              "the Euclidean margin" if euclidean else
@@ -242,7 +267,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         _row("spectral radius $rho$", number(rho) if rho is not None else prose(RHO_UNDEFINED),
              "$rho(\"diag\"(mu)^(-1) L)$; SGN certifies iff $rho < 1$"),
     ]
-    if not euclidean:
+    if not euclidean and not metric:  # the metric route shows it beside its margin
         diagnostics.append(_row("best SGN margin", number(best),
                                 "smallest eigenvalue of $K$: no weights do better with these "
                                 "bounds"))
@@ -283,6 +308,11 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "bounds_badge": "verified bounds" if cert.verified else "estimated bounds",
         "certified": certified,
         "euclidean": euclidean,
+        # the metric route: how the rate was obtained, said under "What is guaranteed"
+        "route": (f"The weights were found from the Jacobians (metric search), and their "
+                  f"metric margin $alpha$ was {measured(cert)} in $M(w)$ on the region: it is "
+                  "the rate. SGN's small-gain test with the norm bounds does not certify this "
+                  "game.") if metric else "",
         "reasons": [prose(r) for r in cert.reasons],
         "remedies": _remedies(cert) if not certified else [],
         "notes": [prose(r) for r in cert.notes],
@@ -316,6 +346,41 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "scope": scope,
         "figures": figures,
     }
+
+
+def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
+    """The certificate table's first rows for weights found from the Jacobians: the route,
+    its metric margin (the certificate's margin), and SGN's own (failed) test beside it."""
+    how = measured(cert)
+    rows = []
+    if certified:
+        rows.append(_row(
+            "certified by", "metric search",
+            f"block weights found from the Jacobians, whose metric margin in $M(w)$ was {how} "
+            "on the region; SGN's small-gain test does not certify with these norm bounds"))
+    rows.append(_row(
+        "metric margin $alpha$", number(cert.margin),
+        f"contraction rate of $F$ in the metric $M(w)$ of the weights below, {how}: "
+        "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
+        "the metric margin of the weights below, found from the Jacobians; it certifies "
+        "when $alpha > 0$"))
+    rows.append(_row("Euclidean margin $gamma$", number(cert.bounds["euclidean_margin"]),
+                     "the plain test with equal weights; it certifies when $gamma > 0$"))
+    rows.append(_row("best SGN margin", number(cert.diagnostics.get("best_possible_margin")),
+                     "the largest $alpha(w)$ SGN's norm bounds give for any block weights; "
+                     "SGN's test does not certify here"))
+    return rows
+
+
+def _metric_gap_row(cert: Certificate) -> dict:
+    """`sgn_gap` is 0 by construction when the margin is the metric margin itself: the row says
+    that, and how far the metric margin is above SGN's best margin (what the norm bounds lose)."""
+    best = cert.diagnostics.get("best_possible_margin")
+    beyond = ("" if best is None else
+              f"; the metric margin minus SGN's best margin is {number(cert.margin - best)}")
+    return _row("SGN gap", "not applicable",
+                "the margin is the metric margin itself, so the recorded gap is 0 by "
+                f"construction{beyond}")
 
 
 def _geometry(cert: Certificate) -> str:
@@ -365,7 +430,8 @@ def _remedies(cert: Certificate) -> list[list[dict]]:
             " must become strongly convex in their own action on the region (mu_i > 0): add "
             "regularisation (e.g. weight decay) or shrink the region to where the own cost "
             "curves upward."))
-    elif rho is not None and rho >= 1 and not loose:
+    elif rho is not None and rho >= 1 and not loose and margin_test(cert) != "metric":
+        # (not for weights found from the Jacobians: they contract, SGN's norm bounds aside)
         out.append(prose(f"The couplings must shrink by a factor of at least {number(rho, 4)} "
                          "relative to the curvatures (or the curvatures grow by it): scale down "
                          "the cross terms, or add regularisation to every player."))
