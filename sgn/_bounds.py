@@ -2,6 +2,8 @@
 
     estimate_bounds(game)                 ->  Bounds        mu_i, L_ij, gamma, beta(1)
     estimate_in_metric(game, metric, bounds)   ->  MetricBounds  beta, margin in the metric
+    estimate_contraction(game, metric, bounds, steps)  ->  ContractionBounds
+                                                  Euler factors at two steps, Jacobian spread
 
 Both passes run the same engine: every quantity is written as a "badness" to maximise
 (-mu_i, L_ij, -gamma, beta, ...), each -lambda_min or ||.||_2 of a matrix taken from the
@@ -79,6 +81,12 @@ class Sampled:
                   progress: Progress | None = None) -> MetricBounds:
         """beta and the margin in `metric` (`estimate_in_metric`)."""
         return estimate_in_metric(game, metric, bounds, method=self, progress=progress)
+
+    def contraction(self, game: Game, metric, bounds: Bounds, steps, *,
+                    progress: Progress | None = None) -> ContractionBounds:
+        """Euler factors at `steps` and the Jacobians' spread (`estimate_contraction`)."""
+        return estimate_contraction(game, metric, bounds, steps, method=self,
+                                    progress=progress)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +213,55 @@ def estimate_in_metric(game: Game, metric, bounds: Bounds, *,
                         {"lipschitz": float(allowances[0]), "margin": float(allowances[1])})
 
 
+@dataclasses.dataclass(frozen=True)
+class ContractionBounds(Result):
+    """What the direct step certificates rest on, in the metric (docs/method.md, section 7).
+
+    Attributes:
+        steps: the Euler steps h measured (ascending).
+        euler_factors: per step h, an upper bound on sup_x ||I - h A(x)||_2 over the region,
+            A = M^1/2 J_step M^-1/2: the per-step factor of projected Euler at h.
+        spread: an upper bound on sup_x ||A(x) - A_c||_2, A_c the scaled Jacobian at `centre`
+            (what the direct RK4 bound needs, docs/rk4.md).
+        centre: where A_c is taken.
+        evaluated: Jacobians evaluated.
+        allowances: {"euler_factors", "spread"}: how far each was moved past the value measured.
+    """
+
+    steps: np.ndarray
+    euler_factors: np.ndarray
+    spread: float
+    centre: np.ndarray
+    evaluated: int
+    allowances: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
+
+
+def estimate_contraction(game: Game, metric, bounds: Bounds, steps, *,
+                         method: Sampled | None = None,
+                         progress: Progress | None = None) -> ContractionBounds:
+    """sup_x ||I - h A(x)||_2 at each of the (two) Euler steps h, and the spread of A around
+    its value at the region's centre, on the points `bounds` used, then refined."""
+    method = method or Sampled(samples=bounds.samples, seed=bounds.seed)
+    metric = as_metric(game, metric)
+    steps = np.sort(np.asarray(steps, dtype=np.float64))
+    if steps.shape != (CONTRACTION_STEPS,):
+        raise ValueError(f"give {CONTRACTION_STEPS} Euler steps")
+    centre = game.region.centre
+    at = compiled(game, ("bound_jacobians",), "bound_jacobians", lambda g: g.bound_jacobians)
+    A_c = metric.scale(np.asarray(at(jnp.asarray(centre))[1]))
+    params = (metric, steps, A_c)
+    if bounds.exact:
+        worst, _, allowances, evaluated = _exact_extremes(game, "contraction",
+                                                          _contraction_families, params,
+                                                          bounds.points)
+    else:
+        worst, _, allowances, evaluated, _ = _search_extremes(
+            game, "contraction", _contraction_families, params, bounds.points, method,
+            progress, priority=np.arange(CONTRACTION_STEPS + 1))
+    return ContractionBounds(steps, worst[:-1], float(worst[-1]), centre, evaluated,
+                             {"euler_factors": allowances[:-1], "spread": float(allowances[-1])})
+
+
 # --- what is measured: badness vectors (each entry is maximised) -------------------------------
 # A badness vector is a tuple of quantity families (sgn._screening.Family): each entry is
 # -lambda_min of the symmetric part or ||.||_2 of one matrix taken from the Jacobians
@@ -294,6 +351,26 @@ def _metric_families(_game):
         return metric.scale(J_step)[..., None, :, :]
 
     return (Family("norm", 1, scaled), Family("lambda_min", 1, scaled))
+
+
+#: Euler steps measured by the contraction pass: the recommended one and the largest.
+CONTRACTION_STEPS = 2
+
+
+def _contraction_families(_game):
+    """[||I - h_k A||_2 for each step h_k, ||A - A_c||_2], A = M^{1/2} J_step M^{-1/2}
+    (params = (metric, steps, A_c))."""
+    def euler(xp, _J, J_step, params):
+        metric, steps, _ = params
+        A = metric.scale(J_step)[..., None, :, :]
+        eye = xp.eye(A.shape[-1], dtype=A.dtype)
+        return eye - steps[:, None, None] * A
+
+    def spread(_xp, _J, J_step, params):
+        metric, _, A_c = params
+        return (metric.scale(J_step) - A_c)[..., None, :, :]
+
+    return (Family("norm", CONTRACTION_STEPS, euler), Family("norm", 1, spread))
 
 
 def _badness_for(families_for):
@@ -417,9 +494,13 @@ def _exact_extremes(game: Game, kind: str, families_for, params, points):
         whole = np.linalg.norm(J) * game.dim
         allowance = np.concatenate([np.diag(size), size[~np.eye(n, dtype=bool)],
                                     [whole, np.linalg.norm(J_step) * game.dim]])
-    else:
+    elif kind == "metric":
         A = params.scale(J_step)
         allowance = np.full(values.size, np.linalg.norm(A) * game.dim)
+    else:   # each quantity's own matrix
+        allowance = np.concatenate([
+            np.linalg.norm(f.matrices(np, J, J_step, params), axis=(-2, -1)) * game.dim
+            for f in families_for(game)])
     where = np.repeat(points[:1], values.size, axis=0)
     return values + unit * allowance, where, unit * allowance, 1
 

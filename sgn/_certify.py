@@ -17,7 +17,8 @@ from ._certificate import Certificate, Status
 from ._dynamics import basin, find_equilibrium
 from ._errors import SGNError
 from ._game import Game, _short
-from ._steps import step_sizes
+from ._metric_search import SEARCHED_WEIGHTS, search_weights
+from ._step_search import certified_steps
 from ._weights import (
     Weights,
     WeightStatus,
@@ -69,7 +70,7 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
                      "its bounds are exact" if bounds.exact else
                      "; fell back to sampled bounds, so nothing is verified")
     weights, metric = _weights_and_metric(game, estimator, bounds, optimizer, progress)
-    cert = assemble(game, bounds, weights, metric)
+    cert = assemble(game, bounds, weights, metric, estimator)
     if fallback:
         cert.notes.insert(0, fallback)
     return cert
@@ -112,7 +113,19 @@ def _weights_and_metric(game: Game, estimator, bounds: Bounds, optimizer, progre
         weights = sgn_weights
         metric = estimator.in_metric(game, game.metric(weights.weights), bounds,
                                      progress=progress)
+    if _decide(bounds, weights, metric, _scale(bounds))[0] is not Status.CERTIFIED:
+        # Neither test certifies with these bounds: look for block weights in the Jacobians
+        # themselves (a coupling that cancels in a weighted metric is invisible to the norms).
+        found = search_weights(game, estimator, bounds, sgn_weights, progress=progress,
+                               tol=_config.MARGIN_TOL * _scale(bounds))
+        if found is not None:
+            weights, metric = found
     return weights, metric
+
+
+def _scale(bounds: Bounds) -> float:
+    """The bounds' own scale, for tolerances relative to it."""
+    return max(float(np.max(np.abs(bounds.curvature))), float(np.max(bounds.coupling)), 1e-300)
 
 
 #: Weights.method of the equal weights chosen because the plain test proves a larger margin.
@@ -135,21 +148,25 @@ def _prefer_larger_margin(weights: Weights, bounds: Bounds) -> Weights:
     return weights
 
 
-def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds) -> Certificate:
+def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
+             estimator=None) -> Certificate:
     """The certificate from the three stages' results, in small stages:
 
         verdict      status, the test that certified, alpha, gamma, reasons
         lipschitz    beta (never below alpha), or inconclusive when it is not finite
         equilibrium  x* and its basin, or inconclusive when there is none in the region
-        steps        rates and step sizes of a certified game
+        steps        rates and step sizes of a certified game: SGN's from alpha and beta,
+                     and direct ones where `estimator` can measure them (sgn/_step_search.py)
 
     Proved bounds (sgn.Verified) carry their branch-and-bound records in `bounds.proof` and
     `metric.proof`; the certificate quotes them.
     """
-    estimator = _estimator_record(bounds, metric)    # first: it quotes the run's wall time
+    record = _estimator_record(bounds, metric)    # first: it quotes the run's wall time
     run = bounds.proof
     search = None if run is None else run.search
-    if search is not None and weights.status is WeightStatus.NOT_CERTIFIABLE:
+    if search is not None and (weights.status is WeightStatus.NOT_CERTIFIABLE
+                               or weights.method == SEARCHED_WEIGHTS):
+        # What SGN's test showed, in words that do not call a loose enclosure a failure.
         weights = dataclasses.replace(weights, message=_interval_message(weights, search))
     status, certified_by, alpha, gamma, reasons = _verdict(bounds, weights, metric, search)
     beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
@@ -162,14 +179,14 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
         if problem:
             status, certified_by = Status.INCONCLUSIVE, None
             reasons.append(problem)
-    steps = step_sizes(alpha, beta, constrained=game.constrained).to_dict() \
-        if status is Status.CERTIFIED else None
+    steps = certified_steps(game, estimator, bounds, game.metric(weights.weights), alpha,
+                            beta).to_dict() if status is Status.CERTIFIED else None
     return Certificate(
         status=status,
         verified=bounds.exact,
         geometry=game.geometry,
         game=game.describe(),
-        estimator=estimator,
+        estimator=record,
         bounds={"curvature": bounds.curvature, "coupling": bounds.coupling, "lipschitz": beta,
                 "euclidean_margin": gamma},
         weights=weights.weights,
@@ -189,9 +206,8 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds)
 def _verdict(bounds: Bounds, weights: Weights, metric: MetricBounds, search):
     """Status, the test that certified, alpha, gamma and the reasons: `_decide` on the
     numbers, then, for proved bounds that do not certify, what branch and bound knows."""
-    mu, L = bounds.curvature, bounds.coupling
-    scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
-    status, certified_by, alpha, gamma, reasons = _decide(bounds, weights, metric, scale)
+    status, certified_by, alpha, gamma, reasons = _decide(bounds, weights, metric,
+                                                          _scale(bounds))
     if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
         # Branch and bound knows why better than the weights do: a proved counterexample, or a
         # budget that ran out with part of the region proved.
@@ -342,6 +358,14 @@ def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float
     """
     tol = _config.MARGIN_TOL * scale
     alpha, gamma = weights.margin, bounds.euclidean_margin
+    if weights.method == SEARCHED_WEIGHTS:
+        # The margin is the metric pass's own: measured (sampled) or proved (verified) in the
+        # metric of weights found from the Jacobians; SGN's test stays the explanation.
+        reasons = [
+            f"SGN does not certify ({weights.message}), but block weights found from the "
+            f"Jacobians do: their metric margin is {alpha:.6g} > 0 "
+            + ("(proved)" if bounds.exact else "(measured at sample points plus local search)")]
+        return Status.CERTIFIED, "metric", alpha, gamma, reasons
     sampled = not bounds.exact            # exact and interval bounds are proofs, not samples
     if bounds.exact:
         # The margin is itself an eigen-solve: widen it by the same rounding allowance.

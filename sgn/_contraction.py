@@ -438,10 +438,7 @@ def rk4_factor_varying(A, A_c, h) -> float:
     """
     A = _as_stack(A)
     A_c, delta = _centre_and_spread(A, A_c)
-    h = _step(h)
-    b = float(_norms(A_c[None])[0])
-    exact = float(_rk4_norms(_rk4_powers(A_c), np.array([h]))[0])
-    return exact + float(_spread_excess(h, b, delta))
+    return rk4_spread_factor(A_c, delta, _step(h))
 
 
 class _RK4Bound:
@@ -565,11 +562,25 @@ def rk4_steps(A, A_c=None) -> RK4Steps:
     """
     A = _as_stack(A)
     A_c, delta = _centre_and_spread(A, A_c)
+    return rk4_steps_from_spread(A_c, delta, samples=len(A))
+
+
+def rk4_spread_factor(A_c, delta: float, h: float) -> float:
+    """The RK4 factor bound at step h for a centre A_c and a spread delta (module doc)."""
+    return float(_RK4Bound(np.asarray(A_c, dtype=np.float64), float(delta)).value(
+        np.array([float(h)]))[0])
+
+
+def rk4_steps_from_spread(A_c, delta: float, *, samples: int = 0) -> RK4Steps:
+    """`rk4_steps` for a centre A_c and a spread delta >= sup ||A - A_c||_2 known otherwise
+    (measured or proved over a region rather than taken over a stack of samples)."""
+    A_c = np.asarray(A_c, dtype=np.float64)
+    delta = float(delta)
     kind = EXACT_LINEAR if delta == 0 else SPREAD
     bound = _RK4Bound(A_c, delta)
 
     def refuse(message: str) -> RK4Steps:
-        return RK4Steps(NO_STEP, kind, None, None, None, delta, bound.b, len(A), message)
+        return RK4Steps(NO_STEP, kind, None, None, None, delta, bound.b, samples, message)
 
     # q4(h) = 1 - h (lambda_min(sym A_c) - delta) + O(h^2): no contraction for small steps
     # unless the centre's margin beats the spread; when they are equal, the chord bounds of
@@ -600,6 +611,6 @@ def rk4_steps(A, A_c=None) -> RK4Steps:
                       "contraction is too weak to resolve in double precision); use the "
                       "alpha/beta RK4 bound (sgn/_steps.py)")
     h_best, q_best = _rk4_minimum(bound, h_max)
-    return RK4Steps(CONTRACTS, kind, h_max, h_best, q_best, delta, bound.b, len(A),
+    return RK4Steps(CONTRACTS, kind, h_max, h_best, q_best, delta, bound.b, samples,
                     f"RK4 ({kind} bound) contracts for 0 < h <= {h_max:.6g}; fastest at "
                     f"h = {h_best:.6g}, factor {q_best:.6g} per step")

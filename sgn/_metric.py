@@ -46,6 +46,9 @@ class BlockScalar:
     root: np.ndarray = dataclasses.field(repr=False)
 
     kind: ClassVar[str] = "block_scalar"
+    #: The same M at every point: the mean-value arguments of the direct step certificates
+    #: (sgn/_step_search.py) hold in it.
+    fixed: ClassVar[bool] = True
 
     @classmethod
     def from_weights(cls, weights, dims) -> BlockScalar:
@@ -103,6 +106,7 @@ class Fisher(BlockScalar):
     fisher_inverse_diagonal: Callable | None = dataclasses.field(default=None, repr=False)
 
     kind: ClassVar[str] = "fisher"
+    fixed: ClassVar[bool] = False    # F_i(x) changes along the way
 
     @classmethod
     def from_game(cls, weights, game) -> Fisher:

@@ -11,7 +11,13 @@ import math
 
 from ._errors import CertificateFormatError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Versions this sgn reads. Version 2 (issue 13) adds to `step_sizes` which proof gave each
+#: step (`euler_bound`, `rk4_bound`), SGN's own alpha/beta steps beside them (`alpha_beta`)
+#: and the measured numbers behind direct steps (`direct`); `diagnostics.certified_by` may be
+#: "metric". Version 1 certificates read as they always did.
+READABLE_VERSIONS = (1, 2)
 
 STEP_KEYS = ("euler_max", "euler_recommended", "euler_factor", "rk4_guideline", "rk4_proven",
              "rk4_recommended", "rk4_factor")
@@ -51,17 +57,48 @@ def _numbers(values, where: str, n: int, **kind):
         _number(v, f"{where}[{k}]", **kind)
 
 
-def _table(obj, where: str, keys: tuple):
-    """Null, or an object with exactly these keys, each a number or null."""
+def _table(obj, where: str, keys: tuple, *, more: tuple = (), version: int = 1):
+    """Null, or an object with exactly these keys, each a number or null (and the keys in
+    `more`, checked by the caller)."""
     if obj is None:
         return
     if not isinstance(obj, dict):
         _fail(where, "must be an object or null")
     for key in keys:
         _number(_get(obj, key, where), f"{where}.{key}", optional=True)
-    extra = sorted(set(obj) - set(keys))
+    extra = sorted(set(obj) - set(keys) - set(more))
     if extra:
-        _fail(f"{where}.{extra[0]}", "is not part of schema version 1")
+        _fail(f"{where}.{extra[0]}", f"is not part of schema version {version}")
+
+
+#: Version 2's keys of `step_sizes` besides STEP_KEYS.
+STEP_PROOF_KEYS = ("euler_bound", "rk4_bound", "alpha_beta", "direct")
+EULER_BOUNDS = ("alpha-beta", "direct")
+RK4_BOUNDS = ("alpha-beta", "direct-exact-linear", "direct-spread")
+
+
+def _step_sizes(steps, version: int) -> None:
+    if version == 1:
+        _table(steps, "step_sizes", STEP_KEYS)
+        return
+    _table(steps, "step_sizes", STEP_KEYS, more=STEP_PROOF_KEYS, version=version)
+    if steps is None:
+        return
+    if _get(steps, "euler_bound", "step_sizes") not in EULER_BOUNDS:
+        _fail("step_sizes.euler_bound", f"must be one of {', '.join(EULER_BOUNDS)}")
+    if _get(steps, "rk4_bound", "step_sizes") not in RK4_BOUNDS + (None,):
+        _fail("step_sizes.rk4_bound", f"must be one of {', '.join(RK4_BOUNDS)} or null")
+    _table(_get(steps, "alpha_beta", "step_sizes"), "step_sizes.alpha_beta", STEP_KEYS,
+           version=version)
+    direct = _get(steps, "direct", "step_sizes")
+    if direct is None:
+        return
+    _table(direct, "step_sizes.direct", ("rk4_spread",),
+           more=("euler_steps", "euler_factors", "rk4_bound"), version=version)
+    _numbers(_get(direct, "euler_steps", "step_sizes.direct"), "step_sizes.direct.euler_steps",
+             2, positive=True)
+    _numbers(_get(direct, "euler_factors", "step_sizes.direct"),
+             "step_sizes.direct.euler_factors", 2, nonneg=True)
 
 
 #: "euclidean": M(w) = blockdiag(w_i I); "fisher": M(w) = blockdiag(w_i F_i) (docs/fisher.md).
@@ -69,14 +106,15 @@ GEOMETRIES = ("euclidean", "fisher")
 
 
 def check_certificate(data) -> None:
-    """Raise CertificateFormatError naming the first thing that is not schema version 1."""
+    """Raise CertificateFormatError naming the first thing that is not a readable schema
+    version (READABLE_VERSIONS)."""
     if not isinstance(data, dict):
         raise CertificateFormatError("a certificate is a JSON object")
     version = data.get("schema_version")
-    if isinstance(version, bool) or version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version not in READABLE_VERSIONS:
         raise CertificateFormatError(
-            f"unknown certificate schema_version {version!r}; this sgn reads version "
-            f"{SCHEMA_VERSION}")
+            f"unknown certificate schema_version {version!r}; this sgn reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}")
     for key in ("status", "geometry"):
         if not isinstance(_get(data, key), str):
             _fail(key, "must be a string")
@@ -121,7 +159,7 @@ def check_certificate(data) -> None:
     _numbers(_get(data, "weights"), "weights", n, positive=True)
     _number(_get(data, "margin"), "margin")
     _table(_get(data, "rates"), "rates", RATE_KEYS)
-    _table(_get(data, "step_sizes"), "step_sizes", STEP_KEYS)
+    _step_sizes(_get(data, "step_sizes"), version)
     _table(_get(data, "band"), "band", BAND_KEYS)
     diagnostics = _get(data, "diagnostics")
     _number(_get(diagnostics, "metric_margin", "diagnostics"), "diagnostics.metric_margin")

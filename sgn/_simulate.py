@@ -32,6 +32,7 @@ from ._game import Game, _short
 from ._metric import Fisher
 from ._result import Result
 from ._shared import compiled
+from ._step_search import centre_jacobian, euler_promise, rk4_promise
 from ._steps import euler_factor, rk4_factor
 from ._verdict import Outcome, Promise, Verdict, certifies, observe, outcome
 
@@ -195,9 +196,9 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
                            + (" (the certificate proves no RK4 step for a constrained game; "
                               "with --step, RK4 runs without a promise)"
                               if certified and method == "rk4" else ""))
-        promise, detail = _promise(cert, game, method, h, certified)
-        runs.append(_run(game, method, h, x0, x_star, metric, alpha, beta, steps, x_star_error,
-                         promise, detail))
+        promise, detail, factor = _promise(cert, game, method, h, certified)
+        runs.append(_run(game, method, h, x0, x_star, metric, beta, steps, x_star_error,
+                         promise, detail, factor))
     if not runs:
         raise SGNError("no method to simulate")
     return Simulation(game.name, cert.status.value, x_star, np.asarray(cert.weights), basin,
@@ -205,25 +206,36 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
 
 
 def _promise(cert: Certificate, game: Game, method: str, h: float,
-             certified: bool) -> tuple[Promise, str]:
-    """Whether the certificate covers `method` at step h, and the numbers that say so."""
+             certified: bool) -> tuple[Promise, str, float | None]:
+    """Whether the certificate covers `method` at step h, the numbers that say so, and the
+    factor it promises (None without a promise)."""
     if not certified:
         return Promise.NOT_CERTIFIED, (f"the game is {cert.status.value.replace('_', ' ')}: "
-                                       "there is no certified equilibrium, rate or step")
+                                       "there is no certified equilibrium, rate or step"), None
     if method == "rk4" and game.constrained:
         return Promise.METHOD_NOT_PROVED, ("no RK4 step is proved for a constrained game (its "
-                                           "stage points may leave the box; docs/rk4.md)")
-    factor = certified_factor(method, h, cert.margin, cert.bounds["lipschitz"],
-                              game.constrained)
+                                           "stage points may leave the box; docs/rk4.md)"), None
+    factor = promised_factor(cert, game, method, h)
     if method == "flow":
         return Promise.CONTRACTION, (f"the flow contracts by {factor:.9g} over each time "
-                                     f"step h = {h:.6g}")
+                                     f"step h = {h:.6g}"), factor
     bound = cert.step_sizes["euler_max" if method == "euler" else "rk4_proven"]
     if factor is None:
         return Promise.STEP_ABOVE_BOUND, (f"h = {h:.6g} is outside the certified {method} "
-                                          f"range h < {bound:.6g}")
-    return Promise.CONTRACTION, (f"h = {h:.6g} is below the certified {method} bound "
-                                 f"h < {bound:.6g}: each step contracts by {factor:.9g}")
+                                          f"range h <= {bound:.6g}"), None
+    return Promise.CONTRACTION, (f"h = {h:.6g} is within the certified {method} range "
+                                 f"h <= {bound:.6g}: each step contracts by {factor:.9g}"), factor
+
+
+def promised_factor(cert: Certificate, game: Game, method: str, h: float) -> float | None:
+    """The per-step factor the certificate proves for `method` at step h, or None: the better
+    of SGN's alpha/beta bound and the direct one (sgn/_step_search.py)."""
+    alpha, beta, steps = cert.margin, cert.bounds["lipschitz"], cert.step_sizes or {}
+    if method == "flow" or (method == "rk4" and game.constrained):
+        return certified_factor(method, h, alpha, beta, game.constrained)
+    if method == "euler":
+        return euler_promise(steps, h, alpha, beta)
+    return rk4_promise(steps, h, alpha, beta, centre_jacobian(game, game.metric(cert.weights)))
 
 
 def _x_star_error(game: Game, x_star, metric, alpha: float, eq: dict) -> float:
@@ -274,8 +286,8 @@ def _starts(game: Game, x_star, metric, basin: dict, k: int, seed: int) -> np.nd
     return np.clip(x, game.region.low, game.region.high)
 
 
-def _run(game, method, h, x0, x_star, metric, alpha, beta, steps, x_star_error, promise: Promise,
-         detail: str) -> Run:
+def _run(game, method, h, x0, x_star, metric, beta, steps, x_star_error, promise: Promise,
+         detail: str, certified: float | None) -> Run:
     """One method from every start. With x_star (a certified game) the measure is the
     distance to it in the metric; without, the residual."""
     if method == "flow" and not (beta is not None and 0 < beta < math.inf):
@@ -288,8 +300,6 @@ def _run(game, method, h, x0, x_star, metric, alpha, beta, steps, x_star_error, 
         jnp.asarray(x0), h, jnp.asarray(np.zeros(game.dim) if by_residual else x_star),
         metric, steps))
     # d: (T+1, K) distances to x* (or residuals); pair: (T+1, K//2); inside: (T+1, K)
-    certified = (certified_factor(method, h, alpha, beta, game.constrained)
-                 if promise.applies else None)
     # What a ratio of two measured distances can be off by, step by step: the error of x*
     # (for distances to it) and float64 rounding of the points (both), relative to the
     # distance measured. Steps where that noise could exceed FACTOR_TOL are not judged.

@@ -36,7 +36,14 @@ def rk4_factor(h: float, alpha: float, beta: float) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class StepSizes(Result):
-    """Safe steps. Each factor is the per-step contraction of ||x_k - y_k||_M it guarantees."""
+    """Safe steps. Each factor is the per-step contraction of ||x_k - y_k||_M it guarantees.
+
+    The first seven fields are the certificate's steps. `euler_bound` and `rk4_bound` say which
+    proof gave the largest step ("alpha-beta": this module's; "direct", "direct-exact-linear",
+    "direct-spread": sgn/_step_search.py). `alpha_beta` keeps SGN's own steps (the first
+    seven, from alpha and beta) when the direct proof improved any; `direct` the measured
+    numbers behind the direct steps (None when there are none).
+    """
 
     euler_max: float
     euler_recommended: float
@@ -45,6 +52,19 @@ class StepSizes(Result):
     rk4_proven: float | None
     rk4_recommended: float | None
     rk4_factor: float | None
+    euler_bound: str = "alpha-beta"
+    rk4_bound: str | None = "alpha-beta"
+    alpha_beta: dict | None = None
+    direct: dict | None = None
+
+    def steps(self) -> dict:
+        """The seven step and factor fields alone."""
+        return {k: getattr(self, k) for k in STEP_FIELDS}
+
+
+#: The certificate's steps and factors (StepSizes' first seven fields).
+STEP_FIELDS = ("euler_max", "euler_recommended", "euler_factor", "rk4_guideline", "rk4_proven",
+               "rk4_recommended", "rk4_factor")
 
 
 def step_sizes(alpha: float, beta: float, *, constrained: bool = False) -> StepSizes:
@@ -77,6 +97,7 @@ def step_sizes(alpha: float, beta: float, *, constrained: bool = False) -> StepS
     if constrained:
         rk4_max = rk4_rec = rk4_fac = None
     return StepSizes(
+        rk4_bound=None if constrained else "alpha-beta",
         euler_max=2.0 * alpha / beta**2,
         euler_recommended=h_rec,
         euler_factor=euler_factor(h_rec, alpha, beta),

@@ -30,14 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._bounds import estimate_bounds, estimate_in_metric
+from ._bounds import estimate_bounds, estimate_contraction, estimate_in_metric
 from ._config import DEFAULT_SAMPLES
 from ._certificate import Certificate, Status
 from ._dynamics import EQUILIBRIUM_FTOL, basin, residual
 from ._errors import CertificateFormatError
 from ._game import Game, _short
 from ._result import Result
-from ._steps import step_sizes
+from ._step_search import centre_jacobian, combined_steps
+from ._steps import STEP_FIELDS, StepSizes, step_sizes
 from ._weights import two_player_band
 
 #: Relative agreement asked of recomputed numbers (they come from the same formulas, so only
@@ -174,6 +175,10 @@ def _recomputed(cert: Certificate) -> list[Check]:
     alpha = 0.5 * float(np.linalg.eigvalsh(root[:, None] * C * root[None, :])[0])
     if cert.diagnostics.get("certified_by") == "euclidean":
         alpha = float(cert.bounds["euclidean_margin"])
+    elif cert.diagnostics.get("certified_by") == "metric":
+        # Weights searched from the Jacobians: the margin is the metric pass's own (stored as
+        # diagnostics.metric_margin), re-measured below with fresh samples.
+        alpha = float(cert.diagnostics["metric_margin"])
     stored_alpha = float(cert.margin)
     ok = _close(stored_alpha, alpha, 1e-12 * scale)  # two eigen-solves of the same matrix
     checks.append(Check("margin", ok, stored_alpha, alpha,
@@ -191,11 +196,19 @@ def _recomputed(cert: Certificate) -> list[Check]:
     elif certified and cert.step_sizes is not None:
         fresh = step_sizes(stored_alpha, beta,
                            constrained=bool(cert.game["region"].get("constrained"))).to_dict()
-        for key, stored in cert.step_sizes.items():
-            check(f"step_sizes.{key}", stored, fresh[key], f"step size {key}")
+        # SGN's own steps: the whole table (version 1, or no direct proof), else `alpha_beta`
+        # beside the direct steps (those are recomputed from the game: _direct_step_checks).
+        own = cert.step_sizes.get("alpha_beta")
+        prefix = "step_sizes" if own is None else "step_sizes.alpha_beta"
+        for key in STEP_FIELDS:
+            stored = (cert.step_sizes if own is None else own)[key]
+            check(f"{prefix}.{key}", stored, fresh[key], f"step size {key}")
         check("rates.flow", cert.rates["flow"], stored_alpha, "flow rate")
-        check("rates.euler", cert.rates["euler"], fresh["euler_factor"], "Euler factor")
-        check("rates.rk4", cert.rates["rk4"], fresh["rk4_factor"], "RK4 factor")
+        # The rates are the table's factors at its recommended steps (the table is checked
+        # above, or against the game in _direct_step_checks).
+        table = fresh if own is None else cert.step_sizes
+        check("rates.euler", cert.rates["euler"], table["euler_factor"], "Euler factor")
+        check("rates.rk4", cert.rates["rk4"], table["rk4_factor"], "RK4 factor")
     diag = cert.diagnostics
     if "sgn_gap" in diag:
         gap = float(diag["metric_margin"]) - stored_alpha
@@ -444,6 +457,47 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
         + ("" if ok else f" at x = {_short(metric.margin_point)}, below it by "
                          f"{stored_mm - reached_margin:.3g}"),
         None if ok else metric.margin_point.tolist(), how))
+    return checks + _direct_step_checks(cert, game, fresh, how)
+
+
+def _direct_step_checks(cert: Certificate, game: Game, fresh, how: str) -> list[Check]:
+    """Direct step sizes: the table recomputed from SGN's steps, the stored measurements and
+    the game's centre Jacobian; the measurements themselves (Euler factors at the two steps,
+    the Jacobians' spread) compared with what fresh samples show."""
+    steps = cert.step_sizes
+    direct = (steps or {}).get("direct")
+    if cert.status is not Status.CERTIFIED or not direct or not steps.get("alpha_beta"):
+        return []
+    metric = game.metric(cert.weights)
+    (h_best, h_edge), (q_best, q_edge) = direct["euler_steps"], direct["euler_factors"]
+    spread = math.inf if direct["rk4_spread"] is None else float(direct["rk4_spread"])
+    again = combined_steps(StepSizes(**steps["alpha_beta"]), h_best, q_best, h_edge, q_edge,
+                           spread, centre_jacobian(game, metric), game.constrained).to_dict()
+    checks = []
+    for key in STEP_FIELDS + ("euler_bound", "rk4_bound"):
+        stored, found = steps.get(key), again[key]
+        ok = stored == found if isinstance(found, str) or found is None else _close(stored, found)
+        checks.append(Check(f"step_sizes.{key}", ok, stored, found,
+                            f"step size {key}: stored {_shown(stored)}, recomputed from the "
+                            f"measured factors {_shown(found)}"
+                            + ("" if ok else " (DISAGREES)")))
+    measured = estimate_contraction(game, metric, fresh, [h_best, h_edge])
+    allow = measured.allowances
+    reached = measured.euler_factors - allow["euler_factors"]
+    for k, (h, q) in enumerate(((h_best, q_best), (h_edge, q_edge))):
+        ok = reached[k] <= q + _allowance(q, reached[k], 1.0)
+        checks.append(Check(
+            f"step_sizes.direct.euler_factors[{k + 1}]", ok, q, float(reached[k]),
+            f"Euler factor at h = {h:.6g}: stored {q:.9g}, fresh samples reach "
+            f"{reached[k]:.9g}" + ("" if ok else ": the step does not contract as promised"),
+            how=how))
+    if math.isfinite(spread):
+        found = measured.spread - allow["spread"]
+        ok = found <= spread + _allowance(spread, found, 1.0)
+        checks.append(Check(
+            "step_sizes.direct.rk4_spread", ok, spread, found,
+            f"Jacobians' spread around the centre: stored {spread:.9g}, fresh samples reach "
+            f"{found:.9g}" + ("" if ok else " (the RK4 steps rest on a smaller one)"), how=how))
     return checks
 
 

@@ -26,16 +26,24 @@ def _skew_game():
 
 
 def test_small_gain_failure_speaks_only_of_the_norm_bounds():
+    """SGN's norm bounds fail on the skew game, and the reason says only that; the weights
+    that do contract (w = (1, 1/4), margin 0.5) are found by the metric search (issue 13:
+    this game was refused before it), and the certificate says which test certified."""
     game = _skew_game()
-    cert = sgn.certify(game)
-    assert cert.status is sgn.Status.NOT_CERTIFIED
     # what the reason must not deny: these weights do contract, with margin 0.5
     metric = sgn.estimate_in_metric(game, [1.0, 0.25], sgn.estimate_bounds(game))
     assert metric.margin == pytest.approx(0.5, abs=1e-12)
+    cert = sgn.certify(game)
+    assert cert.status is sgn.Status.CERTIFIED
+    assert cert.diagnostics["certified_by"] == "metric"
+    assert cert.diagnostics["spectral_radius"] == pytest.approx(4.0)
+    assert cert.margin == pytest.approx(0.5, rel=1e-6) and cert.margin <= 0.5
+    assert cert.weights[1] / cert.weights[0] == pytest.approx(0.25, rel=1e-3)
     reason = " ".join(cert.reasons)
     assert "norm bounds" in reason and "rho = 4" in reason
     assert "before any block weights certify" not in reason
     assert "does not show that no weighted metric contracts" in reason
+    assert "found from the Jacobians" in reason
 
 
 def _constrained_game():
@@ -142,9 +150,12 @@ def test_loose_interval_couplings_are_not_proved_rather_than_failed(cascade):
     centres. Not proved, not 'small-gain fails'."""
     cert = sgn.certify(cascade, method="interval", max_boxes=400)
     assert min(cert.bounds["curvature"]) > 0
-    assert cert.status is sgn.Status.INCONCLUSIVE
+    # SGN's test is not proved with these bounds; the metric search then finds weights whose
+    # margin the enclosures do prove (issue 13), and the reason says both
+    assert cert.status is sgn.Status.CERTIFIED and cert.verified
+    assert cert.diagnostics["certified_by"] == "metric" and cert.margin > 0
     text = " ".join(cert.reasons)
-    assert "too loose to prove small-gain" in text
+    assert "too loose to prove small-gain" in text and "(proved)" in text
     assert not _speaks_of_failure(text)
 
 

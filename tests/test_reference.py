@@ -28,7 +28,8 @@ def test_scalar_toy_reference_values(toy_cert):
     assert c.weights[1] == pytest.approx(200.0, rel=1e-8)
     assert c.margin == pytest.approx(1.0 - math.sqrt(0.5), abs=1e-9)
     assert c.bounds["lipschitz"] == pytest.approx(1.0 + math.sqrt(0.5), abs=1e-9)
-    assert c.step_sizes["euler_max"] == pytest.approx(0.201010, abs=5e-7)
+    # SGN's own step 2 alpha / beta^2 (the paper's), kept beside the direct one (issue 13)
+    assert c.step_sizes["alpha_beta"]["euler_max"] == pytest.approx(0.201010, abs=5e-7)
     assert c.band["low"] == pytest.approx(34.3146, abs=1e-4)
     assert c.band["high"] == pytest.approx(1165.6854, abs=1e-4)
     assert c.band["best_ratio"] == pytest.approx(200.0, rel=1e-9)
@@ -93,3 +94,31 @@ def test_lift_certified_just_below_sqrt2_not_just_above():
 def test_euclidean_boundary_near_0_199():
     assert sgn.certify(lift(0.198)).diagnostics["euclidean_monotone"]
     assert not sgn.certify(lift(0.200)).diagnostics["euclidean_monotone"]
+
+
+@pytest.mark.parametrize("lam", [0.25, 1.0, 1.375])
+def test_lift_steps_are_the_true_thresholds(lam):
+    """Direct step certificates (issue 13): on the lift, whose scaled Jacobian in M(1, 200) is
+    symmetric with eigenvalues 1 +- lam/sqrt 2, the largest certified Euler step is the true
+    stability threshold 2 / (1 + lam/sqrt 2) to 1e-9 below it, and the proven RK4 step is the
+    true RK4 threshold (the first h with ||R(-hA)||_2 = 1, here from the eigenvalues), where
+    2 alpha / beta^2 is 0.17x (lam = 1) and 0.014x (lam = 1.375) of it."""
+    c = sgn.certify(lift(lam))
+    steps = c.step_sizes
+    top = 1.0 + lam / SQRT2                              # the largest eigenvalue
+    euler_true = 2.0 / top
+    assert steps["euler_bound"] == "direct"
+    assert euler_true * (1 - 1e-9) <= steps["euler_max"] < euler_true
+    assert steps["euler_recommended"] == pytest.approx(2.0 / (2.0 + 0.0), rel=1e-6)  # 2/(l1+l2)
+    assert steps["euler_factor"] == pytest.approx(lam / SQRT2, rel=1e-6)
+    # RK4 on a symmetric linear field: R(-h l) = 1 first at the real root of
+    # x^3 - 4 x^2 + 12 x - 24 = 0 (R(-x) - 1 = x (x^3 - 4x^2 + 12x - 24) / 24), x = 2.7853
+    roots = np.roots([1.0, -4.0, 12.0, -24.0])
+    rk4_edge = float(roots[np.abs(roots.imag) < 1e-12].real[0]) / top
+    assert steps["rk4_proven"] < rk4_edge and steps["rk4_proven"] == pytest.approx(
+        rk4_edge, rel=1e-8)
+    assert steps["rk4_bound"].startswith("direct")
+    ab = steps["alpha_beta"]
+    assert ab["euler_max"] == pytest.approx(2 * c.margin / c.bounds["lipschitz"] ** 2,
+                                            rel=1e-12)
+    assert steps["euler_max"] / ab["euler_max"] > (5.0 if lam >= 1 else 1.0)

@@ -95,23 +95,30 @@ def test_constrained_step_above_bound_diverges_and_is_never_kept(run_cli):
     assert text.exit_code == 4
     assert "kept" not in text.stdout.lower()
     assert "diverged (no promise)" in text.stdout
-    assert "outside the certified euler range h < 0.16" in text.stdout
+    # the direct certificate's largest step is the true threshold 2/5 (issue 13; SGN's 0.16)
+    assert "outside the certified euler range h <= 0.4" in text.stdout
 
 
 def test_unconstrained_step_above_bound_matches_the_euler_maps_spectral_radius(toy):
-    """Above euler_max the toy diverges at h = 1.5 and still converges at h = 1.0: both only
-    observed. The toy is M-normal, so each step's ratio in M(w) is at most the spectral radius
-    of I - h J, and approaches it."""
+    """Above euler_max the toy diverges at h = 1.5: only observed. At h = 1.0, once above
+    SGN's 2 alpha / beta^2 = 0.201, the direct certificate now promises the factor the run
+    shows (issue 13). The toy is M-normal, so each step's ratio in M(w) is at most the
+    spectral radius of I - h J, and approaches it."""
     game, cert = toy
-    assert 1.0 > cert.step_sizes["euler_max"]
+    assert cert.step_sizes["alpha_beta"]["euler_max"] < 1.0 < cert.step_sizes["euler_max"] < 1.5
     for h, expected in ((1.5, "diverged"), (1.0, "converged")):
         radius = spectral_radius(np.eye(2) - h * TOY_J)
         assert (radius > 1.0) == (expected == "diverged")
         sim = sgn.simulate(game, cert, methods=("euler",), step=h, starts=8, steps=60)
         (run,) = sim.runs
-        assert run.verdict.value == expected and run.observed.value == expected
-        assert run.promise.value == "step_above_bound" and not run.promise.applies
-        assert not run.ok and not sim.ok and sim.outcome.value == "no_promise"
+        assert run.observed.value == expected
+        if expected == "diverged":
+            assert run.verdict.value == expected
+            assert run.promise.value == "step_above_bound" and not run.promise.applies
+            assert not run.ok and not sim.ok and sim.outcome.value == "no_promise"
+        else:
+            assert run.promise.applies and run.ok and run.verdict.value == "kept"
+            assert run.certified_factor == pytest.approx(radius, rel=1e-6)
         assert run.violations == []
         finite = run.distances[np.isfinite(run.distances).all(axis=1)]
         ratios = finite[1:] / finite[:-1]
