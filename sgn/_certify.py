@@ -103,22 +103,27 @@ def _why_not_verifiable(game: Game) -> str | None:
 def _certify_interval(game: Game, optimizer, executor, max_boxes, max_seconds) -> Certificate:
     """Interval bounds by branch and bound, then the same weights and certificate.
 
-    max_seconds is one deadline for the whole verified run, made here: compiling the interval
-    program, the bounds pass and the metric pass all spend from it (docs/verified.md).
+    max_boxes, the bounds pass's box budget (default: the game's, `_interval._budget`), decides
+    the result; max_seconds is a safety limit, one deadline for the whole verified run, made
+    here: compiling the interval program, the bounds pass and the metric pass all spend from
+    it. A run it cuts short says so in a note and in estimator.budget (docs/verified.md).
     """
     from ._interval import Deadline, interval_bounds, interval_metric_pass
-    from ._interval._branch import DEFAULT_MAX_SECONDS
+    from ._interval._budget import DEFAULT_MAX_SECONDS, time_cut_note
 
     deadline = Deadline(DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
-    budget = {} if max_boxes is None else {"max_boxes": max_boxes}
-    search = interval_bounds(game, executor=executor, deadline=deadline, **budget)
+    search = interval_bounds(game, executor=executor, deadline=deadline, max_boxes=max_boxes)
     weights = _prefer_larger_margin(
         optimize_weights(search.bounds.curvature, search.bounds.coupling, method=optimizer),
         search.bounds)
     metric, metric_pass = interval_metric_pass(game, weights.weights, search,
                                                executor=executor, deadline=deadline)
-    return assemble(game, search.bounds, weights, metric, search=search,
+    cert = assemble(game, search.bounds, weights, metric, search=search,
                     metric_pass=metric_pass, seconds=deadline.elapsed())
+    note = time_cut_note(search.record, metric_pass)
+    if note is not None:
+        cert.notes.append(note)
+    return cert
 
 
 #: Weights.method of the equal weights chosen because the plain test proves a larger margin.
@@ -238,8 +243,10 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
 
 def _interval_estimator(search, metric_pass, seconds) -> dict:
     """The interval fields of `estimator`, all from the passes' records (which the reasons
-    quote too): the bounds pass's counts at the top as before, then the run's budget and
-    each pass."""
+    quote too): the bounds pass's counts at the top as before, then the run's budget (which
+    budget stopped it, whether it is reproducible) and each pass."""
+    from ._interval._budget import run_budget
+
     record = search.record
     seen_mu, seen_L = search.point_values()
     return {
@@ -247,8 +254,7 @@ def _interval_estimator(search, metric_pass, seconds) -> dict:
         "outcome": search.outcome, "proved_fraction": search.proved_fraction,
         "seconds": record.seconds, "unfinished": search.unfinished,
         "centre_values": {"curvature": seen_mu, "coupling": seen_L},
-        "budget": {"max_boxes": record.max_boxes, "max_seconds": record.max_seconds,
-                   "seconds": seconds},
+        "budget": run_budget(record, metric_pass, seconds),
         "passes": {"bounds": record.to_dict(),
                    "metric": None if metric_pass is None else metric_pass.to_dict()},
     }
