@@ -38,9 +38,9 @@ DEFAULT_MAX_BOXES = 20_000
 #: The metric pass's box budget (boxes it splits) for games whose interval program is small.
 DEFAULT_METRIC_BOXES = 2_000
 #: Interval values the default box budget of the bounds pass may compute in all (box_cost per
-#: box): about 15 s of enclosures on the 2-core machine of benchmarks/README.md ("A
-#: reproducible default budget"), whatever the game. The metric pass's default is a fifth of
-#: the boxes, capped at DEFAULT_METRIC_BOXES.
+#: box): 7 to 25 s of enclosures for costly games on the 2-core machine of
+#: benchmarks/README.md ("A reproducible default budget"; 34 to 123 ns per value at load 1).
+#: The metric pass's default is a fifth of the boxes, capped at DEFAULT_METRIC_BOXES.
 BOX_WORK = 200_000_000
 #: Fewest boxes a default budget gives the bounds pass (and METRIC_SHARE of it the metric pass).
 MIN_BOXES = 50
