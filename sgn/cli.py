@@ -128,9 +128,9 @@ def _emit(fmt: str, data: dict, text: str) -> None:
                    "quiet or a loaded machine. Default 20000, fewer for a game whose interval "
                    "program is large (about 2e8 interval values in all: 12091 boxes for "
                    "examples/cascade.py, 115 for examples/tanh_gan.py); the certificate "
-                   "records it (estimator.budget.max_boxes). The metric pass splits at most a "
-                   "fifth as many more (at most 2000). Spent before the bounds certify: "
-                   "inconclusive, saying what was proved.")
+                   "records it (estimator.budget.max_boxes). The metric pass has a box budget "
+                   "of its own, a fifth of the default (at most 2000). Spent before the bounds "
+                   "certify: inconclusive, saying what was proved.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --verify: a safety limit on the wall time of the whole verified run "
                    "(default 600), compiling the interval program and both branch-and-bound "

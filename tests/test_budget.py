@@ -135,6 +135,8 @@ def test_a_budget_stopped_certificate_reads_back_and_verifies(run_cli, tmp_path)
     cert = sgn.Certificate.from_json(out.read_text())
     assert cert.status is sgn.Status.INCONCLUSIVE
     assert cert.estimator["passes"]["bounds"]["stopped"] == "seconds"
+    assert cert.estimator["budget"]["reproducible"] is False     # time, not boxes, ended it
+    assert "not reproducible" in result.output or "reproducible is false" in result.output
     assert sgn.Certificate.from_json(cert.to_json()) == cert
     checked = run_cli("verify", out, cascade, "--samples", "256", "--quiet")
     assert checked.exit_code == 0, checked.output
