@@ -83,7 +83,7 @@ from ._ship import (
 
 # DEFAULT_MAX_BOXES, DEFAULT_METRIC_BOXES (the box budgets of games whose interval program is
 # small; `default_boxes` gives fewer to costly ones) and DEFAULT_MAX_SECONDS (the safety limit)
-# live in `_budget`.
+# live in `_budget`, and are imported above for callers that read them here.
 #: Relative tolerance of the metric pass's refinement of beta(w) (of the block sups behind it:
 #: see `interval_in_metric`).
 DEFAULT_METRIC_TOLERANCE = 0.01
