@@ -166,11 +166,13 @@ def time_cut_note(bounds: PassRecord, metric: PassRecord | None) -> str | None:
     """The note of a run the time limit cut short (None otherwise): its numbers depend on the
     machine's speed and load."""
     cut = [name for name, r in (("bounds", bounds), ("metric", metric))
-           if r is not None and r.cut_by_time]
-    if not cut:
+           if r is not None and r.stopped == "seconds"]
+    skipped = metric is not None and metric.stopped == "skipped"
+    if not cut and not skipped:
         return None
-    passes = " and ".join(cut) + (" passes" if len(cut) > 1 else " pass")
-    return (f"the time limit (--max-seconds {bounds.max_seconds:g}) cut the {passes} short "
+    parts = ([f"cut the {' and '.join(cut)} pass{'es' if len(cut) > 1 else ''} short"] if cut
+             else []) + (["left no time for the metric pass"] if skipped else [])
+    return (f"the time limit (--max-seconds {bounds.max_seconds:g}) {' and '.join(parts)} "
             "before the box budget ended them: how far they got depends on the machine's speed "
             "and load, so the same command may give other bounds (estimator.budget.reproducible "
             "is false); raise --max-seconds, or lower --max-boxes, to let the box budget decide")
