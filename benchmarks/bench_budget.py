@@ -2,6 +2,9 @@
 
     PYTHONPATH=. python benchmarks/bench_budget.py [--budgets 2 10 120] [--games ring-16x1 ...]
 
+--max-seconds is the safety limit on a verified run (the box budget decides the result: see
+bench_box_budget.py); here it is what ends the run, so the box budget is set to the largest
+default (--max-boxes 20000), and the question is how close to S the time limit stops it.
 Each run is a fresh `python -m sgn.cli certify GAME --verify --max-seconds S` process (so
 loading the game and starting Python are in the wall time, ~3-4 s here); its wall time and
 peak resident memory (from wait4) are printed with what the certificate says: status, the run's
@@ -26,6 +29,8 @@ GAMES = {
     "ring-16x1": "ring_game(16)",
     "ring-4x4": "ring_game(4, 4, coupling=0.15)",
 }
+#: A box budget the time limit always ends first here.
+MAX_BOXES = 20_000
 #: Wall time a run may take beyond its budget: starting Python and loading the game, one batch
 #: past the deadline, and a shared machine.
 ALLOWANCE = 15.0
@@ -35,7 +40,8 @@ def run(game_file: Path, budget: float) -> dict:
     begun = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "sgn.cli", "certify", str(game_file), "--verify",
-         "--max-seconds", str(budget), "--quiet", "--format", "json"],
+         "--max-seconds", str(budget), "--max-boxes", str(MAX_BOXES), "--quiet",
+         "--format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -197,7 +197,8 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
         band=_band(bounds),
         diagnostics=_diagnostics(bounds, weights, metric, alpha, gamma, certified_by),
         reasons=reasons,
-        notes=_notes(game, bounds, status) + _cut_short(search, metric.proof),
+        notes=_notes(game, bounds, status) + _cut_short(search, metric.proof)
+        + _time_cut(search, metric.proof),
         equilibrium=equilibrium,
         tool={"name": "sgn", "version": __version__},
     )
@@ -276,8 +277,10 @@ def _diagnostics(bounds: Bounds, weights: Weights, metric: MetricBounds, alpha: 
 
 def _interval_estimator(search, metric_pass, seconds) -> dict:
     """The interval fields of `estimator`, all from the passes' records (which the reasons
-    quote too): the bounds pass's counts at the top as before, then the run's budget and
-    each pass."""
+    quote too): the bounds pass's counts at the top as before, then the run's budget (which
+    budget stopped it, whether it is reproducible) and each pass."""
+    from ._interval._budget import run_budget
+
     record = search.record
     seen_mu, seen_L = search.point_values()
     return {
@@ -285,11 +288,21 @@ def _interval_estimator(search, metric_pass, seconds) -> dict:
         "outcome": search.outcome, "proved_fraction": search.proved_fraction,
         "seconds": record.seconds, "unfinished": search.unfinished,
         "centre_values": {"curvature": seen_mu, "coupling": seen_L},
-        "budget": {"max_boxes": record.max_boxes, "max_seconds": record.max_seconds,
-                   "seconds": seconds},
+        "budget": run_budget(record, metric_pass, seconds),
         "passes": {"bounds": record.to_dict(),
                    "metric": None if metric_pass is None else metric_pass.to_dict()},
     }
+
+
+def _time_cut(search, metric_pass) -> list[str]:
+    """A note when the safety time limit, not the box budget, ended a verified pass: the
+    result then depends on the machine (docs/verified.md, "The budget")."""
+    if search is None:
+        return []
+    from ._interval._budget import time_cut_note
+
+    note = time_cut_note(search.record, metric_pass)
+    return [] if note is None else [note]
 
 
 def _cut_short(search, metric_pass) -> list[str]:
@@ -300,7 +313,7 @@ def _cut_short(search, metric_pass) -> list[str]:
         return []
     from ._interval._budget import counts_text
 
-    return [f"the time budget ended the metric pass ({counts_text(metric_pass)}): beta is the "
+    return [f"the time limit ended the metric pass ({counts_text(metric_pass)}): beta is the "
             "block bound without the whole-Jacobian one, proved but maybe looser, so the step "
             "sizes may be smaller than they could be; raise --max-seconds for tighter ones"]
 

@@ -101,6 +101,59 @@ def _step_sizes(steps, version: int) -> None:
              "step_sizes.direct.euler_factors", 2, nonneg=True)
 
 
+def _count(value, where: str, *, positive=False):
+    if isinstance(value, bool) or not isinstance(value, int) or value < (1 if positive else 0):
+        _fail(where, f"must be a {'positive' if positive else 'non-negative'} integer")
+
+
+#: Why a pass of a verified run stopped (`estimator.passes.*.stopped`), and which budget
+#: stopped the run (`estimator.budget.stopped_by`, or null: none did).
+STOPPED = ("certified", "refuted", "converged", "boxes", "seconds", "skipped")
+STOPPED_BY = ("boxes", "seconds")
+
+
+def _interval_estimator(estimator: dict) -> None:
+    """The interval estimator's budget and counts, those `sgn verify` reads to re-prove the
+    bounds. Every key is optional: certificates written before a key existed lack it."""
+    for key in ("boxes", "boxes_enclosed"):
+        if key in estimator:
+            _count(estimator[key], f"estimator.{key}")
+    budget = estimator.get("budget")
+    if budget is not None:
+        if not isinstance(budget, dict):
+            _fail("estimator.budget", "must be an object or null")
+        if "max_boxes" in budget:
+            _count(budget["max_boxes"], "estimator.budget.max_boxes", positive=True)
+        if "max_seconds" in budget:
+            _number(budget["max_seconds"], "estimator.budget.max_seconds", positive=True)
+        if "seconds" in budget:
+            _number(budget["seconds"], "estimator.budget.seconds", optional=True, nonneg=True)
+        if budget.get("stopped_by") not in (None, *STOPPED_BY):
+            _fail("estimator.budget.stopped_by", f"must be null or one of {', '.join(STOPPED_BY)}")
+        if "reproducible" in budget and not isinstance(budget["reproducible"], bool):
+            _fail("estimator.budget.reproducible", "must be true or false")
+    passes = estimator.get("passes")
+    if passes is None:
+        return
+    if not isinstance(passes, dict):
+        _fail("estimator.passes", "must be an object or null")
+    for name in ("bounds", "metric"):
+        record = passes.get(name)
+        if record is None:
+            continue
+        where = f"estimator.passes.{name}"
+        if not isinstance(record, dict):
+            _fail(where, "must be an object or null")
+        for key in ("boxes", "boxes_enclosed", "max_boxes"):
+            if key in record:
+                _count(record[key], f"{where}.{key}")
+        for key in ("max_seconds", "seconds"):
+            if key in record:
+                _number(record[key], f"{where}.{key}", nonneg=True)
+        if "stopped" in record and record["stopped"] not in STOPPED:
+            _fail(f"{where}.stopped", f"must be one of {', '.join(STOPPED)}")
+
+
 #: "euclidean": M(w) = blockdiag(w_i I); "fisher": M(w) = blockdiag(w_i F_i) (docs/fisher.md).
 GEOMETRIES = ("euclidean", "fisher")
 
@@ -145,6 +198,9 @@ def check_certificate(data) -> None:
         value = _get(estimator, key, "estimator")
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             _fail(f"estimator.{key}", "must be a non-negative integer")
+
+    if estimator["method"] == "interval":
+        _interval_estimator(estimator)
 
     bounds = _get(data, "bounds")
     _numbers(_get(bounds, "curvature", "bounds"), "bounds.curvature", n)

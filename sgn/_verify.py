@@ -16,8 +16,8 @@ Every claim of the certificate is checked one of four ways (`Check.how`):
   never prove it: curvature mu_i, coupling L_ij, beta, alpha and the stored metric margin in
   the certified metric, the Euclidean margin gamma and Lipschitz constant;
 - "re-proved": the curvature and coupling bounds of an interval certificate, proved again by
-  branch and bound with the certificate's box budget; a stored bound tighter than the one
-  re-proved fails.
+  branch and bound with the certificate's box budget (the boxes it enclosed, as recorded;
+  seconds are only a safety limit); a stored bound tighter than the one re-proved fails.
 
 Each failure says what broke, where, and by how much.
 """
@@ -116,8 +116,9 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
     """Re-check `cert` against `game`: recomputed numbers, the traced program, the game at x*,
     fresh samples (new seed), and for interval certificates the bounds proved again.
 
-    `max_seconds` is the time budget of re-proving interval bounds (default: the
-    certificate's twice, at least 60 s; they are re-proved up to the boxes its run enclosed).
+    Interval bounds are re-proved up to the boxes the certificate's run enclosed (its box
+    budget, recorded); `max_seconds` is only a safety limit on that (default: twice the
+    certificate's, at least `_interval._budget.DEFAULT_MAX_SECONDS`).
     """
     check_same_game(cert, game)
     # The file's sample count is not trusted to set how hard it is checked: at least the
@@ -510,16 +511,18 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
     if cert.estimator.get("method") != "interval":
         return []
     from ._interval import UnsupportedPrimitive, interval_bounds
-    from ._interval._branch import DEFAULT_MAX_BOXES, DEFAULT_MAX_SECONDS
+    from ._interval._budget import DEFAULT_MAX_SECONDS
 
     budget = cert.estimator.get("budget") or {}
-    # The boxes the bounds pass enclosed, not its limit: a pass that a time budget cut short is
-    # then repeated to the same partition (each round splits its worst boxes first, in the
-    # same order whether boxes or seconds end it), and a pass that decided stops where it did.
-    enclosed = cert.estimator.get("boxes_enclosed")
-    max_boxes = int(enclosed or budget.get("max_boxes") or DEFAULT_MAX_BOXES)
+    # The box budget is the boxes the bounds pass enclosed, as recorded, not its limit: a pass
+    # that the time limit cut short is then repeated to the same partition (each round splits
+    # its worst boxes first, in the same order whether boxes or seconds end it), and a pass
+    # that decided stops where it did. Without a record, the game's default budget.
+    enclosed = cert.estimator.get("boxes_enclosed") or budget.get("max_boxes")
+    max_boxes = int(enclosed) if enclosed else None
     if max_seconds is None:
-        # Room to repeat a pass that used all its time, on a machine busier than the first.
+        # Only a safety limit: room to repeat a pass that used all its time, on a machine
+        # busier than the first.
         max_seconds = max(2.0 * float(budget.get("max_seconds") or 0.0), DEFAULT_MAX_SECONDS)
     try:
         proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds)
@@ -528,9 +531,10 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
                       f"the certificate claims interval bounds, but the game cannot be "
                       f"enclosed: {exc}", how="re-proved")]
     record = proved.record
-    short = record.stopped == "seconds"
-    hint = (f"; the re-proof ran out of time ({max_seconds:g} s) after {record.boxes_enclosed} "
-            "boxes: raise --max-seconds to re-prove it" if short else "")
+    short = record.cut_by_time
+    hint = (f"; the re-proof hit its time limit ({max_seconds:g} s) after {record.boxes_enclosed} "
+            f"of its box budget of {record.max_boxes}, so this bound is not re-proved (nor "
+            "refuted): raise --max-seconds to re-prove it" if short else "")
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     L = np.asarray(cert.bounds["coupling"], dtype=float)
     pmu, pL = proved.bounds.curvature, proved.bounds.coupling

@@ -123,17 +123,24 @@ def _emit(fmt: str, data: dict, text: str) -> None:
               help="Prove the bounds by interval arithmetic and branch and bound (a verified "
                    "certificate) instead of sampling them.")
 @click.option("--max-boxes", type=click.IntRange(min=1), default=None,
-              help="With --verify: most boxes the bounds pass encloses (default 20000; the "
-                   "metric pass may add 2000 more).")
+              help="With --verify: the box budget, most boxes the bounds pass encloses. It "
+                   "decides the result: the same command gives the same certificate on a "
+                   "quiet or a loaded machine. Default 20000, fewer for a game whose interval "
+                   "program is large (about 2e8 interval values in all: 12091 boxes for "
+                   "examples/cascade.py, 115 for examples/tanh_gan.py); the certificate "
+                   "records it (estimator.budget.max_boxes). The metric pass has a box budget "
+                   "of its own, a fifth of the default (at most 2000). Spent before the bounds "
+                   "certify: inconclusive, saying what was proved.")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --verify: wall-clock budget of the whole verified run (default 60), "
-                   "compiling the interval program and both branch-and-bound passes included. "
-                   "It is read between batches of boxes, so these cannot be interrupted and "
-                   "may run past it: compiling the interval program (tracing, no XLA "
-                   "compile), the first enclosure of the whole region, and the batch in "
-                   "progress. Spent before the bounds certify: inconclusive, saying what was "
-                   "proved. Not counted: loading the game, and the equilibrium search after a "
-                   "certified result.")
+              help="With --verify: a safety limit on the wall time of the whole verified run "
+                   "(default 600), compiling the interval program and both branch-and-bound "
+                   "passes included. A run it stops got as far as the machine's speed and load "
+                   "allowed, so its numbers are not reproducible: the certificate says so "
+                   "(estimator.budget.reproducible false, and a note). It is read between "
+                   "batches of boxes, so these cannot be interrupted and may run past it: "
+                   "compiling the interval program (tracing, no XLA compile), the first "
+                   "enclosure of the whole region, and the batch in progress. Not counted: "
+                   "loading the game, and the equilibrium search after a certified result.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where --verify's boxes are bounded: in-process, or on "
                                       "Dask (pip install 'small-gain-nash[dask]').")
@@ -290,8 +297,10 @@ def _parse_step(step: str) -> float | None:
 @click.option("--seed", type=click.IntRange(min=0), default=None,
               help="Seed for the fresh samples (default: the certificate's seed + 1).")
 @click.option("--max-seconds", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Interval certificates: time budget for proving their bounds again "
-                   "(default: twice the certificate's, at least 60 s).")
+              help="Interval certificates: their bounds are proved again with the box "
+                   "budget the certificate records (the boxes it enclosed); this is a safety "
+                   "limit on the time that takes (default: twice the certificate's "
+                   "--max-seconds, at least 600 s).")
 @_output_options
 @_guarded
 def verify(cert_file, game_file, params, samples, seed, max_seconds, fmt, quiet):

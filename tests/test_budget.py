@@ -19,6 +19,7 @@ import pytest
 from conftest import assert_bad_input
 
 import sgn
+from sgn._interval._budget import DEFAULT_MAX_BOXES
 from sgn._summary import summarize
 from sgn._testing.games import ring_game
 
@@ -40,7 +41,8 @@ def ring_run():
     4 s budget, run once."""
     game = ring_game()
     begun = time.monotonic()
-    cert = sgn.certify(game, method="interval", max_seconds=BUDGET)
+    # The largest box budget, so that the time limit, not the boxes, ends the run.
+    cert = sgn.certify(game, method="interval", max_seconds=BUDGET, max_boxes=DEFAULT_MAX_BOXES)
     return time.monotonic() - begun, json.loads(cert.to_json())
 
 
@@ -55,6 +57,9 @@ def test_a_small_budget_ends_the_whole_verified_run(ring_run):
     assert bounds["stopped"] == "seconds" and metric["stopped"] == "skipped"
     reason = cert["reasons"][0]
     assert "--max-seconds 4" in reason and "raise --max-seconds" in reason
+    # Cut by time: not reproducible, in a field and a note.
+    assert est["budget"]["stopped_by"] == "seconds" and est["budget"]["reproducible"] is False
+    assert any("not reproducible" in n or "reproducible is false" in n for n in cert["notes"])
 
 
 # Numbers a reason may quote, each with the field it must equal (as printed: %g-like).
@@ -68,16 +73,20 @@ def _check_budget_reason(cert: dict) -> None:
     est = cert["estimator"]
     record = est["passes"]["bounds"]
     reason = cert["reasons"][0]
-    found = re.search(r"(\d+) boxes enclosed \(limit (\d+)\) in ([\d.e+-]+) s, (\d+) boxes in "
-                      r"the final partition", reason)
+    found = re.search(r"(\d+) boxes enclosed \(limit (\d+)\)(?: in ([\d.e+-]+) s)?, (\d+) boxes "
+                      r"in the final partition", reason)
     assert found, reason
     enclosed, limit, seconds, boxes = found.groups()
     assert int(enclosed) == record["boxes_enclosed"] == est["boxes_enclosed"]
     assert int(limit) == record["max_boxes"] == est["budget"]["max_boxes"]
-    assert float(seconds) == float(f"{record['seconds']:.3g}")
+    # The seconds only when time cut the pass short: a box budget's sentence is reproducible.
+    assert (seconds is not None) == (record["stopped"] == "seconds")
     assert record["seconds"] == est["seconds"]
     assert int(boxes) == record["boxes"] == est["boxes"]
-    explained = [enclosed, limit, seconds, boxes]
+    explained = [enclosed, limit, boxes]
+    if seconds is not None:
+        assert float(seconds) == float(f"{record['seconds']:.3g}")
+        explained.append(seconds)
     budget = re.search(r"--max-(seconds|boxes) ([\d.]+)", reason)
     assert budget, reason
     assert float(budget.group(2)) == record[f"max_{budget.group(1)}"]
@@ -127,6 +136,8 @@ def test_a_budget_stopped_certificate_reads_back_and_verifies(run_cli, tmp_path)
     cert = sgn.Certificate.from_json(out.read_text())
     assert cert.status is sgn.Status.INCONCLUSIVE
     assert cert.estimator["passes"]["bounds"]["stopped"] == "seconds"
+    assert cert.estimator["budget"]["reproducible"] is False     # time, not boxes, ended it
+    assert "not reproducible" in result.output or "reproducible is false" in result.output
     assert sgn.Certificate.from_json(cert.to_json()) == cert
     checked = run_cli("verify", out, cascade, "--samples", "256", "--quiet")
     assert checked.exit_code == 0, checked.output

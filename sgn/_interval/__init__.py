@@ -4,7 +4,9 @@
     result.outcome, result.bounds                      # Bounds(method="interval", exact=True)
     metric = interval_in_metric(game, weights, result)  # MetricBounds: beta(w), metric margin
 
-    deadline = Deadline(max_seconds)                   # one budget for a whole verified run
+    # The box budget decides (default: the game's, `_budget.default_boxes`); seconds are a
+    # safety limit, one Deadline for a whole verified run.
+    deadline = Deadline(max_seconds)
     result = interval_bounds(game, deadline=deadline)
     metric, record = interval_metric_pass(game, weights, result, deadline=deadline)
 

@@ -21,13 +21,16 @@ of L_ij at least the largest). Then:
   off-diagonal part moves by at most a/4 in norm, by its row sums). A box that misses a target
   is split in two along the side its block's enclosure is most sensitive to, worst first.
   Each quantity has its own partition (see `interval_bounds`).
-* inconclusive: the budget (boxes enclosed, seconds) ran out; the result says how far it got
-  (the fraction of the volume meeting the targets, the quantities not finished, the worst box).
+* inconclusive: the box budget (boxes enclosed) ran out, or the time limit cut the search
+  short; the result says how far it got (the fraction of the volume meeting the targets, the
+  quantities not finished, the worst box).
   While the witnesses are too close to the small-gain boundary to set targets, every box is
   refined (more witnesses).
 
-The seconds are a Deadline (`_budget`) read between batches: a round the deadline interrupts
-splits only the boxes whose halves were both bounded by then (its worst ones).
+The box budget decides the result (`_budget`): the same budget gives the same partition on
+any machine. The seconds are a safety limit, a Deadline read between batches: a round the
+deadline interrupts splits only the boxes whose halves were both bounded by then (its worst
+ones), and the result is then not reproducible.
 
 Scale-out: each round's boxes are cut into batches (`batch_size`) that are bounded
 independently, by `bound_batch`, in-process or on any `concurrent.futures.Executor`; the
@@ -48,7 +51,18 @@ from .._errors import GameDefinitionError
 from .._game import Game, _short, not_finite_error
 from .._result import Result
 from .._weights import WeightStatus, optimize_weights
-from ._budget import Deadline, OutOfTime, PassRecord, counts_text, limit_text
+from ._budget import (
+    DEFAULT_MAX_BOXES,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_METRIC_BOXES,
+    Deadline,
+    OutOfTime,
+    PassRecord,
+    counts_text,
+    default_boxes,
+    default_metric_boxes,
+    limit_text,
+)
 from ._enclose import JacobianEnclosure, jacobian_enclosure
 from ._rigorous import (
     block_lipschitz,
@@ -67,12 +81,11 @@ from ._ship import (
     worker_count,
 )
 
-DEFAULT_MAX_BOXES = 20_000
-DEFAULT_MAX_SECONDS = 60.0
-#: Extra boxes, seconds and relative tolerance of the metric pass's refinement of beta(w)
-#: (of the block sups behind it: see `interval_in_metric`).
-DEFAULT_METRIC_BOXES = 2_000
-DEFAULT_METRIC_SECONDS = 10.0
+# DEFAULT_MAX_BOXES, DEFAULT_METRIC_BOXES (the box budgets of games whose interval program is
+# small; `default_boxes` gives fewer to costly ones) and DEFAULT_MAX_SECONDS (the safety limit)
+# live in `_budget`, and are imported above for callers that read them here.
+#: Relative tolerance of the metric pass's refinement of beta(w) (of the block sups behind it:
+#: see `interval_in_metric`).
 DEFAULT_METRIC_TOLERANCE = 0.01
 DEFAULT_BATCH_SIZE = None  # one batch per worker per round (`_ship.batch_size_for`)
 #: In-process, with a deadline, a batch is sized to take about this share of the time left,
@@ -149,17 +162,18 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
 def _paced(enclosure, low, high, weights, deadline: Deadline) -> list[dict]:
     """In-process batches while the deadline has not passed (read before each): the first
     batch is small, the next ones take about PACE_SHARE of the time left at the pace measured
-    so far (never more than the usual batch), so one small batch at most runs past it."""
+    so far on the deadline's clock (never more than the usual batch), so one small batch at
+    most runs past it. The sizes depend on the machine's pace, the numbers of each box do not."""
     boxes = low.shape[0]
     largest = batch_size_for(boxes, 1, largest_batch(enclosure))
     size, at, results = min(largest, MIN_BATCH), 0, []
     while at < boxes and not deadline.expired():
-        begun = time.perf_counter()
+        begun = deadline.now()
         results.append(bound_batch(BatchTask(enclosure, low[at:at + size],
                                              high[at:at + size], weights)))
         done = min(size, boxes - at)
         at += done
-        per_box = max(time.perf_counter() - begun, 1e-9) / done
+        per_box = max(deadline.now() - begun, 1e-9) / done
         size = int(min(largest, max(MIN_BATCH, PACE_SHARE * deadline.remaining() / per_box)))
     return results
 
@@ -226,8 +240,8 @@ class IntervalBounds(Result):
                 self.partition_data["coupling_at"].max(axis=0))
 
 
-def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
-                    max_seconds: float = DEFAULT_MAX_SECONDS, executor=None,
+def interval_bounds(game: Game, *, max_boxes: int | None = None,
+                    max_seconds: float | None = None, executor=None,
                     batch_size: int | None = DEFAULT_BATCH_SIZE,
                     deadline: Deadline | None = None) -> IntervalBounds:
     """Verified bounds on game.region by interval enclosures and branch and bound.
@@ -237,16 +251,22 @@ def interval_bounds(game: Game, *, max_boxes: int = DEFAULT_MAX_BOXES,
     depends on 2 of 6 coordinates costs a 2-d search, not a 6-d one. Every partition covers
     the region, so each quantity's bound is the min (max) over its own boxes.
 
-    `deadline` is the verified run's (`_budget.Deadline`; default: max_seconds from now). It
+    `max_boxes` (default `_budget.default_boxes`: DEFAULT_MAX_BOXES, fewer for a costly
+    program) bounds the boxes enclosed and decides the result: the same budget gives the same
+    partition and bounds however fast the machine is. `deadline` is the verified run's safety
+    limit (`_budget.Deadline`; default: max_seconds, else DEFAULT_MAX_SECONDS, from now). It
     is read between batches; compiling the interval program and enclosing the whole region
-    once run before the first reading.
+    once run before the first reading. A pass it cuts short is not reproducible
+    (record.stopped "seconds").
 
     Raises UnsupportedPrimitive (naming it) when the game's Jacobian cannot be enclosed, and
     GameDefinitionError when the curvature or coupling bounds are not finite (`_check_finite`).
     """
     start = time.perf_counter()
-    deadline = Deadline(max_seconds) if deadline is None else deadline
+    if deadline is None:
+        deadline = Deadline(DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
     enclosure = jacobian_enclosure(game)
+    max_boxes = default_boxes(enclosure) if max_boxes is None else int(max_boxes)
     region = game.region
     n = game.n_players
     owners = _quantities(n)
@@ -562,8 +582,11 @@ def _ran_out_reason(record: PassRecord, fraction, unfinished, count: int) -> str
         others = "none finished yet" if len(unfinished) == count else "the others are"
         proved = (f"{fraction:.1%} of the region proved for every quantity; bounds not yet "
                   f"finished: {names}{more} ({others})")
+    advice = ("raise --max-seconds (so that the box budget ends the search: then the result "
+              "is reproducible), or shrink the region" if record.cut_by_time else
+              "raise --max-boxes, or shrink the region")
     return (f"{limit_text(record)} ran out in the bounds pass: {counts_text(record)}; {proved}; "
-            "raise --max-seconds or --max-boxes, or shrink the region")
+            f"{advice}")
 
 
 def _quantity_name(block) -> str:
@@ -578,8 +601,7 @@ def _short_name(block) -> str:
 
 def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=None,
                        batch_size: int | None = DEFAULT_BATCH_SIZE,
-                       max_boxes: int = DEFAULT_METRIC_BOXES,
-                       max_seconds: float = DEFAULT_METRIC_SECONDS,
+                       max_boxes: int | None = None, max_seconds: float | None = None,
                        tolerance: float = DEFAULT_METRIC_TOLERANCE,
                        deadline: Deadline | None = None) -> MetricBounds:
     """beta(w) (upper) and the metric margin (lower), valid on the whole region.
@@ -594,8 +616,7 @@ def interval_in_metric(game: Game, weights, result: IntervalBounds, *, executor=
 
 def interval_metric_pass(game: Game, weights, result: IntervalBounds, *, executor=None,
                          batch_size: int | None = DEFAULT_BATCH_SIZE,
-                         max_boxes: int = DEFAULT_METRIC_BOXES,
-                         max_seconds: float = DEFAULT_METRIC_SECONDS,
+                         max_boxes: int | None = None, max_seconds: float | None = None,
                          tolerance: float = DEFAULT_METRIC_TOLERANCE,
                          deadline: Deadline | None = None) -> tuple[MetricBounds, PassRecord]:
     """beta(w) (upper) and the metric margin (lower), valid on the whole region, and what the
@@ -609,27 +630,36 @@ def interval_metric_pass(game: Game, weights, result: IntervalBounds, *, executo
       the largest value proved at a centre, weighted by how much that entry moves ||N||_2
       (its singular vectors), are split along their block's smear, worst first, until ||N||
       is within `tolerance` (relative) of the same norm of the proved values, or `max_boxes`
-      more boxes (or `max_seconds`, read between rounds) are spent. Each block depends on few
-      coordinates, so this converges where splitting the joint space would not; step sizes
-      scale with 1/beta^2;
+      more boxes are spent (default `_budget.default_metric_boxes`: DEFAULT_METRIC_BOXES,
+      fewer for a costly program). Each block depends on few coordinates, so this converges
+      where splitting the joint space would not; step sizes scale with 1/beta^2;
     * the norm of the whole W^1/2 J W^-1/2 over the boxes of every final partition (each
       covers the region).
 
-    max_boxes=0 skips the refinement. `deadline`, the verified run's, ends the pass wherever it
-    passes: an interrupted round is dropped, and without time for the whole-J bound the block
-    bounds alone are kept (rigorous, maybe looser). Past the deadline already, only the block
+    max_boxes=0 skips the refinement. The box budget decides the result; time is a safety
+    limit only: `deadline`, the verified run's (default: DEFAULT_MAX_SECONDS from now), and
+    `max_seconds`, a limit of the pass's own within it (default none). Either ends the pass
+    wherever it passes, and its numbers are then not reproducible: an interrupted round is
+    dropped, and without time for the whole-J bound the block bounds alone are kept
+    (rigorous, maybe looser; stopped "seconds"). Past the deadline already, only the block
     bounds are computed (stopped "skipped").
     """
     start = time.perf_counter()
-    own = Deadline(max_seconds)  # the pass's own limit, read between rounds as it always was
-    limit = max_seconds if deadline is None else min(max_seconds, deadline.remaining())
+    if deadline is None:
+        deadline = Deadline(DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
+        limit = deadline.seconds
+    else:
+        limit = deadline.seconds if max_seconds is None else min(max_seconds, deadline.seconds)
+        if max_seconds is not None:
+            deadline = deadline.within(max_seconds)
     w = np.asarray(weights, dtype=np.float64)
     w = w / w[0]
     enclosure = jacobian_enclosure(game)
+    max_boxes = default_metric_boxes(enclosure) if max_boxes is None else int(max_boxes)
     low, high, owner = result.partition_low, result.partition_high, result.partition_owner
     owners = _quantities(game.n_players)
     spent = 0
-    stopped = "skipped" if deadline is not None and deadline.expired() else "converged"
+    stopped = "skipped" if deadline.expired() else "converged"
     data, depth = result.partition_data, result.partition_depth
     if data is not None and depth is not None and stopped != "skipped":
         def bound_sgn(lo, hi):
@@ -637,14 +667,14 @@ def interval_metric_pass(game: Game, weights, result: IntervalBounds, *, executo
                                deadline=deadline, partial=True)
 
         while True:
-            if spent + 2 > max_boxes:
-                stopped = "boxes"
-                break
-            if own.expired() or (deadline is not None and deadline.expired()):
+            if deadline.expired():
                 stopped = "seconds"
                 break
             score = _block_looseness(data, owner, owners, w, tolerance)
             if score is None:
+                break
+            if spent + 2 > max_boxes:
+                stopped = "boxes"
                 break
             loose = np.flatnonzero(score >= 0.5 * score.max())
             order = loose[np.lexsort((loose, -score[loose]))][:(max_boxes - spent) // 2]

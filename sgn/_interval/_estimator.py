@@ -16,7 +16,7 @@ import dataclasses
 from .._bounds import Bounds, MetricBounds, Progress
 from .._game import Game
 from .._metric import BlockScalar, as_metric
-from ._branch import DEFAULT_MAX_BOXES, DEFAULT_MAX_SECONDS, interval_bounds, interval_metric_pass
+from ._branch import DEFAULT_MAX_SECONDS, interval_bounds, interval_metric_pass
 from ._budget import Deadline
 
 
@@ -39,12 +39,14 @@ class Verified:
     """Bounds proved on the whole region (verified = True), by branch and bound.
 
     Attributes:
-        max_boxes: most boxes the bounds pass encloses.
-        max_seconds: one deadline for the whole verified run (both passes; docs/verified.md).
+        max_boxes: most boxes the bounds pass encloses: the budget that decides the result
+            (default: the game's own, `_budget.default_boxes`, from the cost of its program).
+        max_seconds: a safety limit, one deadline for the whole verified run (both passes);
+            a run it cuts short says so and is not reproducible (docs/verified.md).
         executor: a concurrent.futures.Executor for the boxes (default in-process).
     """
 
-    max_boxes: int = DEFAULT_MAX_BOXES
+    max_boxes: int | None = None
     max_seconds: float = DEFAULT_MAX_SECONDS
     executor: object = None
     name = "interval"
