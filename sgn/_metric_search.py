@@ -40,6 +40,9 @@ MAX_ROUNDS = 4
 #: (a Sobol set, so spread over the region).
 SPREAD_POINTS = 16
 
+#: Most scenario points in one solve.
+MAX_SCENARIOS = 48
+
 
 def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, *,
                    progress=None, tol: float = 0.0) -> tuple[Weights, MetricBounds] | None:
@@ -48,6 +51,9 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
     metric; None when none are found."""
     from ._weights._lmi import search_metric
 
+    run = bounds.proof
+    if run is not None and run.deadline.expired():
+        return None     # a verified run out of time: nothing left to prove a margin with
     points = scenario_points(game, bounds)
     step_jacobian = compiled(game, ("bound_jacobians",), "bound_jacobians",
                              lambda g: g.bound_jacobians)
@@ -70,10 +76,15 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
 
 
 def scenario_points(game: Game, bounds: Bounds) -> np.ndarray:
-    """The centre, where each bound found its extreme, and a few spread samples (distinct)."""
+    """The centre, where each bound found its extreme, and a few spread samples: distinct, in
+    that order of importance, at most MAX_SCENARIOS (every scenario is one more matrix
+    inequality in each LMI solve)."""
     where = bounds.locations
-    parts = [game.region.centre[None, :], bounds.points[:SPREAD_POINTS]]
-    for key in ("curvature", "coupling", "euclidean_margin", "lipschitz"):
+    parts = [game.region.centre[None, :]]
+    for key in ("euclidean_margin", "lipschitz", "curvature", "coupling"):
         if key in where:
             parts.append(np.reshape(where[key], (-1, game.dim)))
-    return np.unique(np.concatenate(parts), axis=0)
+    parts.append(bounds.points[:SPREAD_POINTS])
+    points = np.concatenate(parts)
+    _, first = np.unique(points, axis=0, return_index=True)
+    return points[np.sort(first)[:MAX_SCENARIOS]]
