@@ -152,6 +152,17 @@ def test_scenario_margin_is_the_minimum_over_all_jacobians(structure):
     assert res.margin <= min(search_metric(J, (2, 3), structure).margin for J in Js[:3]) + 1e-12
 
 
+def test_active_scenarios_reach_the_margin_of_the_full_lmi(monkeypatch):
+    import sgn._weights._lmi as lmi
+
+    Js = scenario_set(6, 40)
+    res = search_metric(Js, (2, 3), "block")
+    monkeypatch.setattr(lmi, "INITIAL_SCENARIOS", 40)  # every Jacobian in every LMI
+    full = search_metric(Js, (2, 3), "block")
+    assert full.scenarios == 40 and res.scenarios < 40
+    assert res.margin == pytest.approx(full.margin, abs=1e-7 * scale_of(Js))
+
+
 def test_adding_a_jacobian_never_raises_the_margin():
     Js = scenario_set(4, 30)
     tol = 1e-7 * scale_of(Js)  # each search is within tol / 2 of its optimum
@@ -163,29 +174,69 @@ def test_adding_a_jacobian_never_raises_the_margin():
 
 # --- 5. the eigenbasis partition ----------------------------------------------------------------
 
-def test_eigenbasis_weights_map_back_to_block_metrics_with_the_same_margin():
-    rng = np.random.default_rng(5)
+def fine_metric_game(rng, dims):
+    """A game certified by a metric that is diagonal in each player's own eigenbasis.
+
+    In coordinates y = Q^T x (Q block-diagonal orthogonal, random), J0 = D^-1 (diag(s) + K):
+    D, s > 0 diagonal (D's spread within a player 10 to 100), K skew with zero own blocks.
+    Then J0's own blocks diag(s_i / D_i) are diagonal, so the eigenbasis of sym(J_ii) is Q_i's
+    columns, and in the metric D the margin is lambda_min(D^-1/2 diag(s) D^-1/2) = min s/D
+    (the argument of block_metric_game with P0 = D, S = diag(s)).
+    Returns (J = Q J0 Q^T, t = min s / D).
+    """
+    d = sum(dims)
+    D = np.concatenate([rng.permutation(np.geomspace(1.0, 10 ** rng.uniform(1, 2), m))
+                        for m in dims])
+    s = rng.uniform(0.5, 1.5, d)
+    B = rng.standard_normal((d, d))
+    K = 3.0 * (B - B.T)
+    starts = np.cumsum((0,) + tuple(dims))
+    for a, b in zip(starts[:-1], starts[1:]):
+        K[a:b, a:b] = 0.0
+    J0 = (np.diag(s) + K) / D[:, None]
+    Q = sla.block_diag(*[np.linalg.qr(rng.standard_normal((m, m)))[0] for m in dims])
+    return Q @ J0 @ Q.T, float(np.min(s / D))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eigenbasis_partition_finds_the_planted_fine_metric(seed):
     dims = (3, 2, 3)
-    J, _, _ = block_metric_game(rng, dims, skew=2.0)
-    Js = J[None] + 0.01 * rng.standard_normal((8,) + J.shape)
+    J, t = fine_metric_game(np.random.default_rng(seed), dims)
     fine = eigenbasis_blocks(J, dims)
     assert fine.dims == (1,) * 8
     Q = fine.rotation
     np.testing.assert_allclose(Q.T @ Q, np.eye(8), atol=1e-12)
-    res = search_metric(fine.rotate(Js), fine.dims, "scalar")
+    rotated = fine.rotate(J)[0]
+    for a, b in [(0, 3), (3, 5), (5, 8)]:  # each own block is diagonal in its eigenbasis
+        own = rotated[a:b, a:b]
+        np.testing.assert_allclose(0.5 * (own + own.T), np.diag(np.diag(own)), atol=1e-12)
+
+    res = search_metric(fine.rotate(J), fine.dims, "scalar")
+    assert res.status is MetricStatus.FOUND
+    assert res.margin >= t - 1e-7 * scale_of(J)
     blocks = fine.player_blocks(res.weights)
     for block, m in zip(blocks, dims):
         assert block.shape == (m, m)
         assert np.array_equal(block, block.T) and np.linalg.eigvalsh(block)[0] > 0
-    assert metric_margin(Js, blocks) == pytest.approx(res.margin, rel=1e-9)
-    # Each rotated own block is diagonal at the centre.
-    rotated = fine.rotate(J)[0]
-    own = rotated[:3, :3]
-    np.testing.assert_allclose(0.5 * (own + own.T), np.diag(np.diag(own)), atol=1e-12)
-    # The fine partition contains the block-scalar metrics (w constant within a player), so its
-    # best margin is at least theirs.
-    scalar = search_metric(Js, dims, "scalar")
-    assert res.margin >= scalar.margin - 1e-7 * scale_of(Js)
+    assert metric_margin(J, blocks) == pytest.approx(res.margin, rel=1e-9)
+    assert generalized_margin(J, blocks) == pytest.approx(res.margin, abs=1e-9 * scale_of(J))
+    # The cheaper route is what it takes: block-scalar weights cannot certify this game.
+    assert search_metric(J, dims, "scalar").margin < 0
+
+
+def test_eigenbasis_weights_map_back_on_a_scenario_set():
+    rng = np.random.default_rng(5)
+    dims = (3, 2, 3)
+    J, t = fine_metric_game(rng, dims)
+    Js = J[None] + 0.05 * t * rng.standard_normal((12,) + J.shape)
+    fine = eigenbasis_blocks(J, dims)
+    res = search_metric(fine.rotate(Js), fine.dims, "scalar")
+    assert res.status is MetricStatus.FOUND
+    assert metric_margin(Js, fine.player_blocks(res.weights)) == pytest.approx(res.margin,
+                                                                                rel=1e-9)
+    # The fine partition contains the block-scalar metrics (w constant within a player), so
+    # its best margin is at least theirs.
+    assert res.margin >= search_metric(Js, dims, "scalar").margin - 1e-7 * scale_of(Js)
 
 
 # --- 6. no positive margin ----------------------------------------------------------------------
@@ -232,3 +283,17 @@ def test_metric_margin_matches_the_generalized_eigenvalue_and_ignores_scale():
         metric_margin(Js, [np.eye(3), -np.eye(1), np.eye(2)])
     with pytest.raises(ValueError):
         metric_margin(Js, [np.eye(3), np.eye(2)])  # sizes add up to 5, not 6
+
+
+def test_a_search_that_stops_undecided_is_inconclusive_or_failed_never_not_found(monkeypatch):
+    import sgn._weights._lmi as lmi
+
+    J, t, _ = block_metric_game(np.random.default_rng(0), (2, 3))
+    monkeypatch.setattr(lmi, "MAX_ITERATIONS", 1)  # one level problem: not enough here
+    res = search_metric(J, (2, 3), "block")
+    assert res.margin < 0 < t and res.upper > 0
+    assert res.status is MetricStatus.INCONCLUSIVE and "stopped after 1" in res.message
+    monkeypatch.setattr(lmi._LevelProblem, "solve", lambda *args: "Clarabel failed: test")
+    res = search_metric(J, (2, 3), "block")
+    assert res.status is MetricStatus.SOLVER_FAILED and "Clarabel failed: test" in res.message
+    assert res.margin == metric_margin(J, [np.eye(2), np.eye(3)])  # P = I, re-measured
