@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import scipy.linalg as sla
+from scipy.optimize import minimize_scalar
 
 from sgn._weights._lmi import (
     MetricStatus,
@@ -80,6 +81,31 @@ def test_block_structure_on_scalar_players_agrees_with_scalar_weights():
     assert res.status is MetricStatus.FOUND and res.weights is None
     assert res.margin == pytest.approx(0.5, rel=1e-6)
     assert res.blocks[1][0, 0] / res.blocks[0][0, 0] == pytest.approx(0.25, rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_two_player_scalar_weights_match_a_one_dimensional_search(seed):
+    # With two players only r = w_2 / w_1 matters: a grid in log r, then a bounded 1-D
+    # minimiser, gives the best margin independently of any LMI.
+    rng = np.random.default_rng(seed)
+    d = 5
+    A, B = rng.standard_normal((d, d)), rng.standard_normal((d, d))
+    J = A @ A.T / d + 0.5 * np.eye(d) + 2.0 * (B - B.T)
+    J[:2, 2:] *= 4.0  # lopsided coupling: the best ratio is far from 1
+    J[2:, :2] /= 4.0
+    Js = J[None] + 0.05 * rng.standard_normal((3, d, d))
+
+    def minus_margin(log_r):
+        return -metric_margin(Js, [np.eye(2), np.exp(log_r) * np.eye(3)])
+
+    grid = np.linspace(-10.0, 10.0, 4001)
+    start = grid[int(np.argmin([minus_margin(x) for x in grid]))]
+    best = minimize_scalar(minus_margin, bounds=(start - 0.01, start + 0.01), method="bounded",
+                           options={"xatol": 1e-12})
+    res = search_metric(Js, (2, 3), "scalar")
+    assert res.status is MetricStatus.FOUND
+    assert res.margin == pytest.approx(-best.fun, abs=1e-7 * scale_of(Js))
+    assert res.weights[1] == pytest.approx(np.exp(best.x), rel=1e-2)
 
 
 # --- 2. games only a matrix-valued block metric certifies -------------------------------------

@@ -23,16 +23,17 @@ is the LMI  P J_k + J_k^T P - 2 a P >= 0 for every k, linear in P for fixed a, a
 margin max_P alpha(P) is quasi-concave: its super-level sets are convex. The problem is
 searched one level a at a time (see "The search" below).
 
-Normalisation. Both sides of the LMI are homogeneous of degree one in P, and so is alpha(P)
-of degree zero: c P has the margin of P for every c > 0. Asking P >= I is therefore no loss,
-and I/kappa <= P <= I is the same set scaled by 1/kappa; the code uses the latter so that
-the solver sees numbers of order one. The upper end is a real restriction: it caps the
-condition number of P at kappa. Default kappa = 1e6, because (1) a contraction in the
-P-norm reads as ||x(t) - y(t)|| <= sqrt(cond P) e^(-a t) ||x(0) - y(0)|| in Euclidean terms,
-and a transient factor above 1e3 says little to a user; (2) Clarabel resolves P to about
-1e-8 relative to its largest entry, so at cond P = 1e6 the smallest eigenvalues of P keep
-only about two digits, and past that the solver's P is noise in those directions; (3) it
-keeps the level problems bounded (without it, max s below grows without limit).
+Normalisation. The LMI is homogeneous in P (c P satisfies it whenever P does, c > 0), and
+alpha(c P) = alpha(P). Asking P >= I is therefore no loss, and I/kappa <= P <= I is the same
+set scaled by 1/kappa; the code uses the latter so that the solver sees numbers of order one
+(the Jacobians are divided by their largest norm for the same reason). The other end is a
+real restriction: it caps the condition number of P at kappa. Default kappa = 1e6, because
+(1) a contraction in the P-norm reads as ||x(t) - y(t)|| <= sqrt(cond P) e^(-a t)
+||x(0) - y(0)|| in Euclidean terms, and a transient factor above 1e3 says little to a user;
+(2) Clarabel resolves P to about 1e-8 relative to its largest entry, so at cond P = 1e6 the
+smallest eigenvalues of P keep only about two digits, and past that the solver's P is noise
+in those directions; (3) it keeps the level problems bounded (without it, max s below grows
+without limit).
 
 Structures. "scalar": P_i = w_i I (one number per player: the block-scalar weights of SGN,
 but judged by the true metric margin, not by norm bounds, so couplings that cancel in a
@@ -45,21 +46,28 @@ A level problem, for a level a and a reference metric R (the best P so far):
     maximise s  subject to  sym(P J_k) - a P >= s R  (k in the active scenarios),
                             I/kappa <= P_i <= I.
 
-If s* <= 0 no metric with condition number <= kappa reaches a on the active scenarios, hence
-on all of them (more scenarios only lower the margin): a is an upper end for the search (up to
-the solver's accuracy; it is reported, not relied on). If s* > 0, the solver's P reaches a with
-room to spare. The level is always a = (best margin so far) + tol/2: a Dinkelbach step with
-the normalisation of Crouzeix, Ferland and Schaible (s R instead of s I: the problem measures
-gains relative to the current metric). Each feasible step raises the best margin to the new
-P's, usually far past a; the first infeasible step proves the best margin is within tol/2 of
-the optimum (for the active scenarios). Bisection on a would need log2(range / tol), about 25,
-solves; this needs a handful, and each solve is expensive (an LMI of size d costs Clarabel
-about d^6: ~0.1 s at d = 16, ~2 s at d = 32, ~15 s at d = 64 per scenario).
+If s* <= 0, no metric with condition number <= kappa beats a on the active scenarios (a P
+with alpha(P) > a would make every left side positive definite, so s > 0), hence on all of
+them (more scenarios only lower the margin): a is an upper end for the search (up to the
+solver's accuracy; it is reported, not relied on). If s* > 0, the solver's P reaches a with
+room to spare. The search starts from P = I (so it never ends below the Euclidean margin) and
+the level is always a = (best margin so far) + tol/2: a Dinkelbach step, with the
+normalisation of Crouzeix, Ferland and Schaible (s R instead of s I: gains are measured
+relative to the current metric, which makes the steps long). Each feasible step raises the
+best margin to the new P's, usually far past a; the first infeasible step shows that the best
+margin is within tol/2 of the optimum. Bisection on a would need log2(range / tol), about 25,
+solves; this needs 4 to 13 on the tests, and solves are expensive: Clarabel's cost grows
+steeply with d (measured per solve and scenario, two cores: ~0.005 s at d = 8, ~0.03 s at
+d = 16, ~1 s at d = 32, ~15 s at d = 64: its KKT system holds a dense d^2/2 x d^2/2 block per
+cone), so past d of about 24 the search takes minutes.
 
 Scenarios. Exact duplicates are dropped (box vertices and constant Jacobians repeat). The LMI
-then starts on the few scenarios that are worst at P = I, and after each solve the scenarios
-the new P misses (margin below the level) join it, a few at a time, up to MAX_SCENARIOS. This
-keeps each solve small when K is hundreds; it can cost optimality, never soundness, because:
+then starts on the few scenarios that are worst at P = I. After each solve, the scenarios
+outside it that the new P misses (margin below the level) join it, a few at a time, up to
+MAX_SCENARIOS; when it misses none but one outside decides the margin, that one joins (else
+the margin would creep up by tiny steps the LMI cannot see). On the tests 120 scenarios need
+about 10 in the LMI. This keeps each solve small when K is hundreds; it can cost optimality,
+never soundness, because:
 
 Re-measuring. Clarabel's points satisfy the LMI only to its tolerances, so its own claim
 (alpha(P) >= a) can be slightly wrong. Every P it proposes is symmetrised and re-measured by
@@ -346,8 +354,11 @@ class _LevelProblem:
 
     P = sum_j x_j B_j over a fixed basis B_j of the structure (player indicators for
     "scalar", matrix units e_p e_q^T inside each player's block for "block"), so every LMI is
-    one sparse matrix times x: cvxpy compiles that in milliseconds, where P @ J_k written
-    out as matrices takes ~0.1 s per solve through its canonicalisation.
+    one sparse matrix times x, built once per active set: cvxpy compiles that about 2.5 times
+    faster than P @ J_k written out with cp.bmat (~3 ms per scenario), which matters because
+    on small games compiling, not solving, is most of the time. The level and R are plain
+    numbers: cvxpy parameters (DPP) would cache the compilation but compile slower, and the
+    active set changes every few solves anyway.
     """
 
     def __init__(self, Js: np.ndarray, dims, structure: str, kappa: float):
@@ -394,6 +405,8 @@ class _LevelProblem:
             raise
         except BaseException as exc:  # noqa: BLE001  SolverError, or a Rust panic in Clarabel
             return f"Clarabel failed: {type(exc).__name__}: {exc}"
+        # "optimal_inaccurate" is common when the level is within ~1e-7 of the optimum; its
+        # point is as usable as any other, since nothing is taken from it unmeasured.
         if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or s.value is None:
             return f"Clarabel returned status {problem.status}"
         self.problem = problem
