@@ -62,7 +62,7 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
         if not np.isfinite(Js).all():
             return None
         found = search_metric(Js, game.dims, "scalar")
-        if not found.margin > tol:
+        if found.weights is None or not found.margin > tol:
             return None          # not even the scenario points contract in a scalar metric
         w = np.asarray(found.weights, dtype=np.float64)
         w = w / w[0]
