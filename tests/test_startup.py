@@ -1,5 +1,5 @@
 """Start-up: `import sgn` and `--help` load no JAX (it alone takes most of a second); every
-public name still resolves, on first use; the README example does not import cvxpy.
+public name still resolves, on first use; the README example imports neither cvxpy nor pyplot.
 Times are measured in benchmarks/bench_startup.py."""
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ def test_help_loads_no_jax(argv):
 
 
 @pytest.mark.slow
-def test_readme_example_loads_no_cvxpy(tmp_path):
+def test_readme_example_loads_no_cvxpy_and_no_pyplot(tmp_path):
     """`sgn certify examples/scalar_toy.py --out cert.json --report cert.pdf`: the M-matrix LP
-    goes to HiGHS through highspy, not cvxpy (a tenth of a second to import). cvxpy stays for
-    SDPBisection() only."""
+    goes to HiGHS through highspy, not cvxpy (a tenth of a second to import), and the report's
+    figures are drawn without pyplot. cvxpy stays for SDPBisection() only."""
     out, report = tmp_path / "cert.json", tmp_path / "cert.pdf"
     loaded = _modules_after(_cli(["certify", str(EXAMPLES / "scalar_toy.py"), "--out", str(out),
                                   "--report", str(report), "--quiet"]),
@@ -54,6 +54,7 @@ def test_readme_example_loads_no_cvxpy(tmp_path):
     assert "exit" in loaded and "0" in loaded and out.is_file() and report.is_file()
     assert "highspy" in loaded and "matplotlib.figure" in loaded    # the LP ran, figures drawn
     assert not {m for m in loaded if m == "cvxpy" or m.startswith("cvxpy.")}
+    assert "matplotlib.pyplot" not in loaded
 
 
 def _cvxpy_lp(K):
