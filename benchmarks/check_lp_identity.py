@@ -1,7 +1,7 @@
 """The M-matrix LP without cvxpy gives bit for bit what it gave through cvxpy (issue 15).
 
     python benchmarks/check_lp_identity.py [--random 600] [--seed 0] [--no-examples]
-                                           [--recorded DIR] [--linprog]
+                                           [--recorded DIR] [--linprog] [--large]
 
 sgn/_weights/_lp.py solved `maximise t s.t. K v >= t 1, 0 <= v <= 1` through cvxpy with
 HiGHS; it now hands HiGHS (highspy) the model cvxpy built for it. For every comparison
@@ -12,16 +12,18 @@ that was replaced, kept here verbatim) and `sgn._weights._lp.m_matrix_lp`, and c
 * the outcome: solved, message, t* and v, bit for bit (an exception must be one on both).
 
 Inputs: the comparison matrices `sgn.certify` meets on every bundled example (examples/*.py,
-recorded while certifying them with the cvxpy formulation: the matrices of today's runs),
-the .npy matrices in --recorded DIRs (e.g. recorded while running the test suite), and
---random seeded random Z-matrices of sizes 1 to 50: M-matrices and matrices that are not,
-dense and sparse, one-way (triangular) couplings, integer entries (degenerate LPs, ties
-between optimal vertices), rows scaled over 12 decades, the whole matrix scaled by
-1e-150 ... 1e150 (HiGHS gives up on some: cvxpy raised ValueError, and so does sgn now), and
-spectral radius within 1e-9 of 1 (t* next to 0). --linprog also counts how often
-scipy.optimize.linprog(method="highs") matches, in the natural form (box as column bounds;
-"t* !=" and "max rel t*" compare t* alone) and in cvxpy's rows (linprog(rows)); it does not
-need to. Exit 1 on any mismatch of the highspy route.
+recorded while certifying them with the cvxpy formulation: the matrices of today's runs);
+the .npy files in each --recorded DIR (one K each: e.g. the test suite's, recorded by running
+it with sgn._weights._lp.m_matrix_lp wrapped to np.save its argument first); and --random
+seeded random Z-matrices of sizes 1 to 50: M-matrices and matrices that are not, dense and
+sparse, one-way (triangular) couplings, integer entries (degenerate LPs, ties between
+optimal vertices), rows scaled over 12 decades, the whole matrix scaled by 1e-150 ... 1e150
+(HiGHS gives up on some: cvxpy raised ValueError there, and so does sgn now), and spectral
+radius within 1e-9 of 1 (t* next to 0). --large adds N = 100 ... 1000 (about 1 minute).
+--linprog also counts how often scipy.optimize.linprog(method="highs") gives the same, in
+the natural form (the box as column bounds; "t* !=" and "max rel t*" compare t* alone) and
+in cvxpy's rows ("linprog(rows)"); it does not need to. Exit 1 on any mismatch of the
+highspy route.
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def _snapshot(model) -> dict:
     lp = model.lp_
     out = {name: np.asarray(getattr(lp, name)) for name in _FIELDS}
     a = lp.a_matrix_
-    out |= {"sense": np.asarray(int(lp.sense_)), "format": np.asarray(int(a.format_)), "start": np.asarray(a.start_, dtype=np.int64),
+    out |= {"sense": np.asarray(int(lp.sense_)), "format": np.asarray(int(a.format_)),
+            "start": np.asarray(a.start_, dtype=np.int64),
             "index": np.asarray(a.index_, dtype=np.int64), "value": np.asarray(a.value_),
             "hessian_dim": np.asarray(model.hessian_.dim_)}
     return out
@@ -176,6 +179,19 @@ def random_matrices(count: int, seed: int):
         yield f"random {kind} n={n} #{k}", K
 
 
+def large_matrices(seed: int):
+    """N = 100 ... 1000, dense and 5% dense, rho = 0.8 and 1.2 (~1 min: HiGHS's own time)."""
+    rng = np.random.default_rng(seed)
+    for n in (100, 200, 500, 1000):
+        for density in (1.0, 0.05):
+            mu = rng.uniform(0.5, 2.0, n)
+            L = rng.uniform(0.0, 1.0, (n, n)) * (rng.random((n, n)) < density)
+            np.fill_diagonal(L, 0.0)
+            rho = np.abs(np.linalg.eigvals(L / mu[:, None])).max()
+            for gain in (0.8, 1.2):
+                yield f"large n={n} density={density} rho={gain}", np.diag(mu) - L * gain / rho
+
+
 def example_matrices():
     """Every K the LP sees while certifying examples/*.py (recorded with the cvxpy route)."""
     import sgn
@@ -213,6 +229,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-examples", action="store_true")
     parser.add_argument("--recorded", type=Path, action="append", default=[])
     parser.add_argument("--linprog", action="store_true")
+    parser.add_argument("--large", action="store_true", help="also N = 100 ... 1000")
     args = parser.parse_args(argv)
 
     sources = []
@@ -222,6 +239,8 @@ def main(argv=None) -> int:
     for folder in args.recorded:
         sources.append((f"recorded {folder}", list(recorded_matrices(folder))))
     sources.append((f"random (seed {args.seed})", list(random_matrices(args.random, args.seed))))
+    if args.large:
+        sources.append((f"large (seed {args.seed})", list(large_matrices(args.seed))))
 
     failures = 0
     print(f"\n{'inputs':40} {'count':>6} {'model !=':>9} {'outcome !=':>11} {'solved':>7} "
@@ -230,7 +249,8 @@ def main(argv=None) -> int:
     for label, cases in sources:
         unique = {}
         for name, K in cases:
-            unique.setdefault(np.asarray(K, dtype=np.float64).tobytes() + bytes(K.shape), (name, K))
+            unique.setdefault(repr(K.shape).encode() + np.asarray(K, dtype=np.float64).tobytes(),
+                              (name, K))
         model_bad = outcome_bad = solved = raised = linprog_bad = linprog_t = rows_bad = 0
         linprog_rel = 0.0
         for name, K in unique.values():
