@@ -184,7 +184,7 @@ def breakdown(mu, L, repeats: int) -> list[str]:
 
     parts = [
         ("whole optimize_weights(Perron())", lambda: sgn.optimize_weights(mu, L)),
-        ("M-matrix LP (cvxpy + HiGHS)", lambda: _lp.m_matrix_lp(K)),
+        ("M-matrix LP (highspy)", lambda: _lp.m_matrix_lp(K)),
         ("LP weights (two dense solves)", lambda: _lp.lp_weights(K)),
         ("Perron weights (scipy eig, left+right)", perron),
         ("spectral_radius (dense eigvals)", lambda: sgn.spectral_radius(mu, L)),

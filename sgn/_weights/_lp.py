@@ -3,6 +3,9 @@
 K is a Z-matrix, so it is a nonsingular M-matrix iff some v >= 0 has K v > 0. The LP
     maximise t  subject to  K v >= t 1,  0 <= v <= 1
 has optimum t* > 0 exactly then; t* is scale-aware evidence of how certifiable the game is.
+
+Solved by highspy directly, not through cvxpy (whose import cost a tenth of a second on every
+`sgn certify`; issue 15), with the model cvxpy built, so the numbers are unchanged.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import functools
 import os
 import sys
 
-import cvxpy as cp
 import numpy as np
 
 
@@ -42,19 +44,83 @@ def _swallow_highs_banner() -> None:
         os.close(saved)
 
 
+#: HiGHS model statuses, by the names cvxpy reads, in the classes it sorts them into
+#: (cvxpy/reductions/solvers/qp_solvers/highs_qpif.py, cvxpy/settings.py).
+_STATUS = {"kOptimal": "optimal", "kInfeasible": "infeasible",
+           "kUnboundedOrInfeasible": "infeasible_or_unbounded", "kUnbounded": "unbounded",
+           "kObjectiveBound": "user_limit", "kObjectiveTarget": "user_limit",
+           "kTimeLimit": "user_limit", "kIterationLimit": "user_limit",
+           "kSolutionLimit": "user_limit"}
+_FAILED = ("kNotset", "kModelError", "kSolveError")
+
+
+def _model(K: np.ndarray):
+    """The LP exactly as cvxpy 1.9 (QP path, `solver=cp.HIGHS`) hands it to HiGHS, so that
+    t* and v are bit for bit those of the cvxpy formulation this replaced:
+
+        minimise -t  over x = (t, v)  subject to  t - K v <= 0,  -v <= 0,  v <= 1
+
+    as 3n rows (in that order) with lower bounds -inf, free columns, and the matrix by columns
+    with K's exact zeros left out. benchmarks/check_lp_identity.py compares the two."""
+    import highspy
+
+    n = K.shape[0]
+    inf = highspy.kHighsInf
+    nonzero = K != 0.0
+    counts = np.concatenate(([0, n], nonzero.sum(axis=0) + 2))
+    start = np.cumsum(counts)[:-1]
+    index = np.empty(start[-1] + counts[-1], dtype=np.int64)
+    value = np.empty(index.size)
+    index[:n], value[:n] = np.arange(n), 1.0                    # column t: t in every K row
+    rows = np.arange(n)
+    for j in range(n):                                          # column v_j
+        at, hit = start[j + 1], rows[nonzero[:, j]]
+        index[at:at + hit.size] = hit
+        value[at:at + hit.size] = -K[hit, j]
+        index[at + hit.size:at + hit.size + 2] = (n + j, 2 * n + j)
+        value[at + hit.size:at + hit.size + 2] = (-1.0, 1.0)
+
+    model = highspy.HighsModel()
+    lp = model.lp_
+    lp.num_col_ = n + 1
+    lp.num_row_ = 3 * n
+    lp.offset_ = 0
+    lp.col_cost_ = np.concatenate(([-1.0], np.zeros(n)))
+    lp.row_lower_ = np.full(3 * n, -inf)
+    lp.row_upper_ = np.concatenate((np.zeros(2 * n), np.ones(n)))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.append(start, index.size)
+    lp.a_matrix_.index_ = index
+    lp.a_matrix_.value_ = value
+    lp.col_lower_ = np.full(n + 1, -inf)
+    lp.col_upper_ = np.full(n + 1, inf)
+    return model
+
+
 def m_matrix_lp(K: np.ndarray) -> LPOutcome:
     _swallow_highs_banner()
-    n = K.shape[0]
-    v = cp.Variable(n)
-    t = cp.Variable()
-    problem = cp.Problem(cp.Maximize(t), [K @ v >= t, v >= 0, v <= 1])
-    try:
-        problem.solve(solver=cp.HIGHS)
-    except cp.error.SolverError as exc:
-        return LPOutcome(False, float("nan"), None, f"HiGHS failed: {exc}")
-    if problem.status != cp.OPTIMAL or t.value is None:
-        return LPOutcome(False, float("nan"), None, f"HiGHS returned status {problem.status}")
-    return LPOutcome(True, float(t.value), np.asarray(v.value, dtype=np.float64), "optimal")
+    import highspy
+
+    K = np.asarray(K, dtype=np.float64)
+    if not np.isfinite(K).all():
+        raise ValueError("Problem data contains NaN or Inf. Check your parameter values and "
+                         "constants.")
+    solver = highspy.Highs()
+    solver.setOptionValue("log_to_console", False)
+    solver.passModel(_model(K))
+    solver.run()
+    name = solver.getModelStatus().name
+    if name in _FAILED:
+        return LPOutcome(False, float("nan"), None,
+                         "HiGHS failed: Solver 'HIGHS' failed. Try another solver, or solve "
+                         "with verbose=True for more information.")
+    status = _STATUS.get(name)
+    if status is None:      # what cvxpy raised for a status it has no class for
+        raise ValueError(f"Cannot unpack invalid solution: HiGHS model status {name}")
+    if status != "optimal":
+        return LPOutcome(False, float("nan"), None, f"HiGHS returned status {status}")
+    x = np.array(solver.getSolution().col_value, dtype=np.float64)
+    return LPOutcome(True, float(x[0]), x[1:], "optimal")
 
 
 def lp_weights(K: np.ndarray) -> np.ndarray | None:

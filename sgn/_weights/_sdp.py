@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import cvxpy as cp
 import numpy as np
 
 from ._margin import sgn_margin
@@ -28,6 +27,8 @@ class BisectionOutcome:
 
 
 def sdp_bisection(mu, L, start_weights, *, rtol: float, max_iter: int = 60) -> BisectionOutcome:
+    import cvxpy as cp      # here, not above: the default route (Perron) never needs it
+
     n = mu.size
     w = cp.Variable(n, nonneg=True)
     s = cp.Variable()
