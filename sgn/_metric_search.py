@@ -54,6 +54,10 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
     run = bounds.proof
     if run is not None and run.deadline.expired():
         return None     # a verified run out of time: nothing left to prove a margin with
+    if not game.metric(np.ones(game.n_players)).fixed:
+        # A metric that changes from point to point (Fisher): its certificate rests on SGN's
+        # bounds (docs/fisher.md), and a margin of the step Jacobians alone does not make one.
+        return None
     points = scenario_points(game, bounds)
     step_jacobian = compiled(game, ("bound_jacobians",), "bound_jacobians",
                              lambda g: g.bound_jacobians)

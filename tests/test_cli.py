@@ -334,7 +334,7 @@ def test_scalar_toy_json(run_cli, scalar_toy):
     result, data = certify_json(run_cli, scalar_toy)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["status"] == "certified"
     assert data["reasons"] == []
     assert data["weights"][0] == 1
@@ -546,14 +546,14 @@ def test_round_trip_not_certified(run_cli, game_file):
     lambda text: text[: len(text) // 2],
     lambda text: "not json at all",
     lambda text: "[1, 2, 3]",
-    lambda text: json.dumps({**json.loads(text), "schema_version": 2}),
+    lambda text: json.dumps({**json.loads(text), "schema_version": 3}),
     lambda text: json.dumps({**json.loads(text), "schema_version": "1"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "schema_version"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "margin"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "bounds"}),
     lambda text: json.dumps({**json.loads(text), "status": "maybe"}),
     lambda text: json.dumps({**json.loads(text), "weights": [1.0]}),
-], ids=["truncated", "not-json", "not-object", "schema-2", "schema-string", "no-schema",
+], ids=["truncated", "not-json", "not-object", "schema-3", "schema-string", "no-schema",
         "missing-margin", "missing-bounds", "bad-status", "wrong-weights-size"])
 def test_from_json_refuses_bad_certificates(toy_json, mangle):
     with pytest.raises(CertificateFormatError):

@@ -61,8 +61,8 @@ def metric_certificate(*, verified: bool = True, status: str = "certified") -> s
     as the margin. `verified=False` makes it a sampled one; `status="inconclusive"` the one
     whose equilibrium step failed (certified_by null, the search's optimizer kept)."""
     game = _skew_game()
-    data = sgn.certify(game).to_dict()          # not certified without the route
-    assert data["status"] == "not_certified"
+    data = sgn.certify(game).to_dict()          # the route itself (sgn/_metric_search.py)
+    assert data["diagnostics"]["certified_by"] == "metric"
     metric = sgn.estimate_in_metric(game, list(W), sgn.estimate_bounds(game))
     assert metric.margin == pytest.approx(MARGIN, abs=1e-12)
     beta = float(metric.lipschitz)
