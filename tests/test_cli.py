@@ -345,7 +345,9 @@ def test_scalar_toy_json(run_cli, scalar_toy):
     assert data["bounds"]["lipschitz"] == pytest.approx(1.707107, abs=1e-5)
     assert data["band"]["low"] == pytest.approx(34.3146, abs=1e-4)
     assert data["band"]["high"] == pytest.approx(1165.6854, abs=1e-4)
-    assert data["step_sizes"]["euler_max"] == pytest.approx(0.201010, abs=1e-5)
+    # SGN's 2 alpha / beta^2 beside the direct step, the true threshold 2 / (1 + sqrt 0.5)
+    assert data["step_sizes"]["alpha_beta"]["euler_max"] == pytest.approx(0.201010, abs=1e-5)
+    assert data["step_sizes"]["euler_max"] == pytest.approx(2 / (1 + math.sqrt(0.5)), rel=1e-8)
     assert data["game"]["name"] == "scalar-toy"
     assert [p["dim"] for p in data["game"]["players"]] == [1, 1]
 
