@@ -3,7 +3,8 @@
     f_1 = x_1^2 / 2 + 10 x_1 x_2,    f_2 = x_2^2 / 2 + 0.05 x_1 x_2     on [-1, 1]^2
 
 Not Euclidean-monotone (margin -4.025), yet SGN certifies it with weights w = (1, 200):
-alpha = 1 - sqrt(1/2) = 0.292893, beta = 1.707107, Euler steps up to 0.201010.
+alpha = 1 - sqrt(1/2) = 0.292893, beta = 1.707107; Euler steps up to 1.171573 = 2 / (1 + sqrt(1/2)),
+the true threshold (SGN's alpha/beta bound alone: up to 0.201010).
 """
 
 import sgn

@@ -273,7 +273,7 @@ def test_known_values_of_the_scalar_toy_report(api_reports):
     pdf = api_reports["scalar_toy"][2]
     for label, value in (("SGN margin", "0.292893"), ("Lipschitz", "1.70711"),
                          ("Euclidean margin", "-4.025"), (f"weights {W}", "1, 200"),
-                         ("Euler, max step", "0.20101")):
+                         ("Euler, max step", "1.17157")):
         assert_value(pdf.text, label, value, start="The certificate")
 
 
@@ -855,13 +855,15 @@ def test_many_players_are_numbered_and_thinned_on_the_axes():
 def test_the_simulation_runs_until_the_envelope_is_small(cournot):
     """The trajectory figure shows the runs converge: enough steps for the certified factor's
     envelope q^k to fall to 1e-5 (it stopped at 120 steps, q^120 = 0.6 for Cournot)."""
-    from sgn._report import ENVELOPE, MAX_STEPS, _steps_to_converge
+    from sgn._report import ENVELOPE, MAX_STEPS, MIN_STEPS, _steps_to_converge
 
     cert, _ = cournot
     q = cert.step_sizes["euler_factor"]
     steps = _steps_to_converge(cert)
     assert q ** steps <= ENVELOPE or steps == MAX_STEPS
-    assert steps > 120
+    # not far past it either (the direct step contracts by 0.83 per step; SGN's by 0.996
+    # needed more than 120 steps), beyond the floor of MIN_STEPS
+    assert steps == MIN_STEPS or q ** (steps - 10) > ENVELOPE
 
 
 def test_a_sweep_table_is_not_split_one_row_from_the_rest(tmp_path):
