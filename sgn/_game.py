@@ -228,8 +228,17 @@ class Game:
         misses its kinks or jumps, or may disagree with F. Read off the traced program of F;
         the list of smooth operations errs on the side of leaving out.
         """
-        return non_smooth_operation(jax.make_jaxpr(self.pseudo_gradient)(
+        found = non_smooth_operation(jax.make_jaxpr(self.pseudo_gradient)(
             jnp.asarray(self.region.centre)))
+        if found is None and self.costs is not None:
+            # Differentiating a cost inlines a custom derivative rule into F: F's program then
+            # shows the rule's output, not that a rule (which may disagree with the cost) was
+            # used. The costs' own programs still name it.
+            for cost in self.costs:
+                found = non_smooth_operation(jax.make_jaxpr(cost)(*self._player_shapes()))
+                if found is not None:
+                    break
+        return found
 
     # --- checks at construction ----------------------------------------------------------
 
