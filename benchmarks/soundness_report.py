@@ -195,9 +195,10 @@ def summarise_piecewise(records: list[dict]) -> tuple[list[str], dict]:
     ok = [r["record"] for r in recs if "error" not in r]
     counts = piecewise.tally(ok)
     lines = ["== piecewise games (issue 17) ==", piecewise.format_tally(counts), ""]
-    lines.append("columns: verified = interval certificates with verified true; fallbacks = "
-                 "interval runs that fell back to sampled bounds (verified false); refused = "
-                 "sgn's own error (bad input); violations = games with at least one; samp cert "
+    lines.append("columns: verified = interval certificates with verified true (ver cert: of "
+                 "those, certified, so simulated); fallbacks = interval runs that fell back to "
+                 "sampled bounds (verified false); refused = sgn's own error (bad input); "
+                 "crashes = any other exception; violations = games with at least one; samp cert "
                  "= sampled certificates certified; broken+note / broken-no-note = of those, "
                  "simulation broke a promise, with / without the non-smooth warning note; "
                  "beaten(slopes) = sampled certificates with a bound the slopes of F beat")
@@ -225,7 +226,10 @@ def summarise_piecewise(records: list[dict]) -> tuple[list[str], dict]:
         lines.append(f"per game: median {secs[len(secs) // 2]:.1f}s, max {secs[-1]:.1f}s")
     for r in ok:
         for v in r["violations"]:
-            lines.append(f"VIOLATION {r['name']}: {v}")
+            if "crashed with" not in v:
+                lines.append(f"VIOLATION {r['name']}: {v}")
+        for v in r.get("crashes", []) + [v for v in r["violations"] if "crashed with" in v]:
+            lines.append(f"CRASH {r['name']}: {v}")
         if r["interval"].get("kind") == "refused":
             lines.append(f"refused {r['name']}: {r['interval']['message'][:160]}")
     for r in errors:
@@ -402,7 +406,8 @@ def main(argv=None) -> int:
     bad = q.get("genuine violations", 0) + sum(q.get("bound_errors", {}).values())
     pw = stats.get("piecewise")
     if pw:
-        bad += pw["counts"].get("total", {}).get("violations", 0) + pw["errors"]
+        total = pw["counts"].get("total", {})
+        bad += total.get("violations", 0) + total.get("crashes", 0) + pw["errors"]
     return 1 if bad else 0
 
 

@@ -45,7 +45,9 @@ What counts (check_piecewise, tally):
               sgn.simulate; for games with a detected family, Game.non_smooth None (the
               detector missed it), an interval certificate that is not the sampled fallback
               with the note naming the primitive, a sampled certificate without the warning
-              note naming it; an exception that is not sgn's own error.
+              note naming it.
+  crashes     an exception that is not sgn's own error (an internal error, exit 3): counted
+              apart from violations (a crash claims nothing), and must be 0 as well.
   reported    fallbacks (the note says it fell back; verified false), refusals (sgn's own
               error, e.g. a Jacobian enclosure that is not finite: bad input, exit 2),
               sampled certificates certified, and those whose simulation breaks a promise
@@ -325,7 +327,6 @@ _PAIRS = (("id", "id"), ("id", "tanh"), ("tanh", "id"), ("id", "sin"))
 
 def _costs(dims, own, couplings, terms, b):
     n = len(dims)
-    offsets = np.concatenate([[0], np.cumsum(dims)]).astype(int)
     arr = lambda x: jnp.asarray(x, dtype=jnp.float64)  # noqa: E731  (constants, not literals)
 
     def make(k):
@@ -349,7 +350,6 @@ def _costs(dims, own, couplings, terms, b):
 
         return cost
 
-    del offsets
     return [make(k) for k in range(n)]
 
 
@@ -392,11 +392,12 @@ def random_piecewise(seed: int, *, n: int | None = None, dims=None, families=Non
                      gaps: bool = False, size: float | None = None) -> PiecewiseCase:
     """A random piecewise-smooth game, every choice drawn from `seed` unless given.
 
-    n: 2 or 3 players, each of dimension 1 or 2 (dims). families: the extra terms' families,
-    "name" or "name:mode" (default: drawn; about 15% of draws have no extra term and 10% a sharp smooth one, 10% a
-    disguised kink, the rest 1 to 3 detected terms; `gaps` adds the gap families to the draw).
-    size: the extra terms' scale relative to the players' curvatures (default log-uniform in
-    [0.03, 3], so that some games are certifiable by sampled bounds and some are not).
+    n: 2 or 3 players, each of dimension 1 or 2 (dims). families: the extra terms'
+    families, "name" or "name:mode" (default: drawn; about 15% of draws have no extra term,
+    10% a sharp smooth one, 10% a disguised kink, the rest 1 to 3 detected terms; `gaps` adds
+    the gap families to the draw). size: the extra terms' scale relative to the players'
+    curvatures (default log-uniform in [0.03, 3], so that some games are certifiable by
+    sampled bounds and some are not).
     """
     rng = np.random.default_rng(seed)
     n = n or int(rng.integers(2, 4))
@@ -755,7 +756,7 @@ def other_equilibria(case: PiecewiseCase, cert, oracle: Oracle, starts: int = 12
     return found
 
 
-# --- the check -------------------------------------------------------------------------------------
+# --- the check ------------------------------------------------------------------------------
 
 def _certify(game, **kwargs):
     """(certificate, None) or (None, error record): sgn's own errors are refusals (bad input),
@@ -805,15 +806,18 @@ def check_piecewise(case: PiecewiseCase, *, samples: int | None = None, estimato
     module docstring). Returns a plain record; `violations` lists what must never happen.
 
     estimator: a `sgn.Sampled` for both runs (the interval run's fallback uses it), e.g.
-    without the local search for speed; default sgn's. brute=False skips brute force altogether (verified claims are then not checked: only for
-    timing); sampled_slopes=False skips the report of sampled bounds the slopes of F beat."""
+    without the local search for speed; default sgn's. brute=False skips brute force
+    altogether (verified claims are then not checked: only for timing); sampled_slopes=False
+    skips the report of sampled bounds the slopes of F beat.
+    """
     game = case.game
     t0 = time.time()
     rec: dict = {"name": case.name, "seed": case.seed, "n": case.n, "dims": list(case.dims),
                  "constrained": case.constrained, "kind": case.kind,
                  "families": [f"{t.family}:{t.mode}" for t in case.terms],
                  "sizes": [abs(t.s) for t in case.terms],
-                 "expected_ops": sorted(case.expected_ops), "violations": [], "info": []}
+                 "expected_ops": sorted(case.expected_ops), "violations": [], "crashes": [],
+                 "info": []}
     violations = rec["violations"]
     op = game.non_smooth
     rec["non_smooth"] = op
@@ -833,7 +837,7 @@ def check_piecewise(case: PiecewiseCase, *, samples: int | None = None, estimato
     rec["sampled"] = err_s or _cert_record(cs)
     for label, err in (("interval", err_i), ("sampled", err_s)):
         if err and err["kind"] == "crash":
-            violations.append(f"{label}: crashed with {err['type']}: {err['message']}")
+            rec["crashes"].append(f"{label}: crashed with {err['type']}: {err['message']}")
 
     # Non-smooth (as sgn sees it): never verified, the fallback and the warning notes.
     if op is not None:
@@ -902,14 +906,16 @@ def check_piecewise(case: PiecewiseCase, *, samples: int | None = None, estimato
 
 # --- counts ------------------------------------------------------------------------------------
 
-COLUMNS = ("tried", "verified", "fallbacks", "refused", "violations", "sampled_certified",
-           "sampled_broken_with_note", "sampled_broken_without_note", "sampled_beaten_by_slopes")
+COLUMNS = ("tried", "verified", "verified_certified", "fallbacks", "refused", "crashes",
+           "violations", "sampled_certified", "sampled_broken_with_note",
+           "sampled_broken_without_note", "sampled_beaten_by_slopes")
 
 
 def tally(records: list) -> dict:
     """Counts per game kind and in total: tried; verified (interval certificates with
-    verified true); fallbacks (interval runs that fell back, verified false); refused (sgn's
-    own error: bad input); violations (games with at least one); sampled_certified;
+    verified true), verified_certified (of those, certified: simulated); fallbacks (interval
+    runs that fell back, verified false); refused (sgn's own error: bad input); crashes (any
+    other exception, either run); violations (games with at least one); sampled_certified;
     sampled_broken_with_note / without_note (sampled certificates whose simulation broke a
     promise, with or without the non-smooth warning); sampled_beaten_by_slopes (sampled
     certificates, certified or not, with a bound the slopes of F beat)."""
@@ -920,9 +926,11 @@ def tally(records: list) -> dict:
             t["tried"] += 1
             ri, rs = rec["interval"], rec["sampled"]
             t["verified"] += int(bool(ri.get("verified")))
+            t["verified_certified"] += int(bool(ri.get("verified")) and bool(ri.get("certified")))
             t["fallbacks"] += int(bool(ri.get("fell_back")) and not ri.get("verified"))
             t["refused"] += int(ri.get("kind") == "refused")
-            t["violations"] += int(bool(rec["violations"]))
+            t["crashes"] += int(ri.get("kind") == "crash" or rs.get("kind") == "crash")
+            t["violations"] += int(any("crashed with" not in v for v in rec["violations"]))
             t["sampled_certified"] += int(bool(rs.get("certified")))
             if rs.get("broken"):
                 noted = rec["non_smooth"] is not None and any(
@@ -936,7 +944,8 @@ def format_tally(counts: dict) -> str:
     order = [k for k in ("detected", "gap", "disguised", "sharp", "smooth", "total")
              if k in counts]
     heads = ("kind",) + COLUMNS
-    short = {"sampled_certified": "samp cert", "sampled_broken_with_note": "broken+note",
+    short = {"verified_certified": "ver cert", "sampled_certified": "samp cert",
+             "sampled_broken_with_note": "broken+note",
              "sampled_broken_without_note": "broken-no-note",
              "sampled_beaten_by_slopes": "beaten(slopes)"}
     names = [short.get(h, h) for h in heads]
