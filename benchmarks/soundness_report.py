@@ -1,7 +1,9 @@
 """Soundness report: many random games, certified by sgn and held to their certificates.
 
     python benchmarks/soundness_report.py [--quadratic 200] [--nonlinear 50]
-        [--refine-nonlinear 4] [--workers 2] [--doc docs/conservatism.md] [--json PATH]
+        [--refine-nonlinear 4] [--piecewise N] [--piecewise-gaps] [--piecewise-max-boxes B]
+        [--piecewise-max-seconds S] [--workers 2] [--doc docs/conservatism.md] [--json PATH]
+    python benchmarks/soundness_report.py --quadratic 0 --nonlinear 0 --piecewise 150
     python benchmarks/soundness_report.py --from-json PATH   # re-summarise
 
 Games come from sgn/_testing/soundness.py (seeds 0..Q-1 and 0..N-1; structure, player count, dims,
@@ -17,6 +19,19 @@ coupling scale and box are drawn from the seed):
               violation sgn.simulate reports is re-run independently in long double and counts
               as genuine only if it exceeds what the certificate promises even with the
               oracle's (dense-sampled) alpha and beta.
+  piecewise   (issue 17; sgn/_testing/piecewise.py, seeds 0..N-1) a smooth base plus kinks,
+              jumps and custom derivative rules (abs, max / min, where, floor, round, sign,
+              clip, custom_jvp), the same kinks written with sqrt and cbrt, and sharp smooth
+              terms; each certified by sgn.certify(game, method="interval") (the game's
+              default box budget unless --piecewise-max-boxes, --piecewise-max-seconds a
+              safety limit) and by sgn.certify(game) (sgn's default sampled pipeline). A
+              verified certificate on a game sgn calls non-smooth, a verified bound beaten by
+              brute force (dense J; slopes of F along lines and across the kinks), a verified
+              field that is not the costs' gradient, a second equilibrium in a verified basin,
+              a broken verified promise in sgn.simulate, a missing fallback or warning note, or
+              a crash is a violation. --piecewise-gaps adds custom rules that leave no trace in
+              F's program (the open hole tests/test_soundness_piecewise.py pins): their
+              violations are expected until it is closed.
 
 For every certified game sgn.simulate runs Euler at the recommended step and at 0.999 x the
 maximum, RK4 at the proven and the recommended step (not for constrained games: not claimed),
@@ -25,7 +40,9 @@ violations and their causes, genuine violations per method, certificate bounds t
 and rejected games whose true metric margin is positive for some weights (SGN's conservatism).
 Those are written to --doc, with the reason SGN's norm bounds lose them.
 
-Exit status 1 when a quadratic game has a genuine violation or an exact bound the oracle beats.
+Exit status 1 when a quadratic game has a genuine violation or an exact bound the oracle beats,
+or a piecewise game has a violation. docs/conservatism.md is written only when quadratic or
+nonlinear games ran.
 """
 
 from __future__ import annotations
@@ -51,7 +68,13 @@ def _work(task):
 
     t0 = time.time()
     try:
-        if kind == "quadratic":
+        if kind == "piecewise":
+            from sgn._testing import piecewise
+
+            case = piecewise.random_piecewise(seed, gaps=refine["gaps"])
+            rec = {"kind": "piecewise", "seed": seed, "record": piecewise.check_piecewise(
+                case, max_boxes=refine["max_boxes"], max_seconds=refine["max_seconds"])}
+        elif kind == "quadratic":
             case = soundness.random_quadratic(seed)
             rec = soundness.check_game(case, samples=256)
             if rec["conservative"]:
@@ -163,6 +186,58 @@ def summarise(records: list[dict], kind: str) -> tuple[list[str], dict]:
     return lines, stats
 
 
+def summarise_piecewise(records: list[dict]) -> tuple[list[str], dict]:
+    """The counts table (sgn._testing.piecewise.tally), per family, and every violation."""
+    from sgn._testing import piecewise
+
+    recs = [r for r in records if r["kind"] == "piecewise"]
+    errors = [r for r in recs if "error" in r]
+    ok = [r["record"] for r in recs if "error" not in r]
+    counts = piecewise.tally(ok)
+    lines = ["== piecewise games (issue 17) ==", piecewise.format_tally(counts), ""]
+    lines.append("columns: verified = interval certificates with verified true (ver cert: of "
+                 "those, certified, so simulated); fallbacks = interval runs that fell back to "
+                 "sampled bounds (verified false); refused = sgn's own error (bad input); "
+                 "crashes = any other exception; violations = games with at least one; samp cert "
+                 "= sampled certificates certified; broken+note / broken-no-note = of those, "
+                 "simulation broke a promise, with / without the non-smooth warning note; "
+                 "beaten(slopes) = sampled certificates with a bound the slopes of F beat")
+    fams = collections.defaultdict(collections.Counter)
+    ops = collections.defaultdict(collections.Counter)
+    for r in ok:
+        for f in sorted({f.split(":")[0] for f in r["families"]}) or ["(none)"]:
+            c = fams[f]
+            c["games"] += 1
+            c["sampled certified"] += int(bool(r["sampled"].get("certified")))
+            c["broken"] += int(bool(r["sampled"].get("broken")))
+            c["verified"] += int(bool(r["interval"].get("verified")))
+            c["refused"] += int(r["interval"].get("kind") == "refused")
+            ops[f][r["non_smooth"] or "None"] += 1
+    lines.append("")
+    lines.append(f"{'family':12s} {'games':>6s} {'verified':>8s} {'refused':>7s} "
+                 f"{'samp cert':>9s} {'broken':>6s}  Game.non_smooth named")
+    for f in sorted(fams):
+        c = fams[f]
+        lines.append(f"{f:12s} {c['games']:6d} {c['verified']:8d} {c['refused']:7d} "
+                     f"{c['sampled certified']:9d} {c['broken']:6d}  " + ", ".join(
+                         f"{k} {v}" for k, v in ops[f].most_common()))
+    secs = sorted(r["seconds"] for r in ok)
+    if secs:
+        lines.append(f"per game: median {secs[len(secs) // 2]:.1f}s, max {secs[-1]:.1f}s")
+    for r in ok:
+        for v in r["violations"]:
+            if "crashed with" not in v:
+                lines.append(f"VIOLATION {r['name']}: {v}")
+        for v in r.get("crashes", []) + [v for v in r["violations"] if "crashed with" in v]:
+            lines.append(f"CRASH {r['name']}: {v}")
+        if r["interval"].get("kind") == "refused":
+            lines.append(f"refused {r['name']}: {r['interval']['message'][:160]}")
+    for r in errors:
+        lines.append(f"ERROR piecewise seed {r['seed']}: {r['error']}")
+    stats = {"counts": counts, "errors": len(errors)}
+    return lines, stats
+
+
 def _fmt(v, digits=4):
     if v is None:
         return "-"
@@ -230,7 +305,7 @@ def _why(r: dict) -> str:
 
 
 def write_doc(path: Path, records: list[dict], stats: dict, command: str) -> None:
-    cons = [r for r in records if "error" not in r and r["conservative"]]
+    cons = [r for r in records if "error" not in r and r.get("conservative")]
     lines = [DOC_HEAD.format(command=command)]
     for kind in ("quadratic", "nonlinear"):
         s = stats.get(kind, {})
@@ -267,6 +342,14 @@ def main(argv=None) -> int:
     ap.add_argument("--refine-nonlinear", type=int, default=4,
                     help="nonlinear seeds below this use sgn's full default pipeline (local "
                          "search on: a JAX compile of ~10-60 s per game); the rest sample only")
+    ap.add_argument("--piecewise", type=int, default=0,
+                    help="piecewise-smooth games (issue 17), seeds 0..N-1")
+    ap.add_argument("--piecewise-gaps", action="store_true",
+                    help="also draw the custom rules that leave no trace in F's program")
+    ap.add_argument("--piecewise-max-boxes", type=int, default=None,
+                    help="box budget of the interval runs (default: the game's default)")
+    ap.add_argument("--piecewise-max-seconds", type=float, default=300.0,
+                    help="safety limit on each interval run")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--doc", default=str(REPO / "docs" / "conservatism.md"))
     ap.add_argument("--json", default=None, help="also write every record here")
@@ -280,8 +363,12 @@ def main(argv=None) -> int:
         args.nonlinear = sum(r["kind"] == "nonlinear" for r in records)
         args.refine_nonlinear = sum(r["kind"] == "nonlinear" and r.get("refine", False)
                                     for r in records)
+        args.piecewise = sum(r["kind"] == "piecewise" for r in records)
     else:
-        tasks = ([("nonlinear", s, s < args.refine_nonlinear) for s in range(args.nonlinear)]
+        opts = {"gaps": args.piecewise_gaps, "max_boxes": args.piecewise_max_boxes,
+                "max_seconds": args.piecewise_max_seconds}
+        tasks = ([("piecewise", s, opts) for s in range(args.piecewise)]
+                 + [("nonlinear", s, s < args.refine_nonlinear) for s in range(args.nonlinear)]
                  + [("quadratic", s, True) for s in range(args.quadratic)])
         records = []
         ctx = mp.get_context("spawn")  # JAX does not survive fork
@@ -296,7 +383,13 @@ def main(argv=None) -> int:
     stats = {}
     print()
     for kind in ("quadratic", "nonlinear"):
+        if not any(r["kind"] == kind for r in records):
+            continue
         lines, stats[kind] = summarise(records, kind)
+        print("\n".join(lines))
+        print()
+    if args.piecewise:
+        lines, stats["piecewise"] = summarise_piecewise(records)
         print("\n".join(lines))
         print()
     secs = [r["seconds"] for r in records]
@@ -304,12 +397,17 @@ def main(argv=None) -> int:
         print(f"wall time {time.time() - t0:.0f}s on {args.workers} workers "
               f"(per game: median {sorted(secs)[len(secs) // 2]:.1f}s, max {max(secs):.1f}s; "
               f"os.cpu_count() = {os.cpu_count()})")
-    write_doc(Path(args.doc), records, stats, command.strip())
-    print(f"wrote {args.doc}")
+    if "quadratic" in stats or "nonlinear" in stats:
+        write_doc(Path(args.doc), records, stats, command.strip())
+        print(f"wrote {args.doc}")
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
-    q = stats["quadratic"]
+    q = stats.get("quadratic", {})
     bad = q.get("genuine violations", 0) + sum(q.get("bound_errors", {}).values())
+    pw = stats.get("piecewise")
+    if pw:
+        total = pw["counts"].get("total", {})
+        bad += total.get("violations", 0) + total.get("crashes", 0) + pw["errors"]
     return 1 if bad else 0
 
 
