@@ -232,16 +232,27 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     ]
     euler = "NPG" if cert.geometry == "fisher" else "Euler"
     rk4_missing = prose(RK4_CONSTRAINED) if constrained else plain("the certificate states none")
+    # Which proof gave each step (docs/method.md, "Direct step certificates"): SGN's alpha and
+    # beta, or the Euler factor measured over the region; SGN's own step is shown beside.
+    own = steps.get("alpha_beta") or {}
+    direct = steps.get("euler_bound") == "direct"
+    factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
     if certified:
         numbers += [
             _row(f"{euler}, max step", number(steps.get("euler_max"), missing=NOT_PROVED),
+                 "the Euler factor measured over the region is below 1 here, so every "
+                 f"smaller step contracts (SGN's $2 alpha \\/ beta^2$ = "
+                 f"{number(own.get('euler_max'))})" if direct else
                  "$2 alpha \\/ beta^2$: every smaller step contracts"),
             _row(f"{euler}, recommended", number(steps.get("euler_recommended"),
                                                  missing=NOT_PROVED),
-                 f"$alpha \\/ beta^2$: contracts by "
-                 f"{number(steps.get('euler_factor'), missing=NOT_PROVED)} per step"),
+                 f"minimises the measured Euler factor: contracts by {factor} per step"
+                 if own and steps.get("euler_recommended") != own.get("euler_recommended")
+                 else f"$alpha \\/ beta^2$: contracts by {factor} per step"),
             _row("RK4, proven step", number(steps.get("rk4_proven")),
-                 "largest step the RK4 bound proves (docs/rk4.md)")
+                 "largest step the RK4 bound proves (docs/rk4.md"
+                 + (", section 9: the Jacobians' spread)" if str(steps.get("rk4_bound", ""))
+                    .startswith("direct") else ")"))
             if steps.get("rk4_proven") is not None else
             _row("RK4, proven step", NOT_PROVED, rk4_missing + plain(" (docs/rk4.md)")),
             _row("RK4, guideline", number(steps.get("rk4_guideline")),
