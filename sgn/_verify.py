@@ -200,14 +200,19 @@ def _recomputed(cert: Certificate) -> list[Check]:
         # SGN's own steps: the whole table (version 1, or no direct proof), else `alpha_beta`
         # beside the direct steps (those are recomputed from the game: _direct_step_checks).
         own = cert.step_sizes.get("alpha_beta")
-        prefix = "step_sizes" if own is None else "step_sizes.alpha_beta"
-        for key in STEP_FIELDS:
-            stored = (cert.step_sizes if own is None else own)[key]
-            check(f"{prefix}.{key}", stored, fresh[key], f"step size {key}")
+        direct = cert.step_sizes.get("direct")
+        # Without a direct proof the table itself must be SGN's steps (whatever `alpha_beta`
+        # says); SGN's own steps are checked wherever they are stated.
+        tables = [] if own is not None and direct else [("step_sizes", cert.step_sizes)]
+        if own is not None:
+            tables.append(("step_sizes.alpha_beta", own))
+        for prefix, table in tables:
+            for key in STEP_FIELDS:
+                check(f"{prefix}.{key}", table[key], fresh[key], f"step size {key}")
         check("rates.flow", cert.rates["flow"], stored_alpha, "flow rate")
         # The rates are the table's factors at its recommended steps (the table is checked
         # above, or against the game in _direct_step_checks).
-        table = fresh if own is None else cert.step_sizes
+        table = cert.step_sizes if own is not None and direct else fresh
         check("rates.euler", cert.rates["euler"], table["euler_factor"], "Euler factor")
         check("rates.rk4", cert.rates["rk4"], table["rk4_factor"], "RK4 factor")
     diag = cert.diagnostics
