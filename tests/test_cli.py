@@ -334,7 +334,7 @@ def test_scalar_toy_json(run_cli, scalar_toy):
     result, data = certify_json(run_cli, scalar_toy)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["status"] == "certified"
     assert data["reasons"] == []
     assert data["weights"][0] == 1
@@ -345,7 +345,10 @@ def test_scalar_toy_json(run_cli, scalar_toy):
     assert data["bounds"]["lipschitz"] == pytest.approx(1.707107, abs=1e-5)
     assert data["band"]["low"] == pytest.approx(34.3146, abs=1e-4)
     assert data["band"]["high"] == pytest.approx(1165.6854, abs=1e-4)
-    assert data["step_sizes"]["euler_max"] == pytest.approx(0.201010, abs=1e-5)
+    # the direct step is the true threshold 2/(1 + sqrt 0.5); SGN's 2 alpha/beta^2 beside it
+    assert data["step_sizes"]["euler_max"] == pytest.approx(2 / (1 + math.sqrt(0.5)), abs=1e-8)
+    assert data["step_sizes"]["euler_bound"] == "direct"
+    assert data["step_sizes"]["alpha_beta"]["euler_max"] == pytest.approx(0.201010, abs=1e-5)
     assert data["game"]["name"] == "scalar-toy"
     assert [p["dim"] for p in data["game"]["players"]] == [1, 1]
 
@@ -546,14 +549,17 @@ def test_round_trip_not_certified(run_cli, game_file):
     lambda text: text[: len(text) // 2],
     lambda text: "not json at all",
     lambda text: "[1, 2, 3]",
-    lambda text: json.dumps({**json.loads(text), "schema_version": 2}),
+    lambda text: json.dumps({**json.loads(text), "schema_version": 3}),
+    # version 1 has the seven step keys only: version 2's are refused there
+    lambda text: json.dumps({**json.loads(text), "schema_version": 1}),
     lambda text: json.dumps({**json.loads(text), "schema_version": "1"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "schema_version"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "margin"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "bounds"}),
     lambda text: json.dumps({**json.loads(text), "status": "maybe"}),
     lambda text: json.dumps({**json.loads(text), "weights": [1.0]}),
-], ids=["truncated", "not-json", "not-object", "schema-2", "schema-string", "no-schema",
+], ids=["truncated", "not-json", "not-object", "schema-3", "schema-1-v2-keys", "schema-string",
+        "no-schema",
         "missing-margin", "missing-bounds", "bad-status", "wrong-weights-size"])
 def test_from_json_refuses_bad_certificates(toy_json, mangle):
     with pytest.raises(CertificateFormatError):
