@@ -239,7 +239,10 @@ def test_report_states_the_certificates_numbers(source, name, api_reports, cli_r
         assert "What is guaranteed" in text
         rate = (f"{ALPHA}={GAMMA}={alpha}" if margin_test(cert) == "euclidean"
                 else f"{ALPHA}={alpha}")
-        for claim in (rate, f"{BETA}={beta}", f"\u210e<{euler_max}",
+        # SGN's largest Euler step is an open bound (h < 2 alpha/beta^2), a direct one is
+        # measured at the step itself (h <= euler_max)
+        below = "<" if steps.get("euler_bound", "alpha-beta") == "alpha-beta" else "\u2264"
+        for claim in (rate, f"{BETA}={beta}", f"\u210e{below}{euler_max}",
                       f"\u210e={euler_rec}", f"\u210e\u2264{rk4}"):
             assert claim in pdf.compact, (claim, pdf.compact)
         assert "What would have to change" not in text and "Why" not in pdf.pages[0]
@@ -269,12 +272,15 @@ def test_cli_exit_codes_and_certificates_match_the_api(api_reports, cli_reports)
 
 
 def test_known_values_of_the_scalar_toy_report(api_reports):
-    """Independent of the certificate: the values the scalar toy's docstring states."""
+    """Independent of the certificate: the values the scalar toy's docstring states. The
+    largest Euler step is the direct one, the true threshold 2/(1 + sqrt 0.5), with SGN's
+    2 alpha/beta^2 = 0.20101 beside it."""
     pdf = api_reports["scalar_toy"][2]
     for label, value in (("SGN margin", "0.292893"), ("Lipschitz", "1.70711"),
                          ("Euclidean margin", "-4.025"), (f"weights {W}", "1, 200"),
-                         ("Euler, max step", "0.20101")):
+                         ("Euler, max step", "1.17157")):
         assert_value(pdf.text, label, value, start="The certificate")
+    assert f"bound:\u210e<0.20101" in pdf.compact
 
 
 # --- pages and figures ----------------------------------------------------------------------------
