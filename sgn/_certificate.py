@@ -83,7 +83,8 @@ class Certificate(Result):
 
     @classmethod
     def from_dict(cls, data: Any) -> Certificate:
-        """Read a certificate, refusing anything that is not a well-formed version-1 one."""
+        """Read a certificate, refusing anything that is not a well-formed one of a version this
+        sgn reads (1 or 2: sgn/_schema.py)."""
         check_certificate(data)
         try:
             status = Status(data["status"])

@@ -1,4 +1,4 @@
-"""Certificate schema version 1: what a reader accepts (docs/certificate.md).
+"""Certificate schema versions 1 and 2: what a reader accepts (docs/certificate.md).
 
 A certificate comes from outside (a file someone handed over), so every value a later step
 reads is checked here first: a malformed certificate is bad input with a message naming the
@@ -88,10 +88,18 @@ def _step_sizes(steps, version: int) -> None:
         _fail("step_sizes.euler_bound", f"must be one of {', '.join(EULER_BOUNDS)}")
     if _get(steps, "rk4_bound", "step_sizes") not in RK4_BOUNDS + (None,):
         _fail("step_sizes.rk4_bound", f"must be one of {', '.join(RK4_BOUNDS)} or null")
-    _table(_get(steps, "alpha_beta", "step_sizes"), "step_sizes.alpha_beta", STEP_KEYS,
-           version=version)
+    alpha_beta = _get(steps, "alpha_beta", "step_sizes")
+    _table(alpha_beta, "step_sizes.alpha_beta", STEP_KEYS, version=version)
     direct = _get(steps, "direct", "step_sizes")
+    # Written together or not at all: `sgn verify` checks the table against SGN's steps when
+    # both are null, and against `alpha_beta` and the measurements in `direct` when both are
+    # there; one without the other would leave the table unchecked.
+    if (alpha_beta is None) != (direct is None):
+        _fail("step_sizes.direct", "must be null exactly when step_sizes.alpha_beta is")
     if direct is None:
+        if steps["euler_bound"] != "alpha-beta" or steps["rk4_bound"] not in ("alpha-beta", None):
+            _fail("step_sizes.euler_bound" if steps["euler_bound"] != "alpha-beta" else
+                  "step_sizes.rk4_bound", "names a direct proof, but step_sizes.direct is null")
         return
     _table(direct, "step_sizes.direct", ("rk4_spread",),
            more=("euler_steps", "euler_factors", "rk4_bound"), version=version)

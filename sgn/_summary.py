@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from ._certificate import Certificate, Status
-from ._wording import RHO_UNDEFINED, RK4_NOT_PROVED, how_measured, metric_route
+from ._wording import (
+    ALPHA_BETA,
+    DIRECT,
+    RHO_UNDEFINED,
+    RK4_NOT_PROVED,
+    how_measured,
+    metric_route,
+    sgn_steps,
+    step_proofs,
+)
 from ._wording import figure as _g
 
 
@@ -86,12 +95,7 @@ def summarize(cert: Certificate) -> str:
     if cert.status is Status.CERTIFIED and steps is not None:
         row("flow", f"||x(t) - y(t)||_M <= exp(-{_g(cert.margin)} t) ||x(0) - y(0)||_M")
         euler = "npg" if cert.geometry == "fisher" else "euler"
-        row(euler, f"h < {_g(steps['euler_max'])}; at h = {_g(steps['euler_recommended'])} "
-            f"each step contracts by {_g(steps['euler_factor'])}")
-        proven = (RK4_NOT_PROVED if steps["rk4_proven"] is None
-                  else f"h <= {_g(steps['rk4_proven'])} proven")
-        row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability "
-            "only)")
+        _step_rows(row, euler, steps)
     if cert.band is not None:
         # null in the band is infinity: the band is a half-line (no back-coupling). After the
         # metric search it is still SGN's band (its norm bounds' ratios), named so.
@@ -101,6 +105,53 @@ def summarize(cert: Certificate) -> str:
     for note in cert.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)
+
+
+#: What proves a step that is not SGN's alpha/beta one (step_sizes.euler_bound, .rk4_bound).
+EULER_DIRECT_MAX = ("the region-wide Euler factor sup_x ||I - h J(x)||_M is measured below 1 "
+                    "at this step (so every smaller step contracts)")
+EULER_DIRECT_RECOMMENDED = "minimises the measured factor"
+
+
+def _rk4_direct(proof: str, steps: dict) -> str:
+    """The direct RK4 bound in words: the spread bound, or the exact factor of a linear
+    field (docs/rk4.md, section 9)."""
+    if proof == "direct-exact-linear":
+        return "the exact RK4 factor ||R(-h J)||_M of a linear field (docs/rk4.md section 9)"
+    spread = (steps.get("direct") or {}).get("rk4_spread")
+    return (f"the spread bound of docs/rk4.md section 9 with the measured spread "
+            f"delta = {_g(spread, 3)}")
+
+
+def _step_rows(row, label: str, steps: dict) -> None:
+    """The Euler (or NPG) and RK4 rows: each number with the proof that gave it. SGN's
+    alpha/beta steps keep their one-line wording; a direct step names its proof and shows
+    SGN's beside it."""
+    proof, own = step_proofs(steps), sgn_steps(steps)
+    recommended = (f"at h = {_g(steps['euler_recommended'])}"
+                   + (f" ({EULER_DIRECT_RECOMMENDED})"
+                      if proof["euler_recommended"] == DIRECT else "")
+                   + f" each step contracts by {_g(steps['euler_factor'])}")
+    if proof["euler_max"] == DIRECT:
+        row(label, f"h <= {_g(steps['euler_max'])}: {EULER_DIRECT_MAX}; SGN's alpha/beta "
+            f"bound: h < {_g(own['euler_max'])}")
+        row("", recommended)
+    else:
+        row(label, f"h < {_g(steps['euler_max'])}; {recommended}")
+    if steps["rk4_proven"] is None:
+        proven = RK4_NOT_PROVED
+    elif proof["rk4_proven"] in (None, ALPHA_BETA):
+        proven = f"h <= {_g(steps['rk4_proven'])} proven"
+    else:
+        proven = (f"h <= {_g(steps['rk4_proven'])} proven by "
+                  f"{_rk4_direct(proof['rk4_proven'], steps)}; SGN's alpha/beta bound: "
+                  f"h <= {_g(own['rk4_proven'])}")
+    row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability only)")
+    if proof["rk4_recommended"] not in (None, ALPHA_BETA) or \
+            proof["rk4_proven"] not in (None, ALPHA_BETA):
+        row("", f"at h = {_g(steps['rk4_recommended'])}"
+            + (" (minimises the proven factor)" if proof["rk4_recommended"] != ALPHA_BETA
+               else "") + f" each step contracts by {_g(steps['rk4_factor'])}")
 
 
 def _verdict_word(run) -> str:

@@ -46,3 +46,53 @@ def how_measured(verified: bool) -> str:
     """How a metric margin was obtained, in the words of the certificate's reason: proved for
     verified bounds (exact or interval), else measured."""
     return "proved" if verified else "measured at sample points plus local search"
+
+
+# --- which proof gave a step (schema version 2, docs/certificate.md "step_sizes") -------------
+
+#: step_sizes.euler_bound / .rk4_bound of SGN's own steps, from alpha and beta alone.
+ALPHA_BETA = "alpha-beta"
+
+#: step_sizes.euler_bound of the Euler step certified by the factor measured over the region.
+DIRECT = "direct"
+
+
+def step_proofs(steps: dict | None) -> dict:
+    """Which proof gave each step a certificate states, keyed like `step_sizes`:
+    `euler_max`, `euler_recommended`, `rk4_proven`, `rk4_recommended`.
+
+    Values: "alpha-beta" (SGN's, from the margin and beta alone), "direct" (Euler: the
+    region-wide factor sup_x ||I - h J(x)||_M measured at the step), "direct-spread" or
+    "direct-exact-linear" (RK4: docs/rk4.md, section 9), or None (an RK4 step that is not
+    proved: a constrained game).
+
+    The largest steps say it themselves (`euler_bound`, `rk4_bound`); a version 1 certificate
+    has neither, and all its steps are SGN's. The recommended steps are chosen apart from the
+    largest ones (the smaller proven factor wins), so each is read off the numbers: Euler's is
+    the direct one when it is the step and factor `direct` measured (h_best, q(h_best)); RK4's
+    when it differs from SGN's own (`alpha_beta`), the direct RK4 bound being the only other.
+    """
+    steps = steps or {}
+    own, direct = steps.get("alpha_beta"), steps.get("direct") or {}
+    rk4_proved = steps.get("rk4_proven") is not None
+    rk4_max = steps.get("rk4_bound", ALPHA_BETA if rk4_proved else None)
+    euler_rec = ALPHA_BETA
+    measured = (list(direct.get("euler_steps") or [None])[0],
+                list(direct.get("euler_factors") or [None])[0])
+    if own is not None and measured[0] is not None and \
+            (steps.get("euler_recommended"), steps.get("euler_factor")) == measured:
+        euler_rec = DIRECT
+    rk4_rec = ALPHA_BETA if rk4_proved else None
+    if (own is not None and rk4_proved and direct.get("rk4_bound") is not None
+            and (steps.get("rk4_recommended"), steps.get("rk4_factor"))
+            != (own.get("rk4_recommended"), own.get("rk4_factor"))):
+        rk4_rec = f"{DIRECT}-{direct['rk4_bound']}"
+    return {"euler_max": steps.get("euler_bound", ALPHA_BETA), "euler_recommended": euler_rec,
+            "rk4_proven": rk4_max, "rk4_recommended": rk4_rec}
+
+
+def sgn_steps(steps: dict | None) -> dict:
+    """SGN's own alpha/beta steps: `alpha_beta` when the certificate keeps them beside direct
+    ones, else the table itself (version 1, or no direct proof was computed)."""
+    steps = steps or {}
+    return steps.get("alpha_beta") or steps

@@ -345,9 +345,10 @@ def test_scalar_toy_json(run_cli, scalar_toy):
     assert data["bounds"]["lipschitz"] == pytest.approx(1.707107, abs=1e-5)
     assert data["band"]["low"] == pytest.approx(34.3146, abs=1e-4)
     assert data["band"]["high"] == pytest.approx(1165.6854, abs=1e-4)
-    # SGN's 2 alpha / beta^2 beside the direct step, the true threshold 2 / (1 + sqrt 0.5)
+    # the direct step is the true threshold 2/(1 + sqrt 0.5); SGN's 2 alpha/beta^2 beside it
+    assert data["step_sizes"]["euler_max"] == pytest.approx(2 / (1 + math.sqrt(0.5)), abs=1e-8)
+    assert data["step_sizes"]["euler_bound"] == "direct"
     assert data["step_sizes"]["alpha_beta"]["euler_max"] == pytest.approx(0.201010, abs=1e-5)
-    assert data["step_sizes"]["euler_max"] == pytest.approx(2 / (1 + math.sqrt(0.5)), rel=1e-8)
     assert data["game"]["name"] == "scalar-toy"
     assert [p["dim"] for p in data["game"]["players"]] == [1, 1]
 
@@ -549,13 +550,16 @@ def test_round_trip_not_certified(run_cli, game_file):
     lambda text: "not json at all",
     lambda text: "[1, 2, 3]",
     lambda text: json.dumps({**json.loads(text), "schema_version": 3}),
+    # version 1 has the seven step keys only: version 2's are refused there
+    lambda text: json.dumps({**json.loads(text), "schema_version": 1}),
     lambda text: json.dumps({**json.loads(text), "schema_version": "1"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "schema_version"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "margin"}),
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "bounds"}),
     lambda text: json.dumps({**json.loads(text), "status": "maybe"}),
     lambda text: json.dumps({**json.loads(text), "weights": [1.0]}),
-], ids=["truncated", "not-json", "not-object", "schema-3", "schema-string", "no-schema",
+], ids=["truncated", "not-json", "not-object", "schema-3", "schema-1-v2-keys", "schema-string",
+        "no-schema",
         "missing-margin", "missing-bounds", "bad-status", "wrong-weights-size"])
 def test_from_json_refuses_bad_certificates(toy_json, mangle):
     with pytest.raises(CertificateFormatError):

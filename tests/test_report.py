@@ -239,7 +239,10 @@ def test_report_states_the_certificates_numbers(source, name, api_reports, cli_r
         assert "What is guaranteed" in text
         rate = (f"{ALPHA}={GAMMA}={alpha}" if margin_test(cert) == "euclidean"
                 else f"{ALPHA}={alpha}")
-        for claim in (rate, f"{BETA}={beta}", f"\u210e<{euler_max}",
+        # SGN's largest Euler step is an open bound (h < 2 alpha/beta^2), a direct one is
+        # measured at the step itself (h <= euler_max)
+        below = "<" if steps.get("euler_bound", "alpha-beta") == "alpha-beta" else "\u2264"
+        for claim in (rate, f"{BETA}={beta}", f"\u210e{below}{euler_max}",
                       f"\u210e={euler_rec}", f"\u210e\u2264{rk4}"):
             assert claim in pdf.compact, (claim, pdf.compact)
         assert "What would have to change" not in text and "Why" not in pdf.pages[0]
@@ -269,12 +272,15 @@ def test_cli_exit_codes_and_certificates_match_the_api(api_reports, cli_reports)
 
 
 def test_known_values_of_the_scalar_toy_report(api_reports):
-    """Independent of the certificate: the values the scalar toy's docstring states."""
+    """Independent of the certificate: the values the scalar toy's docstring states. The
+    largest Euler step is the direct one, the true threshold 2/(1 + sqrt 0.5), with SGN's
+    2 alpha/beta^2 = 0.20101 beside it."""
     pdf = api_reports["scalar_toy"][2]
     for label, value in (("SGN margin", "0.292893"), ("Lipschitz", "1.70711"),
                          ("Euclidean margin", "-4.025"), (f"weights {W}", "1, 200"),
                          ("Euler, max step", "1.17157")):
         assert_value(pdf.text, label, value, start="The certificate")
+    assert f"bound:\u210e<0.20101" in pdf.compact
 
 
 # --- pages and figures ----------------------------------------------------------------------------
@@ -854,16 +860,20 @@ def test_many_players_are_numbered_and_thinned_on_the_axes():
 
 def test_the_simulation_runs_until_the_envelope_is_small(cournot):
     """The trajectory figure shows the runs converge: enough steps for the certified factor's
-    envelope q^k to fall to 1e-5 (it stopped at 120 steps, q^120 = 0.6 for Cournot)."""
+    envelope q^k to fall to 1e-5 (it stopped at 120 steps, q^120 = 0.6 for Cournot with SGN's
+    alpha/beta factor; its direct factor 0.83 needs fewer than 120)."""
+    import dataclasses
+
     from sgn._report import ENVELOPE, MAX_STEPS, MIN_STEPS, _steps_to_converge
 
     cert, _ = cournot
-    q = cert.step_sizes["euler_factor"]
-    steps = _steps_to_converge(cert)
-    assert q ** steps <= ENVELOPE or steps == MAX_STEPS
-    # not far past it either (the direct step contracts by 0.83 per step; SGN's by 0.996
-    # needed more than 120 steps), beyond the floor of MIN_STEPS
-    assert steps == MIN_STEPS or q ** (steps - 10) > ENVELOPE
+    own = dataclasses.replace(cert, step_sizes=cert.step_sizes["alpha_beta"])
+    for c in (cert, own):
+        q = c.step_sizes["euler_factor"]
+        steps = _steps_to_converge(c)
+        assert q ** steps <= ENVELOPE or steps == MAX_STEPS
+        assert steps >= MIN_STEPS
+    assert _steps_to_converge(own) > 120
 
 
 def test_a_sweep_table_is_not_split_one_row_from_the_rest(tmp_path):

@@ -367,6 +367,17 @@ MALFORMED = {
     "curvature-long": (_set(["bounds", "curvature"], [1.0, 1.0, 1.0]), ("curvature", "list of 2")),
     "status-unknown": (_set(["status"], "maybe"), ("status", "maybe")),
     "verified-string": (_set(["verified"], "yes"), ("verified",)),
+    # version 2: SGN's own steps and the direct measurements come together (a table beside
+    # `alpha_beta` alone would be checked against nothing), and a direct proof needs them
+    "alpha-beta-without-direct": (_set(["step_sizes", "direct"], None),
+                                  ("step_sizes.direct", "null exactly when")),
+    "direct-without-alpha-beta": (_set(["step_sizes", "alpha_beta"], None),
+                                  ("step_sizes.direct", "null exactly when")),
+    "direct-bound-without-direct": (
+        lambda d: d["step_sizes"].update(alpha_beta=None, direct=None),
+        ("step_sizes.euler_bound", "direct proof")),
+    "euler-bound-unknown": (_set(["step_sizes", "euler_bound"], "guess"),
+                            ("step_sizes.euler_bound",)),
 }
 
 

@@ -237,13 +237,16 @@ def trajectories(runs: list) -> bytes:
     shown = [r for r in runs if r.method in ("euler", "rk4") and r.distances is not None]
     ratios = [r.distances / np.maximum(r.distances[0], 1e-300) for r in shown]
     ratios = [_until_floor(d, DISTANCE_FLOOR) for d in ratios]
-    end = _x_end(ratios)
-    bottom = _bottom(ratios, [r.certified_factor ** end for r in shown
+    # Each panel its own iterations: the certified steps of Euler and RK4 can differ a lot (a
+    # direct Euler step converges in tens of steps where RK4's alpha/beta step takes thousands),
+    # and a shared axis would squeeze the faster one against its left edge.
+    ends = [_x_end([d]) for d in ratios]
+    bottom = _bottom(ratios, [r.certified_factor ** end for r, end in zip(shown, ends)
                               if r.certified_factor is not None], DISTANCE_FLOOR)
     with matplotlib.rc_context(STYLE):
         fig, axes = _subplots(1, len(shown), figsize=(WIDTH, 2.2), sharey=True,
                               squeeze=False)
-        for ax, run, d in zip(axes[0], shown, ratios):
+        for ax, run, d, end in zip(axes[0], shown, ratios, ends):
             k = np.arange(d.shape[0])
             ax.semilogy(k, d, color=BLUE, alpha=0.35, linewidth=0.8)
             if run.certified_factor is not None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._certificate import Certificate, Status
 from .._wording import (
+    DIRECT,
     NOT_PROVED,
     RHO_UNDEFINED,
     RK4_CONSTRAINED,
@@ -19,6 +20,8 @@ from .._wording import (
     figure,
     how_measured,
     metric_route,
+    sgn_steps,
+    step_proofs,
 )
 
 
@@ -238,26 +241,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     direct = steps.get("euler_bound") == "direct"
     factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
     if certified:
-        numbers += [
-            _row(f"{euler}, max step", number(steps.get("euler_max"), missing=NOT_PROVED),
-                 "the Euler factor measured over the region is below 1 here, so every "
-                 f"smaller step contracts (SGN's $2 alpha \\/ beta^2$ = "
-                 f"{number(own.get('euler_max'))})" if direct else
-                 "$2 alpha \\/ beta^2$: every smaller step contracts"),
-            _row(f"{euler}, recommended", number(steps.get("euler_recommended"),
-                                                 missing=NOT_PROVED),
-                 f"minimises the measured Euler factor: contracts by {factor} per step"
-                 if own and steps.get("euler_recommended") != own.get("euler_recommended")
-                 else f"$alpha \\/ beta^2$: contracts by {factor} per step"),
-            _row("RK4, proven step", number(steps.get("rk4_proven")),
-                 "largest step the RK4 bound proves (docs/rk4.md"
-                 + (", section 9: the Jacobians' spread)" if str(steps.get("rk4_bound", ""))
-                    .startswith("direct") else ")"))
-            if steps.get("rk4_proven") is not None else
-            _row("RK4, proven step", NOT_PROVED, rk4_missing + plain(" (docs/rk4.md)")),
-            _row("RK4, guideline", number(steps.get("rk4_guideline")),
-                 "$2.5 \\/ beta$: linear stability only, not a proof"),
-        ]
+        numbers += _step_rows(steps, euler, rk4_missing)
     if cert.band is not None:
         # null in the band is infinity: the band is a half-line (no back-coupling)
         high = number(cert.band["high"], missing="\u221e")
@@ -353,10 +337,113 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "rk4_factor": number(steps.get("rk4_factor"), missing=NOT_PROVED),
         "rk4_guideline": number(steps.get("rk4_guideline"), missing=NOT_PROVED),
         "rk4_ok": steps.get("rk4_proven") is not None,
+        # the sentences of "What is guaranteed" on the steps, naming the proof of each number
+        "euler_guarantee": _euler_guarantee(steps) if certified else "",
+        "rk4_guarantee": _rk4_guarantee(steps) if certified else "",
         "rk4_missing": prose(RK4_NOT_PROVED) if constrained else plain(NOT_PROVED),
         "scope": scope,
         "figures": figures,
     }
+
+
+# --- the step sizes, each named by the proof that gave it ----------------------------------------
+#
+# step_sizes keeps, for each number, the better of SGN's alpha/beta proof and the direct one
+# (docs/certificate.md, "step_sizes"); step_proofs() says which. SGN's wording stays as it was;
+# a direct number names its proof and shows SGN's own beside it.
+
+#: The direct Euler proof, for the largest step (typst markup).
+EULER_DIRECT_MAX = ("the region-wide Euler factor $sup_x norm(I - h J(x))_M$ is measured below "
+                    "1 here (so every smaller step contracts)")
+
+
+def _sgn_beside(steps: dict, key: str, relation: str) -> str:
+    """SGN's own step for `key`, to show beside a direct one."""
+    return f"SGN's $alpha \\/ beta$ bound: $h {relation} {number(sgn_steps(steps)[key])}$"
+
+
+def _spread(steps: dict) -> str:
+    """The measured spread of the Jacobians around the centre (step_sizes.direct.rk4_spread),
+    as text: a value such as 4e-17 reads better outside maths."""
+    return number((steps.get("direct") or {}).get("rk4_spread"), 3, missing="not finite")
+
+
+def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
+    """The certificate table's rows of the step sizes."""
+    proof = step_proofs(steps)
+    factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
+    rows = [
+        _row(f"{euler}, max step", number(steps.get("euler_max"), missing=NOT_PROVED),
+             f"{EULER_DIRECT_MAX}; {_sgn_beside(steps, 'euler_max', '<')}"
+             if proof["euler_max"] == DIRECT else
+             "$2 alpha \\/ beta^2$: every smaller step contracts"),
+        _row(f"{euler}, recommended", number(steps.get("euler_recommended"), missing=NOT_PROVED),
+             f"minimises the measured factor: contracts by {factor} per step"
+             if proof["euler_recommended"] == DIRECT else
+             f"$alpha \\/ beta^2$: contracts by {factor} per step"),
+    ]
+    rk4 = proof["rk4_proven"]
+    if steps.get("rk4_proven") is None:
+        rows.append(_row("RK4, proven step", NOT_PROVED, rk4_missing + plain(" (docs/rk4.md)")))
+    elif rk4 == "direct-exact-linear":
+        rows.append(_row("RK4, proven step", number(steps["rk4_proven"]),
+                         "exact RK4 factor $norm(R(-h J))_M$ of this linear field below 1 "
+                         "(docs/rk4.md, section 9); "
+                         + _sgn_beside(steps, "rk4_proven", "<=")))
+    elif rk4 == "direct-spread":
+        rows.append(_row("RK4, proven step", number(steps["rk4_proven"]),
+                         f"spread bound, measured $delta$ = {_spread(steps)} (docs/rk4.md, "
+                         "section 9); " + _sgn_beside(steps, "rk4_proven", "<=")))
+    else:
+        rows.append(_row("RK4, proven step", number(steps.get("rk4_proven")),
+                         "largest step the RK4 bound proves (docs/rk4.md)"))
+    rows.append(_row("RK4, guideline", number(steps.get("rk4_guideline")),
+                     "$2.5 \\/ beta$: linear stability only, not a proof"))
+    return rows
+
+
+def _euler_guarantee(steps: dict) -> str:
+    """What the Euler (NPG) steps guarantee, after the method's name (typst markup)."""
+    proof = step_proofs(steps)
+    h_max = number(steps.get("euler_max"), missing=NOT_PROVED)
+    h_rec = number(steps.get("euler_recommended"), missing=NOT_PROVED)
+    factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
+    if proof["euler_max"] == DIRECT:
+        # (SGN's own step is in the table beside this one)
+        largest = (f"every step $h <= {h_max}$ contracts: the region-wide factor "
+                   f"$q(h) = sup_x norm(I - h J(x))_M$ was measured below 1 at $h = {h_max}$, "
+                   "and $q$ is convex with $q(0) = 1$.")
+    else:
+        largest = (f"every step $h < {h_max}$ $(= 2 alpha \\/ beta^2)$ contracts, by the factor "
+                   "$sqrt(1 - 2 h alpha + h^2 beta^2) < 1$.")
+    if proof["euler_recommended"] == DIRECT:
+        best = (f"At the recommended $h = {h_rec}$, which minimises the measured factor, each "
+                f"step shrinks distances by at least {factor}.")
+    else:
+        best = (f"At the recommended $h = {h_rec}$ $(= alpha \\/ beta^2)$ each step shrinks "
+                f"distances by at least {factor}.")
+    return f"{largest} {best}"
+
+
+def _rk4_guarantee(steps: dict) -> str:
+    """What the proven RK4 steps guarantee, after "RK4 (classic four stages):" (typst markup;
+    only when a step is proven)."""
+    rk4 = step_proofs(steps)["rk4_proven"]
+    h_max = number(steps.get("rk4_proven"), missing=NOT_PROVED)
+    best = (f"at $h = {number(steps.get('rk4_recommended'), missing=NOT_PROVED)}$ each step "
+            "shrinks distances by at least "
+            f"{number(steps.get('rk4_factor'), missing=NOT_PROVED)}.")
+    # (SGN's own step is in the table beside a direct one)
+    if rk4 == "direct-exact-linear":
+        return (f"every step $h <= {h_max}$ is proven to contract: the field is linear, and its "
+                "exact RK4 factor $norm(R(-h J))_M$ is below 1 there (docs/rk4.md, section 9); "
+                f"{best}")
+    if rk4 == "direct-spread":
+        return (f"every step $h <= {h_max}$ is proven to contract by the spread bound of "
+                f"docs/rk4.md, section 9, with the measured spread $delta$ = {_spread(steps)}; "
+                f"{best}")
+    return (f"every step $h <= {h_max}$ is proven to contract (derivation in docs/rk4.md); "
+            f"{best}")
 
 
 def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
