@@ -247,8 +247,7 @@ def estimate_contraction(game: Game, metric, bounds: Bounds, steps, *,
     if steps.shape != (CONTRACTION_STEPS,):
         raise ValueError(f"give {CONTRACTION_STEPS} Euler steps")
     centre = game.region.centre
-    at = compiled(game, ("bound_jacobians",), "bound_jacobians", lambda g: g.bound_jacobians)
-    A_c = metric.scale(np.asarray(at(jnp.asarray(centre))[1]))
+    A_c = metric.scale(np.asarray(game.bound_jacobians_fn(jnp.asarray(centre))[1]))
     params = (metric, steps, A_c)
     if bounds.exact:
         worst, _, allowances, evaluated = _exact_extremes(game, "contraction",
@@ -480,8 +479,7 @@ def _exact_extremes(game: Game, kind: str, families_for, params, points):
     c * n * eps * ||A||_F of the true one, A the n x n (scaled) matrix it was taken of. An
     exactly zero block has an exactly zero norm and gets no allowance.
     """
-    at = compiled(game, ("bound_jacobians",), "bound_jacobians", lambda g: g.bound_jacobians)
-    J, J_step = (np.asarray(M) for M in at(jnp.asarray(points[0])))
+    J, J_step = (np.asarray(M) for M in game.bound_jacobians_fn(jnp.asarray(points[0])))
     if not (np.isfinite(J).all() and np.isfinite(J_step).all()):
         raise GameDefinitionError("the Jacobian is not finite (it is constant, so everywhere)")
     evaluate = compiled(game, (), (kind, "exact"), _badness_for(families_for))

@@ -200,6 +200,12 @@ class Game:
         return compiled(self, ("pseudo_gradient",), "field", lambda g: g.pseudo_gradient)
 
     @cached_property
+    def bound_jacobians_fn(self) -> Callable:
+        """Compiled bound_jacobians (J, J_step) for numpy-side callers (shared likewise)."""
+        return compiled(self, ("bound_jacobians",), "bound_jacobians",
+                        lambda g: g.bound_jacobians)
+
+    @cached_property
     def jacobian_fn(self) -> Callable:
         """Compiled J for numpy-side callers (shared by games of the same program)."""
         return compiled(self, ("jacobian",), "jacobian", lambda g: g.jacobian)
@@ -210,9 +216,10 @@ class Game:
         on the region.
 
         Decided from the traced programs, not from samples: no operation on the path to the
-        bound Jacobians' outputs reads x, and F itself is built only from smooth operations (a jump such as
-        `where(x > 0, 1, 0)` or an integer cast has a zero derivative but is not affine, and a
-        custom derivative can disagree with its function). The test errs towards False.
+        bound Jacobians' outputs reads x, and F itself is built only from smooth operations (a
+        jump such as `where(x > 0, 1, 0)` or an integer cast has a zero derivative but is not
+        affine, and a custom derivative can disagree with its function). The test errs towards
+        False.
         """
         if self.non_smooth is not None:
             return False

@@ -27,7 +27,6 @@ import numpy as np
 
 from ._bounds import Bounds, MetricBounds
 from ._game import Game
-from ._shared import compiled
 from ._weights import Weights, WeightStatus
 
 #: Weights.method of weights found by this search.
@@ -59,10 +58,8 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
         # bounds (docs/fisher.md), and a margin of the step Jacobians alone does not make one.
         return None
     points = scenario_points(game, bounds)
-    step_jacobian = compiled(game, ("bound_jacobians",), "bound_jacobians",
-                             lambda g: g.bound_jacobians)
     for _ in range(MAX_ROUNDS):
-        Js = np.stack([np.asarray(step_jacobian(jnp.asarray(x))[1]) for x in points])
+        Js = np.stack([np.asarray(game.bound_jacobians_fn(jnp.asarray(x))[1]) for x in points])
         if not np.isfinite(Js).all():
             return None
         found = search_metric(Js, game.dims, "scalar")

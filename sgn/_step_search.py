@@ -38,7 +38,6 @@ from ._bounds import Bounds
 from ._contraction import CONTRACTS, euler_steps, rk4_spread_factor, rk4_steps_from_spread
 from ._game import Game
 from ._metric_search import scenario_points
-from ._shared import compiled
 from ._steps import StepSizes, euler_factor, rk4_factor, step_sizes
 
 #: Where the candidate largest Euler step sits between h_best and the scenarios' h_max, as the
@@ -57,9 +56,9 @@ def certified_steps(game: Game, estimator, bounds: Bounds, metric, alpha: float,
     measure = getattr(estimator, "contraction", None)
     if measure is None or not metric.fixed:
         return base
-    at = compiled(game, ("bound_jacobians",), "bound_jacobians", lambda g: g.bound_jacobians)
     points = game.region.centre[None, :] if bounds.exact else scenario_points(game, bounds)
-    A = metric.scale(np.stack([np.asarray(at(jnp.asarray(x))[1]) for x in points]))
+    A = metric.scale(np.stack([np.asarray(game.bound_jacobians_fn(jnp.asarray(x))[1])
+                               for x in points]))
     if not np.isfinite(A).all():
         return base
     euler = euler_steps(A)
@@ -156,5 +155,4 @@ def _chord(steps: dict, h: float) -> float | None:
 def centre_jacobian(game: Game, metric) -> np.ndarray:
     """A_c: the step Jacobian at the region's centre, scaled into the metric (the centre of
     the direct RK4 bound)."""
-    at = compiled(game, ("bound_jacobians",), "bound_jacobians", lambda g: g.bound_jacobians)
-    return metric.scale(np.asarray(at(jnp.asarray(game.region.centre))[1]))
+    return metric.scale(np.asarray(game.bound_jacobians_fn(jnp.asarray(game.region.centre))[1]))
