@@ -261,6 +261,20 @@ def test_band_edge_uncoupled():
     assert two_player_band(mu, L, 0.4) is None  # mu_2 <= a
 
 
+@pytest.mark.parametrize("l21", [1e-161, 1e-200, 5e-324])
+def test_band_nearly_one_way_coupling(l21):
+    # Interval bounds of a block that is exactly zero come out tiny, not zero. The ratio
+    # L_12 / L_21 then squares past float range; the band must still be the limit of the
+    # one-way band (high = inf, low = L_12^2 / (4 P)), not an OverflowError.
+    mu, L = [1.0, 1.0], [[0.0, 0.3], [l21, 0.0]]
+    band = two_player_band(mu, L)
+    assert band.high == math.inf
+    assert band.low == pytest.approx(0.09 / 4.0, rel=1e-12)
+    assert band.low == pytest.approx(two_player_band(mu, [[0.0, 0.3], [0.0, 0.0]]).low,
+                                     rel=1e-12)
+    assert band.best_margin == pytest.approx(1.0, abs=1e-12)
+
+
 @pytest.mark.parametrize(
     "mu, L, a",
     [

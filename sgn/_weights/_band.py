@@ -30,8 +30,11 @@ def two_player_band(curvature, coupling, margin: float = 0.0) -> Band | None:
     """The ratios r = w_2/w_1 with alpha(r) >= margin, or None when there are none.
 
     With P = (mu_1 - a)(mu_2 - a), the band is nonempty iff mu_i > a and P > L_12 L_21, and
-        r_+ = [2P - L_12 L_21 + 2 sqrt(P (P - L_12 L_21))] / L_21^2,   r_- = (L_12/L_21)^2 / r_+
-    (r_- from the product r_- r_+ = (L_12/L_21)^2, which avoids cancellation).
+        r_+ = s / L_21^2,   r_- = L_12^2 / s,   s = 2P - L_12 L_21 + 2 sqrt(P (P - L_12 L_21))
+    (r_- from the product r_- r_+ = (L_12/L_21)^2, which avoids cancellation; s >= P > 0 has
+    none either). Neither end divides by a ratio of the couplings, so a nearly one-way
+    coupling (L_21 ~ 1e-161, as interval bounds of a zero block give) puts r_+ at inf and r_-
+    at its true value instead of overflowing.
     """
     mu, L = as_bounds(curvature, coupling)
     if mu.size != 2:
@@ -50,6 +53,6 @@ def two_player_band(curvature, coupling, margin: float = 0.0) -> Band | None:
     if l12 == 0.0:
         return Band(0.0, 4.0 * P / l21**2, 0.0, best, a)
     q = l12 * l21
-    high = (2.0 * P - q + 2.0 * math.sqrt(P * (P - q))) / l21**2
-    low = (l12 / l21) ** 2 / high
-    return Band(low, high, l12 / l21, best, a)
+    s = 2.0 * P - q + 2.0 * math.sqrt(P * (P - q))
+    high = s / (l21 * l21) if l21 * l21 > 0.0 else math.inf   # inf past float range
+    return Band(l12 * l12 / s, high, l12 / l21, best, a)
