@@ -771,18 +771,21 @@ def _certify(game, **kwargs):
 
 
 def _simulate(game, cert, starts, steps, extra_steps=()):
-    """Verdicts of sgn.simulate's default runs (and Euler at the extra steps): {label: verdict}."""
+    """Verdicts of sgn.simulate at each method's automatic step (Euler, RK4 unless the game is
+    constrained, the flow), one method at a time so that a method sgn refuses (e.g. a proved
+    RK4 step of 0) does not hide the others' verdicts, and of Euler at the extra steps:
+    {label: verdict}, with "error: ..." entries for refusals."""
     out = {}
-    try:
-        sim = sgn.simulate(game, cert, starts=starts, steps=steps)
-        for run in sim.runs:
-            out[f"{run.method}@recommended"] = run.verdict.value
-        for label, h in extra_steps:
-            run = sgn.simulate(game, cert, methods=("euler",), step=h, starts=starts,
+    methods = ["euler", "flow"] + ([] if game.constrained else ["rk4"])
+    runs = [(f"{m}@recommended", (m,), None) for m in methods]
+    runs += [(label, ("euler",), h) for label, h in extra_steps]
+    for label, method, h in runs:
+        try:
+            run = sgn.simulate(game, cert, methods=method, step=h, starts=starts,
                                steps=steps).runs[0]
             out[label] = run.verdict.value
-    except SGNError as exc:
-        out["error"] = f"{type(exc).__name__}: {exc}"
+        except SGNError as exc:
+            out.setdefault("error", f"{label}: {type(exc).__name__}: {exc}")
     return out
 
 
