@@ -35,6 +35,7 @@ METHODS = ("sampled", "interval")
 def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
             method: str = "sampled", estimator=None, optimizer=None,
             executor=None, max_boxes: int | None = None, max_seconds: float | None = None,
+            target_ratio: float | None = None,
             progress: Progress | None = None) -> Certificate:
     """Certify `game` on its region: bounds, best block weights, rate and step sizes.
 
@@ -50,10 +51,15 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
         executor: a concurrent.futures.Executor for the interval work (default in-process).
         max_boxes, max_seconds: the branch-and-bound budget of method="interval".
+        target_ratio: method="interval" only: keep splitting boxes after the bounds certify
+            until SGN's margin is at least this share (in (0, 1)) of the margin the values
+            proved at points show, or the box budget ends (default: stop at the first bounds
+            that certify).
         progress: optional callback progress(done, total, description) for long work.
     """
     given = estimator
-    estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds)
+    estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,
+                           target_ratio)
     fallback = estimator.refusal(game) if hasattr(estimator, "refusal") else None
     bounds = None
     if fallback is None:
@@ -76,16 +82,22 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
     return cert
 
 
-def _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds):
+def _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,
+               target_ratio=None):
     """The estimator certify runs: the one given, or the one `method` names, with the
     sampling and budget options applied."""
     if method not in METHODS:
         raise SGNError(f"method must be one of {METHODS}, got {method!r}")
     sampled = estimator is None or isinstance(estimator, Sampled)
+    if target_ratio is not None and not (method == "interval" and sampled):
+        raise SGNError("target_ratio asks branch and bound for tighter proved bounds: it "
+                       "applies to method=\"interval\" only (or give Verified(target_ratio=...))")
     if method == "interval" and sampled:
         from ._interval import Verified
+        from ._interval._branch import check_target_ratio
 
-        budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds))
+        budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds),
+                                    ("target_ratio", check_target_ratio(target_ratio)))
                   if v is not None}
         return Verified(executor=executor, **budget)
     return _sampled(estimator, samples, seed) if sampled else estimator
@@ -286,6 +298,8 @@ def _interval_estimator(search, metric_pass, seconds) -> dict:
     return {
         "boxes": record.boxes, "boxes_enclosed": record.boxes_enclosed,
         "outcome": search.outcome, "proved_fraction": search.proved_fraction,
+        **({} if search.target_ratio is None else
+           {"target_ratio": search.target_ratio, "margin_ratio": search.margin_ratio}),
         "seconds": record.seconds, "unfinished": search.unfinished,
         "centre_values": {"curvature": seen_mu, "coupling": seen_L},
         "budget": run_budget(record, metric_pass, seconds),

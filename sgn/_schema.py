@@ -126,6 +126,13 @@ def _interval_estimator(estimator: dict) -> None:
     for key in ("boxes", "boxes_enclosed"):
         if key in estimator:
             _count(estimator[key], f"estimator.{key}")
+    ratio = estimator.get("target_ratio")
+    if ratio is not None:
+        _number(ratio, "estimator.target_ratio", positive=True)
+        if not ratio < 1:
+            _fail("estimator.target_ratio", "must be below 1")
+    if estimator.get("margin_ratio") is not None:
+        _number(estimator["margin_ratio"], "estimator.margin_ratio", nonneg=True)
     budget = estimator.get("budget")
     if budget is not None:
         if not isinstance(budget, dict):

@@ -30,7 +30,14 @@ def _interval_headline(est: dict) -> str:
     counts = f"{est.get('boxes')} boxes"
     if est.get("boxes_enclosed") is not None and est.get("seconds") is not None:
         counts += f" ({est['boxes_enclosed']} enclosed in {est['seconds']:.3g} s)"
-    return f"bounds proved by interval arithmetic on {counts}: verified"
+    tight = ""
+    if est.get("target_ratio") is not None:
+        reached = est.get("margin_ratio")
+        tight = (f"; SGN's margin with them {_g(reached, 3)}x that of the values at the box "
+                 f"centres (target {_g(est['target_ratio'], 3)})" if reached is not None else
+                 f"; target ratio {_g(est['target_ratio'], 3)} not comparable (no margin at the "
+                 "box centres)")
+    return f"bounds proved by interval arithmetic on {counts}{tight}: verified"
 
 
 def summarize(cert: Certificate) -> str:

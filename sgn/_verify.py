@@ -529,8 +529,12 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
         # Only a safety limit: room to repeat a pass that used all its time, on a machine
         # busier than the first.
         max_seconds = max(2.0 * float(budget.get("max_seconds") or 0.0), DEFAULT_MAX_SECONDS)
+    # A run asked for tight bounds split past the first bounds that certify: the same target
+    # ratio repeats those splits.
+    target_ratio = cert.estimator.get("target_ratio")
     try:
-        proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds)
+        proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds,
+                                 target_ratio=target_ratio)
     except UnsupportedPrimitive as exc:
         return [Check("reproved", False, "interval", None,
                       f"the certificate claims interval bounds, but the game cannot be "

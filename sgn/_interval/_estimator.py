@@ -44,11 +44,16 @@ class Verified:
         max_seconds: a safety limit, one deadline for the whole verified run (both passes);
             a run it cuts short says so and is not reproducible (docs/verified.md).
         executor: a concurrent.futures.Executor for the boxes (default in-process).
+        target_ratio: r in (0, 1) to keep splitting after the bounds certify, until SGN's
+            margin with them is at least r times that of the values proved at points, or the
+            box budget ends (None: stop at the first bounds that certify; see
+            `interval_bounds`).
     """
 
     max_boxes: int | None = None
     max_seconds: float = DEFAULT_MAX_SECONDS
     executor: object = None
+    target_ratio: float | None = None
     name = "interval"
     #: Interval margins are enclosures (lower bounds), not values seen at points: a metric
     #: margin below SGN's is looseness, never a sign of a missed extreme.
@@ -77,7 +82,7 @@ class Verified:
         """
         deadline = Deadline(self.max_seconds)
         search = interval_bounds(game, executor=self.executor, deadline=deadline,
-                                 max_boxes=self.max_boxes)
+                                 max_boxes=self.max_boxes, target_ratio=self.target_ratio)
         return dataclasses.replace(search.bounds, proof=VerifiedRun(search, deadline))
 
     def in_metric(self, game: Game, metric, bounds: Bounds, *,

@@ -180,6 +180,10 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         if est.get("outcome") != "certified" and est.get("proved_fraction") is not None:
             how += (f"; branch and bound stopped with {number(100 * est['proved_fraction'], 3)}% "
                     "of the region proved for the least-proved quantity")
+        if est.get("target_ratio") is not None and est.get("margin_ratio") is not None:
+            how += (f"; split until SGN's margin with the bounds reached "
+                    f"{number(est['margin_ratio'], 3)}x that of the values at the box centres "
+                    f"(target {number(est['target_ratio'], 3)})")
     else:
         how = ("exact: the Jacobian is constant, so one evaluation gives every bound (widened by a "
                "rounding allowance); verified" if cert.verified else
