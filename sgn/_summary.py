@@ -14,6 +14,7 @@ from ._wording import (
     metric_route,
     sgn_steps,
     step_proofs,
+    step_word,
 )
 from ._wording import figure as _g
 
@@ -102,7 +103,7 @@ def summarize(cert: Certificate) -> str:
     if cert.status is Status.CERTIFIED and steps is not None:
         row("flow", f"||x(t) - y(t)||_M <= exp(-{_g(cert.margin)} t) ||x(0) - y(0)||_M")
         euler = "npg" if cert.geometry == "fisher" else "euler"
-        _step_rows(row, euler, steps)
+        _step_rows(row, euler, steps, step_word(cert))
     if cert.band is not None:
         # null in the band is infinity: the band is a half-line (no back-coupling). After the
         # metric search it is still SGN's band (its norm bounds' ratios), named so.
@@ -115,32 +116,33 @@ def summarize(cert: Certificate) -> str:
 
 
 #: What proves a step that is not SGN's alpha/beta one (step_sizes.euler_bound, .rk4_bound).
-EULER_DIRECT_MAX = ("the region-wide Euler factor sup_x ||I - h J(x)||_M is measured below 1 "
+EULER_DIRECT_MAX = ("the region-wide Euler factor sup_x ||I - h J(x)||_M is {how} below 1 "
                     "at this step (so every smaller step contracts)")
-EULER_DIRECT_RECOMMENDED = "minimises the measured factor"
+EULER_DIRECT_RECOMMENDED = "minimises the {how} factor"
 
 
-def _rk4_direct(proof: str, steps: dict) -> str:
+def _rk4_direct(proof: str, steps: dict, how: str = "measured") -> str:
     """The direct RK4 bound in words: the spread bound, or the exact factor of a linear
     field (docs/rk4.md, section 9)."""
     if proof == "direct-exact-linear":
         return "the exact RK4 factor ||R(-h J)||_M of a linear field (docs/rk4.md section 9)"
     spread = (steps.get("direct") or {}).get("rk4_spread")
-    return (f"the spread bound of docs/rk4.md section 9 with the measured spread "
+    return (f"the spread bound of docs/rk4.md section 9 with the {how} spread "
             f"delta = {_g(spread, 3)}")
 
 
-def _step_rows(row, label: str, steps: dict) -> None:
+def _step_rows(row, label: str, steps: dict, how: str = "measured") -> None:
     """The Euler (or NPG) and RK4 rows: each number with the proof that gave it. SGN's
-    alpha/beta steps keep their one-line wording; a direct step names its proof and shows
-    SGN's beside it."""
+    alpha/beta steps keep their one-line wording; a direct step names its proof (`how` its
+    numbers were obtained, `step_word`) and shows SGN's beside it."""
     proof, own = step_proofs(steps), sgn_steps(steps)
     recommended = (f"at h = {_g(steps['euler_recommended'])}"
-                   + (f" ({EULER_DIRECT_RECOMMENDED})"
+                   + (f" ({EULER_DIRECT_RECOMMENDED.format(how=how)})"
                       if proof["euler_recommended"] == DIRECT else "")
                    + f" each step contracts by {_g(steps['euler_factor'])}")
     if proof["euler_max"] == DIRECT:
-        row(label, f"h <= {_g(steps['euler_max'])}: {EULER_DIRECT_MAX}; SGN's alpha/beta "
+        row(label, f"h <= {_g(steps['euler_max'])}: {EULER_DIRECT_MAX.format(how=how)}; "
+            "SGN's alpha/beta "
             f"bound: h < {_g(own['euler_max'])}")
         row("", recommended)
     else:
@@ -151,7 +153,7 @@ def _step_rows(row, label: str, steps: dict) -> None:
         proven = f"h <= {_g(steps['rk4_proven'])} proven"
     else:
         proven = (f"h <= {_g(steps['rk4_proven'])} proven by "
-                  f"{_rk4_direct(proof['rk4_proven'], steps)}; SGN's alpha/beta bound: "
+                  f"{_rk4_direct(proof['rk4_proven'], steps, how)}; SGN's alpha/beta bound: "
                   f"h <= {_g(own['rk4_proven'])}")
     row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability only)")
     if proof["rk4_recommended"] not in (None, ALPHA_BETA) or \

@@ -568,4 +568,35 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
                 f"coupling {_label(i, j)}: stored {L[i, j]:.9g}, re-proved {p:.9g}"
                 + ("" if ok else f": the stored bound is below what interval arithmetic "
                                  f"proves by {p - L[i, j]:.3g}{hint}"), how="re-proved"))
+    return checks + _reproved_steps(cert, game, proved, hint)
+
+
+def _reproved_steps(cert: Certificate, game: Game, proved, hint: str) -> list[Check]:
+    """The direct steps' Euler factors and spread of a verified certificate, enclosed again
+    over the re-proved partition (the same partition, so the same numbers): a stored value
+    below what the enclosures prove is not proved."""
+    direct = (cert.step_sizes or {}).get("direct")
+    if cert.status is not Status.CERTIFIED or not direct:
+        return []
+    from ._interval._contraction import interval_contraction
+
+    found = interval_contraction(game, game.metric(cert.weights), proved,
+                                 direct["euler_steps"])
+    if found is None:
+        return []
+    checks = []
+    pairs = [(f"euler_factors[{k + 1}]", f"Euler factor at h = {h:.6g}", q, p)
+             for k, (h, q, p) in enumerate(zip(direct["euler_steps"], direct["euler_factors"],
+                                               found.euler_factors))]
+    if direct.get("rk4_spread") is not None:
+        pairs.append(("rk4_spread", "Jacobians' spread around the centre",
+                      direct["rk4_spread"], found.spread))
+    for key, what, stored, p in pairs:
+        stored, p = float(stored), float(p)
+        ok = stored >= p - _allowance(stored, p, 1.0)
+        checks.append(Check(
+            f"reproved.step_sizes.direct.{key}", ok, stored, p,
+            f"{what}: stored {stored:.9g}, re-proved {p:.9g}"
+            + ("" if ok else f": the stored value is below what interval arithmetic proves "
+                             f"by {p - stored:.3g}{hint}"), how="re-proved"))
     return checks

@@ -68,6 +68,7 @@ from ._rigorous import (
     block_lipschitz,
     block_margin,
     box_bounds,
+    contraction_bounds,
     metric_bounds,
     witness_bounds,
 )
@@ -105,6 +106,8 @@ class BatchTask:
     low: np.ndarray
     high: np.ndarray
     weights: np.ndarray | None = None  # None: SGN bounds and witnesses; else: metric bounds
+    #: (Euler steps, A_c) with weights: the contraction pass's norms instead (`_contraction`).
+    contraction: tuple | None = None
 
 
 def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
@@ -116,6 +119,8 @@ def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
     enclosure = resolve(task.enclosure)
     Jlo, Jhi, smear, centre = enclosure.with_centre(task.low, task.high)
     width = task.high - task.low
+    if task.contraction is not None:
+        return contraction_bounds(Jlo, Jhi, enclosure.dims, task.weights, *task.contraction)
     if task.weights is not None:
         return metric_bounds(Jlo, Jhi, enclosure.dims, task.weights)
     out = box_bounds(Jlo, Jhi, enclosure.dims)
@@ -130,7 +135,8 @@ def box_centres(low, high):
 
 def map_batches(enclosure, low, high, *, weights=None, executor=None,
                 batch_size: int | None = None, deadline: Deadline | None = None,
-                partial: bool = False) -> dict[str, np.ndarray]:
+                partial: bool = False, contraction: tuple | None = None
+                ) -> dict[str, np.ndarray]:
     """Bound every box, batch by batch, on `executor` (None: in this process), in box order.
 
     batch_size None: one batch per worker (`batch_size_for`); in-process with a deadline,
@@ -141,15 +147,15 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
     then, a leading part of them in order (OutOfTime only when none is).
     """
     if batch_size is None and executor is None and deadline is not None:
-        results = _paced(enclosure, low, high, weights, deadline)
+        results = _paced(enclosure, low, high, weights, deadline, contraction)
     else:
         if batch_size is None:
             batch_size = batch_size_for(low.shape[0], 1 if executor is None
                                         else worker_count(executor), largest_batch(enclosure))
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
-                 for k in range(0, low.shape[0], batch_size)]
+        tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights,
+                           contraction) for k in range(0, low.shape[0], batch_size)]
         results = run(bound_batch, tasks, enclosure, executor,
                       lambda task, program: dataclasses.replace(task, enclosure=program),
                       deadline=deadline)
@@ -159,7 +165,8 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
 
 
-def _paced(enclosure, low, high, weights, deadline: Deadline) -> list[dict]:
+def _paced(enclosure, low, high, weights, deadline: Deadline,
+           contraction: tuple | None = None) -> list[dict]:
     """In-process batches while the deadline has not passed (read before each): the first
     batch is small, the next ones take about PACE_SHARE of the time left at the pace measured
     so far on the deadline's clock (never more than the usual batch), so one small batch at
@@ -170,7 +177,7 @@ def _paced(enclosure, low, high, weights, deadline: Deadline) -> list[dict]:
     while at < boxes and not deadline.expired():
         begun = deadline.now()
         results.append(bound_batch(BatchTask(enclosure, low[at:at + size],
-                                             high[at:at + size], weights)))
+                                             high[at:at + size], weights, contraction)))
         done = min(size, boxes - at)
         at += done
         per_box = max(deadline.now() - begun, 1e-9) / done

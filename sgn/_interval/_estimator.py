@@ -85,6 +85,20 @@ class Verified:
                                  max_boxes=self.max_boxes, target_ratio=self.target_ratio)
         return dataclasses.replace(search.bounds, proof=VerifiedRun(search, deadline))
 
+    def contraction(self, game: Game, metric, bounds: Bounds, steps, *,
+                    progress: Progress | None = None):
+        """Proved Euler factors at `steps` and the Jacobians' spread around the centre, on the
+        bounds pass's partitions (`_contraction.interval_contraction`); None when the metric is
+        not block-scalar or the run has no time left (the steps are then SGN's)."""
+        from ._contraction import interval_contraction
+
+        run: VerifiedRun = bounds.proof
+        metric = as_metric(game, metric)
+        if type(metric) is not BlockScalar or run.deadline.expired():
+            return None
+        return interval_contraction(game, metric, run.search, steps, executor=self.executor,
+                                    deadline=run.deadline)
+
     def in_metric(self, game: Game, metric, bounds: Bounds, *,
                   progress: Progress | None = None) -> MetricBounds:
         """beta and the margin in `metric`, proved; `proof` holds the pass's record."""

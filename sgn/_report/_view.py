@@ -19,6 +19,7 @@ from .._wording import (
     RK4_NOT_PROVED,
     figure,
     how_measured,
+    step_word,
     metric_route,
     sgn_steps,
     step_proofs,
@@ -245,7 +246,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     direct = steps.get("euler_bound") == "direct"
     factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
     if certified:
-        numbers += _step_rows(steps, euler, rk4_missing)
+        numbers += _step_rows(steps, euler, rk4_missing, step_word(cert))
     if cert.band is not None:
         # null in the band is infinity: the band is a half-line (no back-coupling)
         high = number(cert.band["high"], missing="\u221e")
@@ -342,8 +343,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "rk4_guideline": number(steps.get("rk4_guideline"), missing=NOT_PROVED),
         "rk4_ok": steps.get("rk4_proven") is not None,
         # the sentences of "What is guaranteed" on the steps, naming the proof of each number
-        "euler_guarantee": _euler_guarantee(steps) if certified else "",
-        "rk4_guarantee": _rk4_guarantee(steps) if certified else "",
+        "euler_guarantee": _euler_guarantee(steps, step_word(cert)) if certified else "",
+        "rk4_guarantee": _rk4_guarantee(steps, step_word(cert)) if certified else "",
         "rk4_missing": prose(RK4_NOT_PROVED) if constrained else plain(NOT_PROVED),
         "scope": scope,
         "figures": figures,
@@ -357,7 +358,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
 # a direct number names its proof and shows SGN's own beside it.
 
 #: The direct Euler proof, for the largest step (typst markup).
-EULER_DIRECT_MAX = ("the region-wide Euler factor $sup_x norm(I - h J(x))_M$ is measured below "
+EULER_DIRECT_MAX = ("the region-wide Euler factor $sup_x norm(I - h J(x))_M$ is {how} below "
                     "1 here (so every smaller step contracts)")
 
 
@@ -372,17 +373,18 @@ def _spread(steps: dict) -> str:
     return number((steps.get("direct") or {}).get("rk4_spread"), 3, missing="not finite")
 
 
-def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
-    """The certificate table's rows of the step sizes."""
+def _step_rows(steps: dict, euler: str, rk4_missing, how: str = "measured") -> list[dict]:
+    """The certificate table's rows of the step sizes (`how` the direct numbers were
+    obtained, `step_word`)."""
     proof = step_proofs(steps)
     factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
     rows = [
         _row(f"{euler}, max step", number(steps.get("euler_max"), missing=NOT_PROVED),
-             f"{EULER_DIRECT_MAX}; {_sgn_beside(steps, 'euler_max', '<')}"
+             f"{EULER_DIRECT_MAX.format(how=how)}; {_sgn_beside(steps, 'euler_max', '<')}"
              if proof["euler_max"] == DIRECT else
              "$2 alpha \\/ beta^2$: every smaller step contracts"),
         _row(f"{euler}, recommended", number(steps.get("euler_recommended"), missing=NOT_PROVED),
-             f"minimises the measured factor: contracts by {factor} per step"
+             f"minimises the {how} factor: contracts by {factor} per step"
              if proof["euler_recommended"] == DIRECT else
              f"$alpha \\/ beta^2$: contracts by {factor} per step"),
     ]
@@ -396,7 +398,7 @@ def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
                          + _sgn_beside(steps, "rk4_proven", "<=")))
     elif rk4 == "direct-spread":
         rows.append(_row("RK4, proven step", number(steps["rk4_proven"]),
-                         f"spread bound, measured $delta$ = {_spread(steps)} (docs/rk4.md, "
+                         f"spread bound, {how} $delta$ = {_spread(steps)} (docs/rk4.md, "
                          "section 9); " + _sgn_beside(steps, "rk4_proven", "<=")))
     else:
         rows.append(_row("RK4, proven step", number(steps.get("rk4_proven")),
@@ -406,7 +408,7 @@ def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
     return rows
 
 
-def _euler_guarantee(steps: dict) -> str:
+def _euler_guarantee(steps: dict, how: str = "measured") -> str:
     """What the Euler (NPG) steps guarantee, after the method's name (typst markup)."""
     proof = step_proofs(steps)
     h_max = number(steps.get("euler_max"), missing=NOT_PROVED)
@@ -415,13 +417,13 @@ def _euler_guarantee(steps: dict) -> str:
     if proof["euler_max"] == DIRECT:
         # (SGN's own step is in the table beside this one)
         largest = (f"every step $h <= {h_max}$ contracts: the region-wide factor "
-                   f"$q(h) = sup_x norm(I - h J(x))_M$ was measured below 1 at $h = {h_max}$, "
+                   f"$q(h) = sup_x norm(I - h J(x))_M$ was {how} below 1 at $h = {h_max}$, "
                    "and $q$ is convex with $q(0) = 1$.")
     else:
         largest = (f"every step $h < {h_max}$ $(= 2 alpha \\/ beta^2)$ contracts, by the factor "
                    "$sqrt(1 - 2 h alpha + h^2 beta^2) < 1$.")
     if proof["euler_recommended"] == DIRECT:
-        best = (f"At the recommended $h = {h_rec}$, which minimises the measured factor, each "
+        best = (f"At the recommended $h = {h_rec}$, which minimises the {how} factor, each "
                 f"step shrinks distances by at least {factor}.")
     else:
         best = (f"At the recommended $h = {h_rec}$ $(= alpha \\/ beta^2)$ each step shrinks "
@@ -429,7 +431,7 @@ def _euler_guarantee(steps: dict) -> str:
     return f"{largest} {best}"
 
 
-def _rk4_guarantee(steps: dict) -> str:
+def _rk4_guarantee(steps: dict, how: str = "measured") -> str:
     """What the proven RK4 steps guarantee, after "RK4 (classic four stages):" (typst markup;
     only when a step is proven)."""
     rk4 = step_proofs(steps)["rk4_proven"]
@@ -444,7 +446,7 @@ def _rk4_guarantee(steps: dict) -> str:
                 f"{best}")
     if rk4 == "direct-spread":
         return (f"every step $h <= {h_max}$ is proven to contract by the spread bound of "
-                f"docs/rk4.md, section 9, with the measured spread $delta$ = {_spread(steps)}; "
+                f"docs/rk4.md, section 9, with the {how} spread $delta$ = {_spread(steps)}; "
                 f"{best}")
     return (f"every step $h <= {h_max}$ is proven to contract (derivation in docs/rk4.md); "
             f"{best}")
