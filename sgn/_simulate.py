@@ -29,7 +29,7 @@ from ._certificate import Certificate
 from ._dynamics import METHODS, euler_step, flow_step, rk4_step
 from ._errors import SGNError
 from ._game import Game, _short
-from ._metric import Fisher
+from ._metric import Fisher, certificate_metric
 from ._result import Result
 from ._shared import compiled
 from ._step_search import centre_jacobian, euler_promise, rk4_promise
@@ -152,7 +152,7 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     a Markov game's (the Fisher metric) is measured by its policy simulation, which this
     returns (`sgn._npg.simulate_policies`: NPG and PG).
     """
-    metric = game.metric(cert.weights)
+    metric = certificate_metric(game, cert)
     if isinstance(metric, Fisher):
         # A Markov game's certificate is about the Fisher metric in policy space, where the
         # dynamics are natural policy gradient: its own simulation measures that.
@@ -235,7 +235,8 @@ def promised_factor(cert: Certificate, game: Game, method: str, h: float) -> flo
         return certified_factor(method, h, alpha, beta, game.constrained)
     if method == "euler":
         return euler_promise(steps, h, alpha, beta)
-    return rk4_promise(steps, h, alpha, beta, centre_jacobian(game, game.metric(cert.weights)))
+    return rk4_promise(steps, h, alpha, beta,
+                       centre_jacobian(game, certificate_metric(game, cert)))
 
 
 def _x_star_error(game: Game, x_star, metric, alpha: float, eq: dict) -> float:
