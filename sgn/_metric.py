@@ -174,9 +174,11 @@ class BlockMatrix:
 
     @classmethod
     def from_blocks(cls, blocks, *, rung: str = "block", rotations=None,
-                    fine_weights=None) -> BlockMatrix:
+                    fine_weights=None, normalise: bool = True) -> BlockMatrix:
         """The metric of these blocks; ValueError when one is not symmetric positive definite
-        (callers reading a certificate turn it into their own error)."""
+        (callers reading a certificate turn it into their own error). normalise=False keeps
+        blocks that are already scaled (a certificate's), so that rebuilding one gives the
+        very same numbers."""
         blocks = [np.atleast_2d(np.asarray(b, dtype=np.float64)) for b in blocks]
         if not blocks:
             raise ValueError("a block metric needs at least one block")
@@ -185,7 +187,7 @@ class BlockMatrix:
                 raise ValueError(f"block {k + 1} must be a finite square matrix")
             if not np.allclose(b, b.T, rtol=1e-10, atol=1e-12 * np.max(np.abs(b))):
                 raise ValueError(f"block {k + 1} is not symmetric")
-        first = np.trace(blocks[0]) / blocks[0].shape[0]
+        first = np.trace(blocks[0]) / blocks[0].shape[0] if normalise else 1.0
         if not first > 0:
             raise ValueError("block 1 is not positive definite")
         blocks = [0.5 * (b + b.T) / first for b in blocks]
@@ -206,17 +208,16 @@ class BlockMatrix:
         root, inverse_root = 0.5 * (root + root.T), 0.5 * (inverse_root + inverse_root.T)
         weights = np.array([np.trace(b) / b.shape[0] for b in blocks])
         diagonal = np.concatenate([np.diag(b) for b in blocks])
-        if fine_weights is not None:
-            fine_weights = np.asarray(fine_weights, dtype=np.float64) / first
         return cls(tuple(blocks), dims, weights, diagonal, root, inverse_root, rung,
                    None if rotations is None else tuple(np.asarray(q, dtype=np.float64)
                                                         for q in rotations),
                    fine_weights)
 
     @classmethod
-    def from_eigenbasis(cls, rotations, fine_weights) -> BlockMatrix:
+    def from_eigenbasis(cls, rotations, fine_weights, *, normalise: bool = True) -> BlockMatrix:
         """P_i = Q_i diag(v_i) Q_i^T: one weight per direction of each player's eigenbasis
-        (the fine partition of sgn/_weights/_lmi.py)."""
+        (the fine partition of sgn/_weights/_lmi.py). The weights are scaled so that player 1's
+        average 1 (trace(P_1) / d_1 = 1), unless normalise=False (a certificate's)."""
         rotations = [np.atleast_2d(np.asarray(q, dtype=np.float64)) for q in rotations]
         v = np.asarray(fine_weights, dtype=np.float64).reshape(-1)
         if v.size != sum(q.shape[0] for q in rotations):
@@ -224,6 +225,8 @@ class BlockMatrix:
                              f"{sum(q.shape[0] for q in rotations)} coordinates")
         if not (np.isfinite(v).all() and (v > 0).all()):
             raise ValueError("direction weights must be positive numbers")
+        if normalise:
+            v = v / np.mean(v[:rotations[0].shape[0]])
         blocks, start = [], 0
         for q in rotations:
             if q.ndim != 2 or q.shape[0] != q.shape[1] or not np.isfinite(q).all():
@@ -233,7 +236,8 @@ class BlockMatrix:
             part = v[start:start + q.shape[0]]
             start += q.shape[0]
             blocks.append((q * part) @ q.T)
-        return cls.from_blocks(blocks, rung="eigenbasis", rotations=rotations, fine_weights=v)
+        return cls.from_blocks(blocks, rung="eigenbasis", rotations=rotations, fine_weights=v,
+                               normalise=False)
 
     @classmethod
     def from_dict(cls, data, dims) -> BlockMatrix:
@@ -246,7 +250,8 @@ class BlockMatrix:
             if not isinstance(data, dict) or data.get("kind") != cls.kind:
                 raise ValueError(f"kind must be {cls.kind!r}")
             if data.get("rotations") is not None:
-                metric = cls.from_eigenbasis(data["rotations"], data["fine_weights"])
+                metric = cls.from_eigenbasis(data["rotations"], data["fine_weights"],
+                                             normalise=False)
                 stored = data.get("blocks")
                 if stored is not None and (
                         len(stored) != len(metric.blocks) or not all(
@@ -255,7 +260,8 @@ class BlockMatrix:
                     raise ValueError("its blocks are not the ones its rotations and "
                                      "direction weights build")
             else:
-                metric = cls.from_blocks(data["blocks"], rung=data.get("rung", "block"))
+                metric = cls.from_blocks(data["blocks"], rung=data.get("rung", "block"),
+                                         normalise=False)
         except (ValueError, TypeError, KeyError) as exc:
             raise CertificateFormatError(f"certificate key 'metric' is not a block metric: "
                                          f"{exc}") from None

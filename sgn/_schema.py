@@ -265,7 +265,8 @@ def _metric(data: dict, version: int, dims: list) -> None:
     they are positive definite, and agree with their recipe, is checked where the metric is
     rebuilt: sgn/_metric.py `BlockMatrix.from_dict`)."""
     if version < 3:
-        if "metric" in data:
+        # null says "the metric of `weights`", which is all an older version could mean
+        if data.get("metric") is not None:
             _fail("metric", f"is not part of schema version {version}")
         return
     metric = _get(data, "metric")
