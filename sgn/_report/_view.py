@@ -326,6 +326,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                        "region of analysis (unconstrained play)",
         "geometry": prose(_geometry(cert)),
         "fisher": cert.geometry == "fisher",
+        # (only when true: older certificates' views stay as they were)
+        **({"block_matrix": True} if cert.metric is not None else {}),
         "bounds_how": how,
         "equilibrium": equilibrium,
         "numbers": numbers,
@@ -517,7 +519,8 @@ def _metric_gap_row(cert: Certificate) -> dict:
 def _geometry(cert: Certificate) -> str:
     """The metric in sgn's ASCII notation (typeset by prose())."""
     if cert.metric is not None:
-        return "Euclidean coordinates, block metric M = blockdiag(P_1, ..., P_N) (metric search)"
+        return ("Euclidean coordinates; the metric M is block-diagonal, an SPD block per "
+                "player (metric search)")
     if cert.geometry != "fisher":
         return "Euclidean, M(w) = blockdiag(w_i I)"
     m = cert.game.get("markov", {})
