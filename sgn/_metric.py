@@ -28,6 +28,8 @@ from typing import ClassVar
 import jax
 import numpy as np
 
+from . import _config
+
 
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -77,6 +79,12 @@ class BlockScalar:
         """diag of the inverse of the metric's per-player factor (I here) at the point `at`:
         an M-ball of radius r reaches r sqrt(w_i^-1 (this)_k) along coordinate k."""
         return np.ones(self.diagonal.size)
+
+    def rounding_error(self, J) -> float:
+        """How far forming `scale(J)` in floating point can be from the exact M^1/2 J M^-1/2,
+        beyond the backward error of the eigen-solve or SVD taken of it: nothing here (each
+        entry is one product by a ratio, within the solve's own allowance)."""
+        return 0.0
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "weights": self.weights.tolist()}
@@ -289,6 +297,38 @@ class BlockMatrix:
         r sqrt((M^-1)_kk) = r sqrt(w_i^-1 (this)_k) along coordinate k."""
         inverse = self.inverse_root @ self.inverse_root
         return np.diag(inverse) * np.repeat(self.weights, self.dims)
+
+    def rounding_error(self, J) -> float:
+        """A bound (with the exact bounds' slack factor) on ||fl(S J T) - A_P||_2, A_P the exact
+        P^1/2 J P^-1/2 of the recorded blocks, for exact (constant-Jacobian) bounds:
+
+        - the two products: |fl(S J T) - S J T| <= 2 d eps |S| |J| |T| entrywise, so in norm at
+          most 2 d eps ||S||_F ||J||_F ||T||_F;
+        - T is S^-1 only to rounding: S J T = S J S^-1 (I + E), E = S T - I, which moves the
+          result by at most ||S J S^-1||_2 ||E||_2;
+        - S is the exact square root of S^2, not of P: the margin and norms in S^2 and in P
+          differ by a relative eta <= ||S^2 - P||_2 ||P^-1||_2 (as x^T P x and x^T S^2 x do),
+          so by at most eta ||A||_2 more.
+        E and S^2 - P are computed in floating point; their own rounding (d eps ||S|| ||T||
+        and d eps ||S||^2) is added before use.
+        """
+        J = np.asarray(J, dtype=np.float64)
+        d = J.shape[-1]
+        eps = np.finfo(float).eps
+        S, T = self.root, self.inverse_root
+        nS, nT, nJ = (float(np.linalg.norm(a)) for a in (S, T, J))
+        A = self.scale(J)
+        nA = float(np.linalg.norm(A, 2))
+        E = float(np.linalg.norm(S @ T - np.eye(d), 2)) + d * eps * nS * nT
+        P = np.zeros((d, d))
+        start = 0
+        for b in self.blocks:
+            P[start:start + len(b), start:start + len(b)] = b
+            start += len(b)
+        P_inverse = float(np.linalg.norm(T @ T, 2)) * (1.0 + E) ** 2
+        eta = (float(np.linalg.norm(S @ S - P, 2)) + d * eps * nS ** 2) * P_inverse
+        error = 2 * d * eps * nS * nJ * nT + (nA + 2 * d * eps * nS * nJ * nT) * (E + eta)
+        return float(_config.ROUNDING_SLACK_FACTOR * error)
 
     def to_dict(self) -> dict:
         """What a certificate records: the blocks, or the eigenbasis recipe that rebuilds

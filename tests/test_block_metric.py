@@ -407,3 +407,54 @@ def test_nonlinear_matrix_game_is_measured_in_the_block_metric():
         assert dense_margin(Jx, blocks) >= cert.margin - 1e-9
     result = sgn.verify(sgn.Certificate.from_json(cert.to_json()), game, samples=512)
     assert result.ok, [c.message for c in result.failures]
+
+
+# --- 6. exact bounds in a block metric: the rounding of forming S J S^-1 --------------------------
+
+def _exact_inverse(S):
+    """S^-1 in exact rational arithmetic (Gauss-Jordan on Fractions)."""
+    from fractions import Fraction
+
+    n = len(S)
+    A = [[Fraction(int(S[i][j])) for j in range(n)] + [Fraction(int(i == j)) for j in range(n)]
+         for i in range(n)]
+    for c in range(n):
+        p = next(r for r in range(c, n) if A[r][c] != 0)
+        A[c], A[p] = A[p], A[c]
+        A[c] = [v / A[c][c] for v in A[c]]
+        for r in range(n):
+            if r != c and A[r][c] != 0:
+                A[r] = [a - A[r][c] * b for a, b in zip(A[r], A[c])]
+    return [row[n:] for row in A]
+
+
+def _integer_root(k: int, n: int) -> np.ndarray:
+    """S = L L^T with L unit lower triangular, ones below the diagonal times k: an integer SPD
+    matrix with determinant 1 whose condition number grows like k^(2 (n - 1))."""
+    L = np.eye(n, dtype=np.int64) + k * np.tril(np.ones((n, n), dtype=np.int64), -1)
+    return L @ L.T
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])   # cond P: 270, 4e4, 2.5e6
+def test_rounding_error_bounds_forming_the_scaled_jacobian(k):
+    """P = S^2 with S an integer SPD matrix: P^1/2 = S exactly, and S J S^-1 is computed in
+    exact rational arithmetic; sgn forms it from P by an eigen-solve and two float products."""
+    from fractions import Fraction
+
+    roots = [_integer_root(k, 3), _integer_root(k, 2)]
+    S = sla.block_diag(*roots)
+    blocks = [r @ r for r in roots]                  # integers: exact in float64
+    metric = BlockMatrix.from_blocks([b.astype(float) for b in blocks], normalise=False)
+    J = np.random.default_rng(k).standard_normal((5, 5))
+    T = sla.block_diag(*[np.array(_exact_inverse(r), dtype=object) for r in roots])
+    Jf = [[Fraction(float(v)) for v in row] for row in J]
+    SJ = [[sum(Fraction(int(S[i, m])) * Jf[m][j] for m in range(5)) for j in range(5)]
+          for i in range(5)]
+    exact = np.array([[float(sum(SJ[i][m] * (T[m, j] if T[m, j] != 0 else 0)
+                                 for m in range(5))) for j in range(5)] for i in range(5)])
+    found = np.linalg.norm(metric.scale(J) - exact, 2)
+    bound = metric.rounding_error(J)
+    condition = max(np.linalg.cond(b) for b in blocks)
+    assert found <= bound
+    # and not vacuous: within a few orders of magnitude of what happens
+    assert bound <= 1e-9 * condition * np.linalg.norm(J)
