@@ -110,7 +110,9 @@ class Simulation(Result):
         game: the game's name.
         status: the certificate's status.
         equilibrium: x* (None when the game is not certified).
-        weights: the certificate's weights; distances are in M(w).
+        weights: the certificate's weights; distances are in its metric: M(w), or the block
+            metric M = blockdiag(P_i) it records (`Certificate.metric`; `weights` are then
+            SGN's own, beside it).
         basin: where the starts are: "ball" or "box" (the certified basin), or "region"
             (spread over the region: the game is not certified).
         measure: "distance" (||x - x*||_M) or "residual" (||F(x)||_2, or the natural
