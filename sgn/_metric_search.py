@@ -26,8 +26,10 @@ that pass finds a point where the metric does not contract, the point joins the 
 the LMI is solved again (a cutting plane), a few times at most.
 
 Rungs 2 and 3 are tried only where their certificate would hold and their cost is bounded:
-- not under a verified estimator: its metric pass encloses W^1/2 J W^-1/2 for block weights
-  only (an enclosure of S J S^-1 with a constant dense S is not written yet);
+- not under a verified estimator, unless the Jacobian is constant: its metric pass encloses
+  W^1/2 J W^-1/2 for block weights only (an enclosure of S J S^-1 with a constant dense S is
+  not written yet); a constant Jacobian is measured exactly instead (one evaluation with its
+  rounding allowance, as for exact bounds);
 - not for a constrained game: projected dynamics contract in M only when the projection onto
   the box is non-expansive in M, which holds for block-scalar weights and fails in general for
   a rotated or full block (SPEC section 7);
@@ -146,7 +148,7 @@ RUNG_NAMES = {"scalar": "block-scalar", "eigenbasis": "eigenbasis (one weight pe
 
 def _why_not_matrix(game: Game, estimator) -> str | None:
     """Why a block-matrix metric would not make a certificate here, or None."""
-    if not getattr(estimator, "measures_points", True):
+    if not getattr(estimator, "measures_points", True) and not game.has_constant_jacobian:
         return ("the verified metric pass proves margins in block-scalar metrics only (an "
                 "enclosure of M^1/2 J M^-1/2 for a full block M is not implemented); "
                 "`sgn certify` without --verify tries them")
@@ -155,6 +157,20 @@ def _why_not_matrix(game: Game, estimator) -> str | None:
                 "block-scalar metrics only, so projected play is not covered in a rotated or "
                 "full block metric")
     return None
+
+
+def _measure(game: Game, estimator, metric, bounds: Bounds, progress) -> MetricBounds:
+    """The estimator's pass in `metric`; for a block matrix under a verified estimator (which
+    encloses block-scalar metrics only) on a constant Jacobian, the exact pass instead: one
+    evaluation anywhere is the Jacobian everywhere, and its eigen-solves are widened by their
+    rounding allowance (sgn/_bounds.py `_exact_extremes`), a proof as the exact bounds are."""
+    if getattr(estimator, "measures_points", True) or getattr(metric, "kind", "") != \
+            "block_matrix":
+        return estimator.in_metric(game, metric, bounds, progress=progress)
+    from ._bounds import estimate_in_metric
+
+    centre = dataclasses.replace(bounds, exact=True, points=game.region.centre[None, :])
+    return estimate_in_metric(game, metric, centre)
 
 
 def _rung(game: Game, estimator, bounds: Bounds, points: np.ndarray, rung: str, tol: float,
@@ -191,7 +207,7 @@ def _rung(game: Game, estimator, bounds: Bounds, points: np.ndarray, rung: str, 
             metric = BlockMatrix.from_eigenbasis(partition.rotations, found.weights)
         else:
             metric = BlockMatrix.from_blocks(found.blocks, rung="block")
-        measured = estimator.in_metric(game, metric, bounds, progress=progress)
+        measured = _measure(game, estimator, metric, bounds, progress)
         if measured.margin > tol:
             return metric, measured
         points = np.vstack([points, measured.margin_point[None, :]])

@@ -258,6 +258,20 @@ def test_verified_runs_skip_the_matrix_rungs_with_a_note():
                for n in cert.notes)
 
 
+def test_verified_run_on_a_constant_jacobian_proves_the_block_metric_exactly():
+    """Under --verify a constant Jacobian is measured in the block metric by one exact
+    evaluation (a proof, as exact bounds are), not by the interval pass."""
+    J, dims, t = matrix_only_game(0)
+    game = linear_game(J, dims, "matrix-verified")
+    cert = sgn.certify(game, method="interval")
+    assert cert.certified and cert.verified and cert.estimator["method"] == "interval"
+    assert cert.diagnostics["certified_by"] == "metric" and cert.metric is not None
+    assert cert.margin >= t * (1 - 1e-6)
+    assert cert.margin <= dense_margin(J, cert.metric["blocks"])
+    result = sgn.verify(sgn.Certificate.from_json(cert.to_json()), game)
+    assert result.ok, [c.message for c in result.failures]
+
+
 def test_verified_metric_pass_refuses_a_block_matrix():
     from sgn._interval import Verified
 
