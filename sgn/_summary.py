@@ -328,8 +328,9 @@ def summarize_sweep(sweep) -> str:
     if any(r["certified_by"] == "euclidean" for r in sweep.rows):
         lines.append("  * certified by the Euclidean test (SGN alone does not)")
     if any(r["certified_by"] == "metric" for r in sweep.rows):
-        lines.append("  + certified by block weights found from the Jacobians, at their metric "
-                     "margin (metric search; SGN's norm bounds do not certify)")
+        lines.append("  + certified by block weights found from the Jacobians (or, higher up the "
+                     "metric search's ladder, block matrices), at their metric margin (SGN's "
+                     "norm bounds do not certify)")
     return "\n".join(lines)
 
 
