@@ -29,7 +29,7 @@ from ._certificate import Certificate
 from ._dynamics import METHODS, euler_step, flow_step, rk4_step
 from ._errors import SGNError
 from ._game import Game, _short
-from ._metric import Fisher
+from ._metric import Fisher, certificate_metric
 from ._result import Result
 from ._shared import compiled
 from ._step_search import centre_jacobian, euler_promise, rk4_promise
@@ -110,7 +110,9 @@ class Simulation(Result):
         game: the game's name.
         status: the certificate's status.
         equilibrium: x* (None when the game is not certified).
-        weights: the certificate's weights; distances are in M(w).
+        weights: the certificate's weights; distances are in its metric: M(w), or the block
+            metric M = blockdiag(P_i) it records (`Certificate.metric`; `weights` are then
+            SGN's own, beside it).
         basin: where the starts are: "ball" or "box" (the certified basin), or "region"
             (spread over the region: the game is not certified).
         measure: "distance" (||x - x*||_M) or "residual" (||F(x)||_2, or the natural
@@ -152,7 +154,7 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     a Markov game's (the Fisher metric) is measured by its policy simulation, which this
     returns (`sgn._npg.simulate_policies`: NPG and PG).
     """
-    metric = game.metric(cert.weights)
+    metric = certificate_metric(game, cert)
     if isinstance(metric, Fisher):
         # A Markov game's certificate is about the Fisher metric in policy space, where the
         # dynamics are natural policy gradient: its own simulation measures that.
@@ -235,7 +237,8 @@ def promised_factor(cert: Certificate, game: Game, method: str, h: float) -> flo
         return certified_factor(method, h, alpha, beta, game.constrained)
     if method == "euler":
         return euler_promise(steps, h, alpha, beta)
-    return rk4_promise(steps, h, alpha, beta, centre_jacobian(game, game.metric(cert.weights)))
+    return rk4_promise(steps, h, alpha, beta,
+                       centre_jacobian(game, certificate_metric(game, cert)))
 
 
 def _x_star_error(game: Game, x_star, metric, alpha: float, eq: dict) -> float:

@@ -82,9 +82,16 @@ def summarize(cert: Certificate) -> str:
         # weights found from the Jacobians: the margin is their metric margin, SGN's own test
         # (the norm bounds above) does not certify
         how = how_measured(cert.verified)
-        row("weights", "w = " + _vector(cert.weights) + " (found from the Jacobians: metric "
-            "search)")
-        row("margin", f"metric margin alpha = {_g(cert.margin)} ({how} in M(w)"
+        matrix = cert.metric
+        if matrix is None:
+            row("weights", "w = " + _vector(cert.weights) + " (found from the Jacobians: "
+                "metric search)")
+        else:
+            row("metric", metric_words(matrix))
+            row("SGN weights", "w = " + _vector(cert.weights) + f" (SGN's own: alpha = "
+                f"{_g(matrix['sgn_margin'])} with the norm bounds)")
+        row("margin", f"metric margin alpha = {_g(cert.margin)} ({how} in "
+            f"{'M(w)' if matrix is None else 'M'}"
             + ("; it certifies" if cert.status is Status.CERTIFIED else "")
             + f"); best SGN margin possible {_g(diag['best_possible_margin'])}: SGN's norm "
             "bounds do not certify")
@@ -330,6 +337,20 @@ def summarize_sweep(sweep) -> str:
     if any(r["certified_by"] == "euclidean" for r in sweep.rows):
         lines.append("  * certified by the Euclidean test (SGN alone does not)")
     if any(r["certified_by"] == "metric" for r in sweep.rows):
-        lines.append("  + certified by block weights found from the Jacobians, at their metric "
-                     "margin (metric search; SGN's norm bounds do not certify)")
+        lines.append("  + certified by block weights found from the Jacobians (or, higher up the "
+                     "metric search's ladder, block matrices), at their metric margin (SGN's "
+                     "norm bounds do not certify)")
     return "\n".join(lines)
+
+
+def metric_words(metric: dict) -> str:
+    """One line for a certificate's block-matrix metric (`metric`, schema version 3): which
+    family certified, and how far from block-scalar weights it is (each block's condition
+    number: 1 for w_i I)."""
+    conds = [np.linalg.cond(np.asarray(b, dtype=float)) for b in metric["blocks"]]
+    family = ("each player's eigenbasis at the centre, one weight per direction: P_i = Q_i "
+              "diag(v_i) Q_i^T" if metric.get("rung") == "eigenbasis" else
+              "a full SPD block per player")
+    return (f"M = blockdiag(P_1..P_{len(conds)}), found from the Jacobians (metric search): "
+            f"{family}; cond P_i = " + ", ".join(f"{c:.3g}" for c in conds[:6])
+            + (", ..." if len(conds) > 6 else ""))

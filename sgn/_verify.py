@@ -36,6 +36,7 @@ from ._certificate import Certificate, Status
 from ._dynamics import EQUILIBRIUM_FTOL, basin, residual
 from ._errors import CertificateFormatError
 from ._game import Game, _short
+from ._metric import certificate_metric
 from ._result import Result
 from ._step_search import centre_jacobian, combined_steps
 from ._steps import STEP_FIELDS, StepSizes, step_sizes
@@ -288,7 +289,7 @@ def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
     if not eq or not eq.get("found"):
         return []
     stored = eq.get("basin")
-    fresh = basin(game, game.metric(cert.weights), np.asarray(eq["x"], dtype=float))
+    fresh = basin(game, certificate_metric(game, cert), np.asarray(eq["x"], dtype=float))
     if not isinstance(stored, dict):
         return [Check("basin", False, stored, fresh.to_dict(),
                       "the equilibrium is found but the certificate states no basin")]
@@ -435,7 +436,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             f"Euclidean Lipschitz constant: stored {stored_lip:.9g}, fresh samples reach "
             f"{reached_lip:.9g}" + ("" if ok else f", above it by {reached_lip - stored_lip:.3g}"),
             how=how))
-    metric = estimate_in_metric(game, game.metric(cert.weights), fresh)
+    metric = estimate_in_metric(game, certificate_metric(game, cert), fresh)
     reached_beta = metric.lipschitz - metric.allowances.get("lipschitz", 0.0)
     reached_margin = metric.margin + metric.allowances.get("margin", 0.0)
     beta = float(cert.bounds["lipschitz"])
@@ -474,7 +475,7 @@ def _direct_step_checks(cert: Certificate, game: Game, fresh, how: str) -> list[
     direct = (steps or {}).get("direct")
     if cert.status is not Status.CERTIFIED or not direct or not steps.get("alpha_beta"):
         return []
-    metric = game.metric(cert.weights)
+    metric = certificate_metric(game, cert)
     (h_best, h_edge), (q_best, q_edge) = direct["euler_steps"], direct["euler_factors"]
     spread = math.inf if direct["rk4_spread"] is None else float(direct["rk4_spread"])
     again = combined_steps(StepSizes(**steps["alpha_beta"]), h_best, q_best, h_edge, q_edge,

@@ -54,7 +54,7 @@ def direct(game) -> sgn.Certificate:
     """Exact bounds: the direct Euler step is the true threshold, RK4 the spread bound."""
     cert = sgn.certify(game)
     steps = cert.step_sizes
-    assert cert.schema_version == 2 and cert.estimator["method"] == "exact"
+    assert cert.schema_version == 3 and cert.estimator["method"] == "exact"
     assert steps["euler_bound"] == "direct" and steps["rk4_bound"] == "direct-spread"
     assert steps["alpha_beta"]["euler_max"] < steps["euler_max"]
     return cert

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from .._bounds import Bounds, MetricBounds, Progress
+from .._errors import SGNError
 from .._game import Game
 from .._metric import BlockScalar, as_metric
 from ._branch import DEFAULT_MAX_SECONDS, interval_bounds, interval_metric_pass
@@ -103,6 +104,12 @@ class Verified:
                   progress: Progress | None = None) -> MetricBounds:
         """beta and the margin in `metric`, proved; `proof` holds the pass's record."""
         run: VerifiedRun = bounds.proof
-        found, record = interval_metric_pass(game, as_metric(game, metric).weights, run.search,
+        metric = as_metric(game, metric)
+        if not isinstance(metric, BlockScalar):
+            # The pass encloses W^1/2 J W^-1/2 entrywise and bounds blocks by weight ratios:
+            # a full block metric's S J S^-1 is not enclosed (sgn/_metric_search.py skips it).
+            raise SGNError(f"the verified metric pass proves margins in block-scalar metrics "
+                           f"only, not in a {metric.kind} metric")
+        found, record = interval_metric_pass(game, metric.weights, run.search,
                                              executor=self.executor, deadline=run.deadline)
         return dataclasses.replace(found, proof=record)

@@ -235,6 +235,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
              "largest singular value of $M^(1\\/2) J M^(-1\\/2)$ on the region"),
         _row("weights $w$", _weights(cert.weights),
              "equal: the metric of the Euclidean test" if euclidean else
+             "SGN's own weights, shown beside the block metric that certifies"
+             if cert.metric is not None else
              "block weights found from the Jacobians (metric search); only ratios matter"
              if metric else "block weights of the metric; only ratios matter"),
     ]
@@ -309,7 +311,11 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "certified": certified,
         "euclidean": euclidean,
         # the metric route: how the rate was obtained, said under "What is guaranteed"
-        "route": (f"The weights were found from the Jacobians (metric search), and their "
+        "route": (f"The metric was found from the Jacobians (metric search): "
+                  f"{_matrix_words(cert.metric)}. Its metric margin $alpha$ was "
+                  f"{measured(cert)} on the region: it is the rate. SGN's small-gain test with "
+                  "the norm bounds does not certify this game.") if cert.metric is not None
+                 else (f"The weights were found from the Jacobians (metric search), and their "
                   f"metric margin $alpha$ was {measured(cert)} in $M(w)$ on the region: it is "
                   "the rate. SGN's small-gain test with the norm bounds does not certify this "
                   "game.") if metric else "",
@@ -325,6 +331,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                        "region of analysis (unconstrained play)",
         "geometry": prose(_geometry(cert)),
         "fisher": cert.geometry == "fisher",
+        # (only when true: older certificates' views stay as they were)
+        **({"block_matrix": True} if cert.metric is not None else {}),
         "bounds_how": how,
         "equilibrium": equilibrium,
         "numbers": numbers,
@@ -457,23 +465,50 @@ def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
     its metric margin (the certificate's margin), and SGN's own (failed) test beside it."""
     how = measured(cert)
     rows = []
-    if certified:
+    matrix = cert.metric
+    if certified and matrix is not None:
+        rows.append(_row(
+            "certified by", "metric search, " + ("eigenbasis" if matrix.get("rung") ==
+                                                 "eigenbasis" else "full blocks"),
+            f"{_matrix_words(matrix)}, found from the Jacobians; its metric margin was {how} on "
+            "the region; SGN's small-gain test does not certify with these norm bounds"))
+    elif certified:
         rows.append(_row(
             "certified by", "metric search",
             f"block weights found from the Jacobians, whose metric margin in $M(w)$ was {how} "
             "on the region; SGN's small-gain test does not certify with these norm bounds"))
-    rows.append(_row(
-        "metric margin $alpha$", number(cert.margin),
-        f"contraction rate of $F$ in the metric $M(w)$ of the weights below, {how}: "
-        "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
-        "the metric margin of the weights below, found from the Jacobians; it certifies "
-        "when $alpha > 0$"))
+    if matrix is not None:
+        rows.append(_row(
+            "metric margin $alpha$", number(cert.margin),
+            f"contraction rate of $F$ in the block metric $M$, {how}: "
+            "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
+            "the metric margin of the block metric found from the Jacobians"))
+        rows.append(_row("SGN margin $alpha(w)$", number(matrix.get("sgn_margin")),
+                         "SGN's own margin for the weights below, with the norm bounds"))
+    else:
+        rows.append(_row(
+            "metric margin $alpha$", number(cert.margin),
+            f"contraction rate of $F$ in the metric $M(w)$ of the weights below, {how}: "
+            "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
+            "the metric margin of the weights below, found from the Jacobians; it certifies "
+            "when $alpha > 0$"))
     rows.append(_row("Euclidean margin $gamma$", number(cert.bounds["euclidean_margin"]),
                      "the plain test with equal weights; it certifies when $gamma > 0$"))
     rows.append(_row("best SGN margin", number(cert.diagnostics.get("best_possible_margin")),
                      "the largest $alpha(w)$ SGN's norm bounds give for any block weights; "
                      "SGN's test does not certify here"))
     return rows
+
+
+def _matrix_words(matrix: dict) -> str:
+    """A certificate's block-matrix metric (schema version 3) in typst markup: its family and
+    each block's condition number (1 for block-scalar weights)."""
+    conds = ", ".join(number(float(np.linalg.cond(np.asarray(b, dtype=float))), 3)
+                      for b in matrix["blocks"][:6])
+    family = ("$P_i = Q_i \"diag\"(v_i) Q_i^T$ in each player's eigenbasis at the centre"
+              if matrix.get("rung") == "eigenbasis" else "a full SPD block $P_i$ per player")
+    return (f"the block metric $M = \"blockdiag\"(P_1, ..., P_N)$, {family} (condition "
+            f"numbers {conds}{', ...' if len(matrix['blocks']) > 6 else ''})")
 
 
 def _metric_gap_row(cert: Certificate) -> dict:
@@ -489,6 +524,9 @@ def _metric_gap_row(cert: Certificate) -> dict:
 
 def _geometry(cert: Certificate) -> str:
     """The metric in sgn's ASCII notation (typeset by prose())."""
+    if cert.metric is not None:
+        return ("Euclidean coordinates; the metric M is block-diagonal, an SPD block per "
+                "player (metric search)")
     if cert.geometry != "fisher":
         return "Euclidean, M(w) = blockdiag(w_i I)"
     m = cert.game.get("markov", {})
