@@ -43,8 +43,8 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
                 "not certify" if cert.band is not None else
                 "No ratio certifies by SGN's test: the curve stays below zero")
         chosen = ("the block metric $M = \"blockdiag\"(P_1, P_2)$ found from the Jacobians, "
-                  "placed at its blocks' scale ratio $(\"tr\" P_2 \/ d_2) \/ "
-                  "(\"tr\" P_1 \/ d_1)$, at its metric margin $alpha$ "
+                  "placed at its blocks' scale ratio $(\"tr\" P_2 \\/ d_2) \\/ "
+                  "(\"tr\" P_1 \\/ d_1)$, at its metric margin $alpha$ "
                   f"({measured(cert)} in $M$)" if cert.metric is not None else
                   "the block weights found from the Jacobians, at their metric margin "
                   f"$alpha$ ({measured(cert)} in $M(w)$)")
