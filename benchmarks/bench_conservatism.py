@@ -604,6 +604,11 @@ def print_matrix(rows) -> None:
           "construction), block-SDP =\n   best block-diagonal margin found, minRe = min Re "
           "eig(J) (an upper bound over all metrics)")
     cs = [r for r in rows if r["certified"]]
+    print(f"   steps, median certified / true threshold in the certificate's metric: Euler "
+          f"{fmt(median(r['euler_contr'] for r in cs), '.4f', 'x')}, RK4 "
+          f"{fmt(median(r['rk4'] for r in cs), '.4f', 'x')} (worst Euler "
+          f"{fmt(min((r['euler_contr'] for r in cs if r['euler_contr'] is not None), default=None), '.4f', 'x')}, RK4 "
+          f"{fmt(min((r['rk4'] for r in cs if r['rk4'] is not None), default=None), '.4f', 'x')})")
     print(f"   certified by {rung_counts(r['rung'] for r in rows)}; margin >= m_P in "
           f"{sum(r['margin'] >= r['in_p'] * (1 - 1e-6) for r in cs)}/{len(cs)}; worst (dense "
           f"margin in the certificate's metric - certified margin) "

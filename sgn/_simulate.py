@@ -118,6 +118,7 @@ class Simulation(Result):
         measure: "distance" (||x - x*||_M) or "residual" (||F(x)||_2, or the natural
             residual ||x - Pi(x - F(x))||_2 of a constrained game; no certified x*).
         runs: one `Run` per method.
+        metric_name: "M(w)", or "M" when the certificate records a block metric.
     """
 
     game: str
@@ -127,6 +128,8 @@ class Simulation(Result):
     basin: str
     measure: str
     runs: list
+    #: How the summary names the metric distances are in: "M(w)", or "M" for a block metric.
+    metric_name: str = "M(w)"
 
     @property
     def outcome(self) -> Outcome:
@@ -204,7 +207,8 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     if not runs:
         raise SGNError("no method to simulate")
     return Simulation(game.name, cert.status.value, x_star, np.asarray(cert.weights), basin,
-                      "distance" if certified else "residual", runs)
+                      "distance" if certified else "residual", runs,
+                      "M(w)" if cert.metric is None else "M")
 
 
 def _promise(cert: Certificate, game: Game, method: str, h: float,

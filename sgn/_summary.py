@@ -215,8 +215,10 @@ def summarize_simulation(sim) -> str:
         for v in run.violations[:5]:
             lines.append(f"  {run.method}: {describe_violation(v)}")
     if sim.measure == "distance":
-        lines.append("  factors are per step in the certified metric M(w); the flow's step is "
-                     "the time between observations")
+        name = getattr(sim, "metric_name", "M(w)")
+        lines.append(f"  factors are per step in the certified metric {name}"
+                     + ("" if name == "M(w)" else " (the certificate's block metric)")
+                     + "; the flow's step is the time between observations")
     else:
         lines.append("  factors are per step: of the residual ||F(x)||_2 (the natural residual "
                      "||x - Pi(x - F(x))||_2 on a strategy set), and of pairwise distances in "

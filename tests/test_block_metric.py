@@ -348,6 +348,7 @@ def test_simulate_measures_distances_in_the_block_metric(block_certificate):
     J, dims, game, cert = block_certificate
     sim = sgn.simulate(game, cert, starts=6, steps=60)
     assert sim.runs and all(r.verdict.value == "kept" and not r.violations for r in sim.runs)
+    assert sim.metric_name == "M"
     euler = next(r for r in sim.runs if r.method == "euler")
     # the observed per-step factor (distance to x* = 0 in M) is within the promised one, and
     # the promise is the dense ||I - h A||_2 in the metric
