@@ -1,0 +1,67 @@
+"""The Markov speed-ups change no number (issue 15): each is checked bit for bit against the
+path it replaces.
+
+- The screen keeps a Markov game's Jacobians for the next pass (_screening._JacobianMemo):
+  the worst values and points equal those of a screen that computes every Jacobian afresh,
+  and the kept Jacobians equal fresh ones at every point.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import sgn
+from sgn import _screening
+from sgn._bounds import _bounds_families, _metric_families
+from sgn._sampling import sample_points
+from sgn._shared import compiled
+
+
+def random_markov(states=3, actions=2, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = (states, actions, actions)
+    P = rng.dirichlet(np.ones(states), size=shape)
+    rewards = [rng.uniform(-1.0, 1.0, size=shape) for _ in range(2)]
+    return sgn.MarkovGame(transitions=P, rewards=rewards, discount=0.8, entropy=1.0,
+                          entropy_weighting="occupancy", name="random markov")
+
+
+@pytest.fixture(scope="module")
+def game():
+    return random_markov()
+
+
+def test_memo_changes_no_screened_value(game, monkeypatch):
+    points = sample_points(game.region, 300, 0)
+    more = np.concatenate([points, game.region.low + 0.5 * game.region.width
+                           * np.random.default_rng(1).random((7, game.dim))])
+    metric = game.metric([1.0, 2.5])
+    _screening._memo.__init__()
+    first = _screening.worst_points(game, "bounds", _bounds_families, None, points, 4, 0)
+    assert _screening._memo.game() is game
+    kept = _screening.worst_points(game, "metric", _metric_families, metric, more, 4, 0)
+    J, J_step = _screening._memo.values
+    monkeypatch.setattr(_screening, "MEMO_BYTES", 0)      # every Jacobian computed afresh
+    fresh_bounds = _screening.worst_points(game, "bounds", _bounds_families, None, points, 4, 0)
+    fresh = _screening.worst_points(game, "metric", _metric_families, metric, more, 4, 0)
+    for a, b in ((first, fresh_bounds), (kept, fresh)):
+        assert a[0].tobytes() == b[0].tobytes() and np.array_equal(a[1], b[1])
+    at = compiled(game, ("bound_jacobians",), "test-jacobians", lambda g: g.bound_jacobians)
+    for k in (0, 150, 299, 300, 306):      # sampled points and the 7 added ones
+        H, N = (np.asarray(m) for m in at(jnp.asarray(more[k])))
+        np.testing.assert_allclose(J[k], H, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(J_step[k], N, rtol=0, atol=1e-12)
+
+
+def test_memo_is_per_game_and_region(game):
+    other = random_markov(seed=1)
+    points = sample_points(game.region, 40, 0)
+    _screening._memo.__init__()
+    _screening.worst_points(game, "bounds", _bounds_families, None, points, 2, 0)
+    program = compiled(other, ("checked_bound_jacobians",), ("jacobians", 40),
+                       _screening._jacobian_program)
+    state = _screening._memo.start(other, points, 40, program)
+    assert state is not None and state[1] is False    # nothing of `game` is reused
+    assert _screening._memo.game() is game
