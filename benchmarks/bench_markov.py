@@ -95,15 +95,16 @@ def child(spec: dict, samples: int, warm: int) -> dict:
                            spec.get("solve_derivatives"))
     t_build = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cert = sgn.certify(game, samples=samples, seed=0)
-    t_cold = time.perf_counter() - t0
+    t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
 
-    warm_times = []
+    warm_times, warm_cpu = [], []
     for _ in range(warm):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         again = sgn.certify(game, samples=samples, seed=0)
         warm_times.append(time.perf_counter() - t0)
+        warm_cpu.append(time.process_time() - c0)
         assert again.status == cert.status and again.margin == cert.margin, "not deterministic"
     record = cert.to_dict()
     for key in ("seconds", "budget", "passes"):
@@ -111,7 +112,8 @@ def child(spec: dict, samples: int, warm: int) -> dict:
     digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "digest": digest, "sgn": os.path.dirname(os.path.dirname(sgn.__file__)),
-        "import": t_import, "build": t_build, "cold": t_cold,
+        "import": t_import, "build": t_build, "cold": t_cold, "cold_cpu": c_cold,
+        "warm_cpu": statistics.median(warm_cpu) if warm_cpu else float("nan"),
         "warm": statistics.median(warm_times) if warm_times else float("nan"),
         "status": str(cert.status.value), "margin": float(cert.margin),
         "dim": int(game.dim), "states": int(game.states), "actions": list(game.actions),
@@ -152,17 +154,23 @@ def table(title: str, rows: list, base: dict | None) -> list[str]:
 
 def against_baseline(runs: dict, old_runs: dict, baseline: str) -> list[str]:
     """Old/new medians and ratios per game, and whether the certificates are the same bits."""
-    lines = [f"against the baseline {baseline} (same run, interleaved; ratio = old / new)",
-             (f"{'game':<26}{'d':>5}  {'build old':>10}{'new':>7}{'x':>7}  {'cold old':>9}"
-              f"{'new':>8}{'x':>7}  {'warm old':>9}{'new':>8}{'x':>7}  same bits"),
-             "-" * 112]
+    lines = [f"against the baseline {baseline} (same run, interleaved; ratio = old / new; "
+             "cpu = process CPU seconds, all threads: less sensitive to other jobs' load)",
+             (f"{'game':<24}{'d':>4}  {'build old':>9}{'new':>7}{'x':>7}  {'cold old':>8}"
+              f"{'new':>7}{'x':>7}  {'warm old':>8}{'new':>7}{'x':>7}  {'cpu cold x':>10}"
+              f"{'warm x':>8}  same bits"),
+             "-" * 128]
     for label, rs in runs.items():
         olds = old_runs[label]
-        row = f"{label:<26}{rs[0]['dim']:>5}"
+        row = f"{label:<24}{rs[0]['dim']:>4}"
         for key in ("build", "cold", "warm"):
             a, b = median_of(olds, key), median_of(rs, key)
-            width = 10 if key == "build" else 9
-            row += f"  {a:>{width}.2f}{b:>{7 if key == 'build' else 8}.2f}{a / b:>6.2f}x"
+            row += f"  {a:>{9 if key == 'build' else 8}.2f}{b:>7.2f}{a / b:>6.2f}x"
+        if all("cold_cpu" in r for r in rs + olds):
+            row += (f"  {median_of(olds, 'cold_cpu') / median_of(rs, 'cold_cpu'):>9.2f}x"
+                    f"{median_of(olds, 'warm_cpu') / median_of(rs, 'warm_cpu'):>7.2f}x")
+        else:
+            row += f"  {'-':>10}{'-':>8}"
         same = {r["digest"] for r in rs} == {r["digest"] for r in olds} and \
             len({r["digest"] for r in rs}) == 1
         lines.append(row + f"  {'yes' if same else 'NO'}")
