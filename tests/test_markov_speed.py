@@ -1,9 +1,10 @@
-"""The Markov speed-ups change no number (issue 15): each is checked bit for bit against the
-path it replaces.
+"""The Markov speed-ups of issue 15.
 
-- The screen keeps a Markov game's Jacobians for the next pass (_screening._JacobianMemo):
-  the worst values and points equal those of a screen that computes every Jacobian afresh,
-  and the kept Jacobians equal fresh ones at every point.
+- The default path changes no number: the screen keeps a Markov game's Jacobians for the next
+  pass (_screening._JacobianMemo), and the worst values and points equal, bit for bit, those
+  of a screen that computes every Jacobian afresh; the kept Jacobians equal fresh ones.
+- The optional closed-form solve derivatives (MarkovGame(solve_derivatives="closed-form"))
+  agree with forward mode through the elimination and with inv(A) to 1e-12, not bit for bit.
 """
 
 from __future__ import annotations
