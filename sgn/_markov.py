@@ -88,7 +88,8 @@ class MarkovGame(Game):
             otherwise it is found by natural policy gradient and Newton's method.
         solve_derivatives: "elimination" (default) or "closed-form": how the derivatives of
             the occupancy and value solves are taken (`SOLVE_DERIVATIVES`); "closed-form"
-            is several times faster from about 8 states on, and agrees to rounding only.
+            computes the bound Jacobians faster as states grow (measured 7x at 30 states,
+            a whole certify 1.3x CPU at 8) and agrees with the default to rounding only.
     """
 
     geometry = "fisher"
