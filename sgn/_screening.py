@@ -35,6 +35,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import time
+import weakref
 from collections.abc import Callable
 
 import jax
@@ -224,6 +225,7 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
             matrices[family.matrices] = compiled(
                 game, (), (kind, "matrices", q, size),
                 lambda g, q=q: _matrices_program(families_for(g)[q]))
+    memo = _memo.start(game, points, size, jacobians)
     host_params = jax.tree.map(np.asarray, params)      # None stays None
     device_params = jax.tree.map(jnp.asarray, params)
     offsets = np.cumsum([0] + [f.size for f in families])
@@ -237,7 +239,12 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
         X = points[ids]
         X = np.concatenate([X, np.repeat(X[:1], size - len(ids), axis=0)])
         with clock("jacobians"):
-            J, J_step = jax.block_until_ready(jacobians(jnp.asarray(X)))
+            if memo is not None and memo[1]:    # the same values, computed before
+                J, J_step = (jnp.asarray(_padded(M, ids, size)) for M in memo[0])
+            else:
+                J, J_step = jax.block_until_ready(jacobians(jnp.asarray(X)))
+                if memo is not None:
+                    _memo.record(memo[0], ids, (J, J_step))
             J_step = J if J_step is None else J_step
         with clock("matrices"):
             tests = {function: jax.block_until_ready(program(J, J_step, device_params))
@@ -293,6 +300,8 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
                 testing.result()
         solved += testing.result()
         rounds += 1
+    if memo is not None and not memo[1]:
+        _memo.keep(game, points, memo[0])
     if progress:
         progress(total, total, f"sampling {kind}")
     return worst.values, worst.index, ScreenStats(rounds, solved, total * Q, clock.seconds)
@@ -332,6 +341,79 @@ def _solve(families, offsets, may_reach, J, J_step, params, ids, worst: _Worst) 
 def _check_finite(finite: np.ndarray, X: np.ndarray) -> None:
     if not finite.all():
         raise not_finite_error(X[int(np.flatnonzero(~finite)[0])])
+
+
+class _JacobianMemo:
+    """The screened Jacobians of the last sampled pass of one Markov game, for the next pass.
+
+    The metric pass screens the bounds pass's points again (plus the local search's), and a
+    Markov game's Jacobians (forward-mode derivatives through the linear solves of the
+    occupancy and the values) cost far more than the screen that reads them. So a pass keeps
+    its Jacobians, for one game at a time (a weak reference: the memo dies with the game), and
+    a later pass on points it has seen computes only the new ones, with the same compiled
+    program and round size. A point's Jacobians do not depend on the other points of its
+    round, so the values are bit for bit those computed afresh (tests/test_markov_speed.py;
+    benchmarks/README.md, "Markov games"). Only games in the Fisher geometry, and only within
+    MEMO_BYTES: elsewhere the Jacobians are cheap beside the screen.
+    """
+
+    def __init__(self):
+        self.game = None            # weakref.ref to the game
+        self.region = None          # and its region when the values were kept
+        self.rows, self.values = {}, None
+
+    def start(self, game, points: np.ndarray, size: int, program):
+        """Arrays (J, J_step) for every point (numpy (P, d, d); J_step None when it is J) and
+        whether they are all filled already; None when nothing is kept for this game.
+
+        When some points were seen, the others are computed here; when none were, the rounds
+        fill the arrays as they go (`record`), so they still overlap the host's screen.
+        """
+        total, d = points.shape
+        if game.geometry != "fisher" or 2 * total * d * d * 8 > MEMO_BYTES:
+            return None
+        same = (self.game is not None and self.game() is game
+                and self.region == _region_key(game))
+        at = np.array([self.rows.get(row.tobytes(), -1) if same else -1 for row in points])
+        seen = np.flatnonzero(at >= 0)
+        J, J_step = np.empty((total, d, d)), np.empty((total, d, d))
+        if seen.size == 0:
+            return (J, J_step), False
+        J[seen] = self.values[0][at[seen]]
+        J_step[seen] = self.values[1][at[seen]]
+        missing = np.flatnonzero(at < 0)
+        for lo in range(0, missing.size, size):
+            ids = missing[lo:lo + size]
+            self.record((J, J_step), ids, program(jnp.asarray(_padded(points, ids, size))))
+        self.keep(game, points, (J, J_step))
+        return (J, J_step), True
+
+    @staticmethod
+    def record(arrays, ids, computed) -> None:
+        """Copy a round's Jacobians (device, padded) into the arrays at rows `ids`."""
+        J_new, J_step_new = computed
+        arrays[0][ids] = np.asarray(J_new)[:len(ids)]
+        arrays[1][ids] = np.asarray(J_new if J_step_new is None else J_step_new)[:len(ids)]
+
+    def keep(self, game, points, arrays) -> None:
+        self.game, self.region = weakref.ref(game), _region_key(game)
+        self.rows = {row.tobytes(): k for k, row in enumerate(points)}
+        self.values = arrays
+
+
+def _region_key(game) -> bytes:
+    return game.region.low.tobytes() + game.region.high.tobytes()
+
+
+def _padded(points, ids, size):
+    """points[ids], padded to `size` rows with the first (the compiled round size)."""
+    return points[np.concatenate([ids, np.repeat(ids[:1], size - len(ids))])]
+
+
+#: Most bytes the Jacobian memo keeps (J and J_step at every point of a pass).
+MEMO_BYTES = 256 * 2**20
+
+_memo = _JacobianMemo()
 
 
 def _memory_round(d: int) -> int:
