@@ -158,8 +158,8 @@ def smallest_eigenvalue(matvec, v0, iterations: int, key, *, restarts: int = 0,
         count, _, theta, r = state
         return (count < restarts) & (r > rtol * jnp.abs(theta) + 1e-300)
 
-    if restarts > 0:
-        _, y, theta, r = jax.lax.while_loop(unfinished, more, (0, y, theta, r))
+    # `restarts` and `rtol` may be traced: one compiled program serves quick and converged runs.
+    _, y, theta, r = jax.lax.while_loop(unfinished, more, (0, y, theta, r))
     return Ritz(theta, y, r)
 
 

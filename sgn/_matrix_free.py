@@ -82,7 +82,7 @@ class MatrixFree:
     screen_iterations: int = 12
     iterations: int = 40
     restarts: int = 6
-    rtol: float = 1e-10
+    rtol: float = 1e-8
     refine_starts: int = 3
     refine_steps: int = 8
     batch_bytes: int | None = None
@@ -249,11 +249,12 @@ def _screen_program(iterations):
     return make
 
 
-def _point_program(iterations, restarts, rtol):
-    """measure(x, scale, kind, mask_r, mask_c, v0, key) -> (badness, residual, vector, a, b),
-    run to convergence (restarted)."""
+def _point_program(iterations):
+    """measure(x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol) -> (badness, residual,
+    vector, a, b): `iterations` Lanczos steps from v0, restarted up to `restarts` times until
+    the residual is within rtol (both traced: one program for quick and converged runs)."""
     def make(game):
-        def measure(x, scale, kind, mask_r, mask_c, v0, key):
+        def measure(x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol):
             return _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations,
                             restarts, rtol)
         return measure
@@ -356,10 +357,8 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
     starts = max(1, min(estimator.refine_starts, len(points)))
     order = np.argsort(-values, axis=0, kind="stable")[:starts]        # (starts, Q)
     measure_at = compiled(game, ("pseudo_gradient",),
-                          ("matrix-free", "point", estimator.iterations, estimator.restarts,
-                           estimator.rtol),
-                          _point_program(estimator.iterations, estimator.restarts,
-                                         estimator.rtol))
+                          ("matrix-free", "point", estimator.iterations),
+                          _point_program(estimator.iterations))
     gradient = compiled(game, ("pseudo_gradient",), ("matrix-free", "gradient"),
                         _gradient_program)
     low, width = game.region.low, game.region.width
@@ -372,8 +371,12 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
         if progress:
             progress(q, Q, f"refining {kind} extremes (matrix-free)")
 
-        def measure(x, v, q=q):
-            return measure_at(x, scale, kinds[q], masks_r[q], masks_c[q], v, key)
+        def measure(x, v, converged=False, q=q):
+            # The climb's runs are warm-started from the previous point's Krylov vector, so
+            # one Lanczos run per step keeps converging along the way; the runs that count
+            # (each start's first and last point) restart until the residual is within rtol.
+            return measure_at(x, scale, kinds[q], masks_r[q], masks_c[q], v, key,
+                              estimator.restarts if converged else 0, estimator.rtol)
 
         for s in range(starts):
             x = points[order[s, q]]
@@ -414,9 +417,9 @@ def _climb(measure, gradient, x0, v0, steps, low, width) -> _Trail:
     cut, one that does is lengthened. The best point measured is kept: every value is a real
     (converged Krylov) measurement."""
     x = np.asarray(x0, dtype=np.float64)
-    value, residual, vector, a, b = measure(jnp.asarray(x), jnp.asarray(v0))
+    value, residual, vector, a, b = measure(jnp.asarray(x), jnp.asarray(v0), True)
     value, residual = float(value), float(residual)
-    start, evaluations, t = value, 1, INITIAL_STEP
+    start, evaluations, t, moved = value, 1, INITIAL_STEP, False
     while evaluations <= steps and t >= MIN_STEP and np.isfinite(value):
         g = np.asarray(gradient(jnp.asarray(x), a, b)) * width
         top = float(np.max(np.abs(g))) if g.size else 0.0
@@ -429,9 +432,16 @@ def _climb(measure, gradient, x0, v0, steps, low, width) -> _Trail:
         if float(found[0]) > value:
             x, value, residual = x_new, float(found[0]), float(found[1])
             vector, a, b = found[2:]
-            t = min(1.0, 2.0 * t)
+            t, moved = min(1.0, 2.0 * t), True
         else:
             t *= 0.25
+    if moved:
+        # The end point to convergence, from its own Krylov vector (the value can only grow:
+        # the restarted space contains that vector).
+        found = measure(jnp.asarray(x), vector, True)
+        evaluations += 1
+        if float(found[0]) >= value:
+            value, residual = float(found[0]), float(found[1])
     return _Trail(x, value, residual, start, evaluations)
 
 

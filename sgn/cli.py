@@ -141,6 +141,12 @@ def _emit(fmt: str, data: dict, text: str) -> None:
                    "compiling the interval program (tracing, no XLA compile), the first "
                    "enclosure of the whole region, and the batch in progress. Not counted: "
                    "loading the game, and the equilibrium search after a certified result.")
+@click.option("--jacobian", type=click.Choice(["auto", "dense", "matrix-free"]), default="auto",
+              show_default=True,
+              help="How sampled bounds read the Jacobian: dense d x d matrices at thousands of "
+                   "points, or matrix-free (Lanczos on Jacobian-vector products at a screen of "
+                   "points plus local search; for large players, docs/matrix-free.md). auto: "
+                   "matrix-free above 1024 coordinates.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where --verify's boxes are bounded: in-process, or on "
                                       "Dask (pip install 'small-gain-nash[dask]').")
@@ -149,7 +155,7 @@ def _emit(fmt: str, data: dict, text: str) -> None:
 @_output_options
 @_guarded
 def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max_seconds,
-            executor, scheduler, fmt, quiet):
+            jacobian, executor, scheduler, fmt, quiet):
     """Certify GAME_FILE (a Python file defining `game` or `make_game`).
 
     Exit 0 when certified, 1 when not certified or inconclusive, 2 for bad usage or bad input,
@@ -169,9 +175,17 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
     if executor == "dask" and not prove:
         raise click.BadParameter("--executor dask spreads --verify's work; add --verify",
                                  param_hint="--executor")
+    if prove and jacobian == "matrix-free":
+        raise click.BadParameter("--verify proves bounds by intervals; matrix-free bounds are "
+                                 "sampled estimates: drop one", param_hint="--jacobian")
     game = load_game(game_file, parse_params(params))
     options = {"method": "interval", "max_boxes": max_boxes, "max_seconds": max_seconds} \
         if prove else {}
+    if not prove and jacobian != "auto":
+        from ._bounds import Sampled
+        from ._matrix_free import MatrixFree
+
+        options["estimator"] = MatrixFree() if jacobian == "matrix-free" else Sampled()
     with contextlib.ExitStack() as stack:
         if executor == "dask":
             from ._interval import dask_executor
