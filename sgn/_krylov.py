@@ -95,9 +95,12 @@ def lanczos(matvec, v0, iterations: int, key, *, mask=None, dim=None):
         beta = jnp.linalg.norm(w)
         scale = jnp.maximum(scale, jnp.abs(alpha) + beta)
         broke = beta <= BREAKDOWN * scale
-        fresh = jax.random.normal(jax.random.fold_in(key, j), (n,), w.dtype)
-        fresh = orthogonalise(Q, fresh if mask is None else fresh * mask, j)
-        w = jnp.where(broke, fresh, w)
+        def fresh(_):
+            v = jax.random.normal(jax.random.fold_in(key, j), (n,), w.dtype)
+            return orthogonalise(Q, v if mask is None else v * mask, j)
+
+        # (a cond: the fresh vector costs two more orthogonalisations, only on breakdown)
+        w = jax.lax.cond(broke, fresh, lambda _: w, None)
         nxt = w / jnp.linalg.norm(w)
         more = (j + 1 < dim) & jnp.isfinite(nxt).all()
         Q = Q.at[j + 1].set(jnp.where(more, nxt, 0.0))
