@@ -148,21 +148,22 @@ def smallest_eigenvalue(matvec, v0, iterations: int, key, *, restarts: int = 0,
         theta, r = _rayleigh(matvec, y)
         return y, theta, r
 
-    y, theta, r = cycle(v0, 0)
-
     def more(state):
         count, y, theta, r = state
-        y2, theta2, r2 = cycle(y, count + 1)
+        y2, theta2, r2 = cycle(y, count)
         better = theta2 <= theta           # in exact arithmetic always; rounding may differ
         return (count + 1, jnp.where(better, y2, y), jnp.where(better, theta2, theta),
                 jnp.where(better, r2, r))
 
     def unfinished(state):
         count, _, theta, r = state
-        return (count < restarts) & (r > rtol * jnp.abs(theta) + 1e-300)
+        return (count == 0) | ((count <= restarts) & (r > rtol * jnp.abs(theta) + 1e-300))
 
-    # `restarts` and `rtol` may be traced: one compiled program serves quick and converged runs.
-    _, y, theta, r = jax.lax.while_loop(unfinished, more, (0, y, theta, r))
+    # One loop runs the first cycle and the restarts, so the operator's program is traced (and
+    # compiled) once, not once per place it is called; `restarts` and `rtol` may be traced:
+    # one compiled program serves quick and converged runs.
+    inf = jnp.asarray(jnp.inf, v0.dtype)
+    _, y, theta, r = jax.lax.while_loop(unfinished, more, (0, v0, inf, inf))
     return Ritz(theta, y, r)
 
 

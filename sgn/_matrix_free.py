@@ -213,15 +213,20 @@ def _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations, restarts
     """(badness, residual, Krylov vector, a, b) of one quantity at x: badness = a^T J(x) b for
     the Krylov vectors (the fixed-vector quotient the search climbs), the residual the Ritz
     residual of the eigen- or singular pair (sgn/_krylov.py)."""
-    G, B, Bt = _operator(game, x, scale, kind, mask_r, mask_c)
+    G, B, _ = _operator(game, x, scale, kind, mask_r, mask_c)
     v0 = mask_c * v0
     found = smallest_eigenvalue(lambda v: -G(v), v0, iterations, key, restarts=restarts,
                                 rtol=rtol, mask=mask_c)
     y = found.vector
     By = B(y)
     sigma = jnp.linalg.norm(By)
-    u = jnp.where(sigma > 0, By / jnp.where(sigma > 0, sigma, 1.0), 0.0)
-    singular_residual = jnp.linalg.norm(Bt(u) - sigma * y) / jnp.sqrt(2.0)
+    positive = sigma > 0
+    u = jnp.where(positive, By / jnp.where(positive, sigma, 1.0), 0.0)
+    # The singular triplet's residual ||B^T u - sigma y|| / sqrt 2 without another product:
+    # B^T u = G y / sigma, and sigma^2 = y^T G y (both = ||B y||^2), so it is the eigenpair's
+    # residual ||G y - theta y|| over sigma sqrt 2 (sgn/_krylov.py, module doc).
+    singular_residual = jnp.where(positive, found.residual / jnp.where(positive, sigma, 1.0),
+                                  0.0) / jnp.sqrt(2.0)
     eigen = kind == 0
     badness = jnp.where(eigen, -found.value, sigma)
     residual = jnp.where(eigen, found.residual, singular_residual)

@@ -214,3 +214,24 @@ def test_large_game_without_a_dense_jacobian(monkeypatch):
     assert cert.status is sgn.Status.CERTIFIED
     assert cert.equilibrium["found"]
     assert cert.step_sizes["direct"] is None or not cert.step_sizes.get("direct")
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+def test_cli_jacobian_option(run_cli):
+    """`--jacobian matrix-free` on the bundled GAN (d = 59): the certificate says how the
+    Jacobian was read and re-checks; `--jacobian dense` keeps the dense record; matrix-free
+    with --verify is refused as bad usage."""
+    import json
+
+    from conftest import EXAMPLES
+
+    gan = EXAMPLES / "tanh_gan.py"
+    free = run_cli("certify", gan, "--jacobian", "matrix-free", "--format", "json")
+    assert free.exit_code in (0, 1), free.stderr
+    data = json.loads(free.stdout)
+    assert data["estimator"]["operator"] == "matrix-free" and data["verified"] is False
+    dense = run_cli("certify", gan, "--jacobian", "dense", "--samples", "64", "--format", "json")
+    assert "operator" not in json.loads(dense.stdout)["estimator"]
+    refused = run_cli("certify", gan, "--jacobian", "matrix-free", "--verify")
+    assert refused.exit_code == 2 and "--jacobian" in refused.stderr
