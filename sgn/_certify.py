@@ -45,8 +45,10 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
             arithmetic and branch and bound: a verified certificate; falls back to sampled
             bounds, with a note, when the game is not smooth, not in the Euclidean geometry,
             or uses an operation intervals do not support).
-        estimator: how bounds are obtained: `Sampled()` (the default) or `Verified()`; when
-            given, it decides the method.
+        estimator: how bounds are obtained: `Sampled()` (the default), `MatrixFree()`
+            (Jacobian-vector products only; the default above _config.MATRIX_FREE_DIM
+            coordinates, docs/matrix-free.md) or `Verified()`; when given, it decides the
+            method.
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
         executor: a concurrent.futures.Executor for the interval work (default in-process).
         max_boxes, max_seconds: the branch-and-bound budget of method="interval".
