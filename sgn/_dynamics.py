@@ -252,7 +252,7 @@ def _newton_direction(game: Game, x, F):
                        lambda g: lambda x, v: jax.jvp(g.pseudo_gradient, (x,), (v,))[1])
     at = jnp.asarray(x)
     J = sla.LinearOperator((game.dim, game.dim), dtype=np.float64,
-                           matvec=lambda v: np.asarray(product(at, jnp.asarray(v.ravel()))))
+                           matvec=lambda v: np.array(product(at, jnp.asarray(v.ravel()))))
     dx, info = sla.gmres(J, F, rtol=1e-12, atol=0.0, restart=50, maxiter=20)
     return dx if info == 0 and np.isfinite(dx).all() else None
 

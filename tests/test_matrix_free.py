@@ -235,3 +235,16 @@ def test_cli_jacobian_option(run_cli):
     assert "operator" not in json.loads(dense.stdout)["estimator"]
     refused = run_cli("certify", gan, "--jacobian", "matrix-free", "--verify")
     assert refused.exit_code == 2 and "--jacobian" in refused.stderr
+
+
+def test_newton_direction_without_a_dense_jacobian():
+    """The equilibrium search's Newton step for large games (GMRES on jvps) is the dense
+    solve's."""
+    from sgn._dynamics import _newton_direction
+
+    game = random_game([4, 6], seed=7)
+    x = game.region.centre + 0.1
+    F = np.asarray(game.field_fn(jnp.asarray(x)))
+    J = np.asarray(game.jacobian(jnp.asarray(x)))
+    assert np.allclose(_newton_direction(game, x, F), np.linalg.solve(J, F), rtol=1e-8,
+                       atol=1e-12 * np.abs(F).max())
