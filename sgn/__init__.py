@@ -29,7 +29,7 @@ _PUBLIC = {
     "_interval": ("Verified",),
     "_load": ("load_game",),
     "_matrix_free": ("MatrixFree",),
-    "_metric": ("BlockScalar", "Fisher"),
+    "_metric": ("BlockScalar", "BlockMatrix", "Fisher"),
     "_markov": ("MarkovGame",),
     "_simulate": ("Run", "Simulation", "simulate"),
     "_steps": ("StepSizes", "euler_factor", "rk4_factor", "step_sizes"),
