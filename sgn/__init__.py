@@ -28,6 +28,7 @@ _PUBLIC = {
     "_game": ("Box", "Game"),
     "_interval": ("Verified",),
     "_load": ("load_game",),
+    "_matrix_free": ("MatrixFree",),
     "_metric": ("BlockScalar", "BlockMatrix", "Fisher"),
     "_markov": ("MarkovGame",),
     "_simulate": ("Run", "Simulation", "simulate"),

@@ -112,6 +112,8 @@ class Bounds(Result):
             "max_evaluations": per start} (empty for exact bounds).
         proof: what proved bounds rest on, for the certificate (sgn.Verified's run record;
             None for sampled and exact bounds; not serialised).
+        estimator_record: entries the estimator adds to the certificate's estimator record
+            (sgn.MatrixFree: how the Jacobian was read, its iterations and residuals).
     """
 
     curvature: np.ndarray
@@ -128,6 +130,7 @@ class Bounds(Result):
     allowances: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
     search: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
     proof: object = dataclasses.field(repr=False, compare=False, default=None)
+    estimator_record: dict = dataclasses.field(repr=False, compare=False, default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

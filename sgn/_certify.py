@@ -46,8 +46,10 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
             arithmetic and branch and bound: a verified certificate; falls back to sampled
             bounds, with a note, when the game is not smooth, not in the Euclidean geometry,
             or uses an operation intervals do not support).
-        estimator: how bounds are obtained: `Sampled()` (the default) or `Verified()`; when
-            given, it decides the method.
+        estimator: how bounds are obtained: `Sampled()` (the default), `MatrixFree()`
+            (Jacobian-vector products only; the default above _config.MATRIX_FREE_DIM
+            coordinates, docs/matrix-free.md) or `Verified()`; when given, it decides the
+            method.
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
         executor: a concurrent.futures.Executor for the interval work (default in-process).
         max_boxes, max_seconds: the branch-and-bound budget of method="interval".
@@ -57,6 +59,8 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
             that certify).
         progress: optional callback progress(done, total, description) for long work.
     """
+    if estimator is None and method == "sampled":
+        estimator = auto_estimator(game)       # matrix-free for large games, else None (dense)
     given = estimator
     estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,
                            target_ratio)
@@ -92,6 +96,10 @@ def _estimator(method, estimator, samples, seed, executor, max_boxes, max_second
     if target_ratio is not None and not (method == "interval" and sampled):
         raise SGNError("target_ratio asks branch and bound for tighter proved bounds: it "
                        "applies to method=\"interval\" only (or give Verified(target_ratio=...))")
+    if _is_matrix_free(estimator) and method == "sampled":
+        return dataclasses.replace(
+            estimator, samples=estimator.samples if samples is None else int(samples),
+            seed=estimator.seed if seed is None else int(seed))
     if method == "interval" and sampled:
         from ._interval import Verified
         from ._interval._branch import check_target_ratio
@@ -101,6 +109,20 @@ def _estimator(method, estimator, samples, seed, executor, max_boxes, max_second
                   if v is not None}
         return Verified(executor=executor, **budget)
     return _sampled(estimator, samples, seed) if sampled else estimator
+
+
+def auto_estimator(game: Game):
+    """sgn.MatrixFree() when the game is too large for dense Jacobians (game.dim above
+    _config.MATRIX_FREE_DIM, Euclidean geometry), else None (certify's dense default)."""
+    if game.dim > _config.MATRIX_FREE_DIM and game.geometry == "euclidean":
+        from ._matrix_free import MatrixFree
+
+        return MatrixFree()
+    return None
+
+
+def _is_matrix_free(estimator) -> bool:
+    return bool(getattr(estimator, "matrix_free", False))
 
 
 def _sampled(estimator, samples, seed) -> Sampled:
@@ -280,6 +302,7 @@ def _estimator_record(bounds: Bounds, metric: MetricBounds) -> dict:
         "jacobian_evaluations": bounds.evaluated + metric.evaluated,
         "constant_jacobian": bounds.method == "exact",
         **_sampling_record(bounds, metric),
+        **bounds.estimator_record,
         **({} if run is None else
            _interval_estimator(run.search, metric.proof, run.deadline.elapsed())),
     }
@@ -485,6 +508,14 @@ def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
     elif bounds.exact:
         notes.append("the Jacobian is constant, so the bounds are exact (one evaluation, "
                      "widened by a rounding allowance): this certificate is verified")
+    elif bounds.estimator_record.get("operator") == "matrix-free":
+        notes.append(f"bounds are matrix-free Krylov estimates (Lanczos on Jacobian-vector "
+                     f"products, no dense Jacobian) at {bounds.samples} screen points plus "
+                     "local search: Krylov values approach each extreme from inside, so each "
+                     "bound is pushed past the worst value found by its Ritz residual plus the "
+                     "search's spread (estimator.allowances, estimator.krylov), not proved: the "
+                     "certificate holds if the true extremes on the region are no worse than "
+                     "these bounds")
     else:
         notes.append(f"bounds are estimated from {bounds.samples} sample points plus local "
                      "search, each pushed past the worst value found by the search's allowance "

@@ -44,3 +44,9 @@ BISECTION_RTOL = 1e-7
 #: make them optimistic: LAPACK's symmetric eigen-solvers and SVD are backward stable with errors
 #: below c * n * eps * ||A||; we take c = 4.
 ROUNDING_SLACK_FACTOR = 4.0
+
+#: Above this many joint coordinates, `certify` (with no estimator given) reads the Jacobian
+#: through products only (sgn.MatrixFree) instead of forming it densely (sgn.Sampled): dense
+#: costs d products and d^2 memory per point at thousands of points. Measured where the dense
+#: path falls behind (benchmarks/README.md, "Matrix-free bounds").
+MATRIX_FREE_DIM = 1024

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _config
 from ._errors import GameDefinitionError
 from ._game import Game
 from ._metric import as_metric
@@ -218,14 +219,21 @@ def _euler_loop(game):
 
 
 def _newton_polish(game: Game, x, r):
-    """A few Newton steps on F(x) = 0 from the last Euler iterate (analysis regions only)."""
+    """A few Newton steps on F(x) = 0 from the last Euler iterate (analysis regions only).
+
+    Large games (d above _config.MATRIX_FREE_DIM) solve J dx = F by GMRES on Jacobian-vector
+    products instead of forming J (the step is still checked by the residual)."""
+    large = game.dim > _config.MATRIX_FREE_DIM
     for _ in range(20):
-        J = np.asarray(game.jacobian_fn(jnp.asarray(x)))
         F = np.asarray(game.field_fn(jnp.asarray(x)))
         try:
-            x_new = x - np.linalg.solve(J, F)
+            dx = _newton_direction(game, x, F) if large else np.linalg.solve(
+                np.asarray(game.jacobian_fn(jnp.asarray(x))), F)
         except np.linalg.LinAlgError:
             break
+        if dx is None:
+            break
+        x_new = x - dx
         if not ((x_new >= game.region.low) & (x_new <= game.region.high)).all():
             break
         r_new = residual(game, x_new)
@@ -233,6 +241,20 @@ def _newton_polish(game: Game, x, r):
             break
         x, r = x_new, r_new
     return x, r
+
+
+def _newton_direction(game: Game, x, F):
+    """J(x)^-1 F by GMRES on Jacobian-vector products (never a d x d matrix), or None when it
+    does not converge."""
+    import scipy.sparse.linalg as sla
+
+    product = compiled(game, ("pseudo_gradient",), "newton_jvp",
+                       lambda g: lambda x, v: jax.jvp(g.pseudo_gradient, (x,), (v,))[1])
+    at = jnp.asarray(x)
+    J = sla.LinearOperator((game.dim, game.dim), dtype=np.float64,
+                           matvec=lambda v: np.array(product(at, jnp.asarray(v.ravel()))))
+    dx, info = sla.gmres(J, F, rtol=1e-12, atol=0.0, restart=50, maxiter=20)
+    return dx if info == 0 and np.isfinite(dx).all() else None
 
 
 def basin(game: Game, metric, x_star) -> Basin:

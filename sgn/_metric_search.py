@@ -108,6 +108,10 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
         # A metric that changes from point to point (Fisher): its certificate rests on SGN's
         # bounds (docs/fisher.md), and a margin of the step Jacobians alone does not make one.
         return None
+    if getattr(estimator, "matrix_free", False):
+        # The LMI needs the dense Jacobians at the scenario points (d x d each), which a
+        # matrix-free run exists to avoid: SGN's and the Euclidean test stand alone.
+        return None
     points = scenario_points(game, bounds)
     found = _rung(game, estimator, bounds, points, "scalar", tol, progress)
     if found is not None:

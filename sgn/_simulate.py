@@ -241,8 +241,11 @@ def promised_factor(cert: Certificate, game: Game, method: str, h: float) -> flo
         return certified_factor(method, h, alpha, beta, game.constrained)
     if method == "euler":
         return euler_promise(steps, h, alpha, beta)
-    return rk4_promise(steps, h, alpha, beta,
-                       centre_jacobian(game, certificate_metric(game, cert)))
+    # The centre Jacobian is dense (d x d): formed only for the direct RK4 proof that reads it.
+    direct = steps.get("direct") or {}
+    A_c = (centre_jacobian(game, certificate_metric(game, cert))
+           if direct.get("rk4_spread") is not None else None)
+    return rk4_promise(steps, h, alpha, beta, A_c)
 
 
 def _x_star_error(game: Game, x_star, metric, alpha: float, eq: dict) -> float:

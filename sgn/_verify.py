@@ -19,6 +19,11 @@ Every claim of the certificate is checked one of four ways (`Check.how`):
   branch and bound with the certificate's box budget (the boxes it enclosed, as recorded;
   seconds are only a safety limit); a stored bound tighter than the one re-proved fails.
 
+Certificates made matrix-free (estimator.operator "matrix-free"), and every game above
+_config.MATRIX_FREE_DIM coordinates, are re-sampled by sgn.MatrixFree: no d x d Jacobian is
+formed; direct step sizes, which rest on dense Jacobians, are then not re-checked (a failing
+check says so: "skipped").
+
 Each failure says what broke, where, and by how much.
 """
 
@@ -31,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ._bounds import estimate_bounds, estimate_contraction, estimate_in_metric
-from ._config import DEFAULT_SAMPLES
+from ._config import DEFAULT_SAMPLES, MATRIX_FREE_DIM
 from ._certificate import Certificate, Status
 from ._dynamics import EQUILIBRIUM_FTOL, basin, residual
 from ._errors import CertificateFormatError
@@ -123,8 +128,10 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
     """
     check_same_game(cert, game)
     # The file's sample count is not trusted to set how hard it is checked: at least the
-    # default, more when the certificate itself used more.
-    samples = int(samples or max(DEFAULT_SAMPLES, cert.estimator["samples"]))
+    # default, more when the certificate itself used more (a matrix-free re-check: at least
+    # sgn.MatrixFree's default screen, whose points each cost Krylov runs, not one Jacobian).
+    floor = _matrix_free_estimator().samples if _matrix_free(cert, game) else DEFAULT_SAMPLES
+    samples = int(samples or max(floor, cert.estimator["samples"]))
     seed = int(cert.estimator["seed"]) + 1 if seed is None else int(seed)
     checks = (_recomputed(cert) + _basin_checks(cert, game) + _traced(cert, game)
               + _resampled(cert, game, samples, seed) + _equilibrium_checks(cert, game)
@@ -383,11 +390,29 @@ def _label(i: int, j: int) -> str:
     return f"L_{i + 1},{j + 1}"
 
 
+def _matrix_free(cert: Certificate, game: Game) -> bool:
+    """Re-measure through Jacobian-vector products only (sgn.MatrixFree): the certificate was
+    made that way, or the game is too large for dense Jacobians (_config.MATRIX_FREE_DIM)."""
+    return game.geometry == "euclidean" and (
+        cert.estimator.get("operator") == "matrix-free" or game.dim > MATRIX_FREE_DIM)
+
+
+def _matrix_free_estimator(**options):
+    from ._matrix_free import MatrixFree
+
+    return MatrixFree(**options)
+
+
 def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[Check]:
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     L = np.asarray(cert.bounds["coupling"], dtype=float)
     scale = max(float(np.abs(mu).max()), float(L.max()), 1e-300)
-    fresh = estimate_bounds(game, samples=samples, seed=seed)
+    if _matrix_free(cert, game):
+        estimator = _matrix_free_estimator(samples=samples, seed=seed)
+        fresh = estimator.bounds(game)
+    else:
+        estimator = None
+        fresh = estimate_bounds(game, samples=samples, seed=seed)
     # A constant Jacobian is evaluated once, exactly: a re-measurement, not a sample.
     how = "re-measured" if fresh.method == "exact" else "sampled"
     # The fresh run's values at the points it evaluated, not its bounds: a bound moved past
@@ -436,7 +461,9 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             f"Euclidean Lipschitz constant: stored {stored_lip:.9g}, fresh samples reach "
             f"{reached_lip:.9g}" + ("" if ok else f", above it by {reached_lip - stored_lip:.3g}"),
             how=how))
-    metric = estimate_in_metric(game, certificate_metric(game, cert), fresh)
+    metric = (estimate_in_metric(game, certificate_metric(game, cert), fresh)
+              if estimator is None else
+              estimator.in_metric(game, certificate_metric(game, cert), fresh))
     reached_beta = metric.lipschitz - metric.allowances.get("lipschitz", 0.0)
     reached_margin = metric.margin + metric.allowances.get("margin", 0.0)
     beta = float(cert.bounds["lipschitz"])
@@ -464,6 +491,11 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
         + ("" if ok else f" at x = {_short(metric.margin_point)}, below it by "
                          f"{stored_mm - reached_margin:.3g}"),
         None if ok else metric.margin_point.tolist(), how))
+    if estimator is not None:
+        checks.append(Check(
+            "estimator.operator", True, cert.estimator.get("operator"), "matrix-free",
+            "bounds re-measured matrix-free (Krylov estimates on Jacobian-vector products, fresh "
+            "seed): like any sampled re-check they can refute a bound, not prove it", how=how))
     return checks + _direct_step_checks(cert, game, fresh, how)
 
 
@@ -475,6 +507,14 @@ def _direct_step_checks(cert: Certificate, game: Game, fresh, how: str) -> list[
     direct = (steps or {}).get("direct")
     if cert.status is not Status.CERTIFIED or not direct or not steps.get("alpha_beta"):
         return []
+    if game.dim > MATRIX_FREE_DIM:
+        # The direct steps rest on dense Jacobians (the centre's, the contraction pass's):
+        # not formed for a game this large. Said, not passed silently: the check fails.
+        return [Check("step_sizes.direct", False, direct, None,
+                      f"the direct step sizes are not re-checked: they need dense {game.dim} x "
+                      f"{game.dim} Jacobians, which sgn does not form above "
+                      f"{MATRIX_FREE_DIM} coordinates; SGN's own steps (alpha_beta) are "
+                      "checked above", how="skipped")]
     metric = certificate_metric(game, cert)
     (h_best, h_edge), (q_best, q_edge) = direct["euler_steps"], direct["euler_factors"]
     spread = math.inf if direct["rk4_spread"] is None else float(direct["rk4_spread"])

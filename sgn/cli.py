@@ -152,6 +152,12 @@ def _emit(fmt: str, data: dict, text: str) -> None:
                    "factor of 2), or the box budget ends. The certificate records the target "
                    "and the ratio reached (estimator.target_ratio, estimator.margin_ratio). "
                    "Default: stop at the first bounds that certify.")
+@click.option("--jacobian", type=click.Choice(["auto", "dense", "matrix-free"]), default="auto",
+              show_default=True,
+              help="How sampled bounds read the Jacobian: dense d x d matrices at thousands of "
+                   "points, or matrix-free (Lanczos on Jacobian-vector products at a screen of "
+                   "points plus local search; for large players, docs/matrix-free.md). auto: "
+                   "matrix-free above 1024 coordinates.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where --verify's boxes are bounded: in-process, or on "
                                       "Dask (pip install 'small-gain-nash[dask]').")
@@ -160,7 +166,7 @@ def _emit(fmt: str, data: dict, text: str) -> None:
 @_output_options
 @_guarded
 def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max_seconds,
-            target_ratio, executor, scheduler, fmt, quiet):
+            target_ratio, jacobian, executor, scheduler, fmt, quiet):
     """Certify GAME_FILE (a Python file defining `game` or `make_game`).
 
     Exit 0 when certified, 1 when not certified or inconclusive, 2 for bad usage or bad input,
@@ -183,9 +189,17 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
     if executor == "dask" and not prove:
         raise click.BadParameter("--executor dask spreads --verify's work; add --verify",
                                  param_hint="--executor")
+    if prove and jacobian == "matrix-free":
+        raise click.BadParameter("--verify proves bounds by intervals; matrix-free bounds are "
+                                 "sampled estimates: drop one", param_hint="--jacobian")
     game = load_game(game_file, parse_params(params))
     options = {"method": "interval", "max_boxes": max_boxes, "max_seconds": max_seconds,
                "target_ratio": target_ratio} if prove else {}
+    if not prove and jacobian != "auto":
+        from ._bounds import Sampled
+        from ._matrix_free import MatrixFree
+
+        options["estimator"] = MatrixFree() if jacobian == "matrix-free" else Sampled()
     with contextlib.ExitStack() as stack:
         if executor == "dask":
             from ._interval import dask_executor

@@ -1,0 +1,456 @@
+"""Bounds from Jacobian-vector products only, for games with large players (docs/matrix-free.md).
+
+    estimator = sgn.MatrixFree()
+    bounds = estimator.bounds(game)                         # mu_i, L_ij, gamma, beta(1)
+    metric = estimator.in_metric(game, game.metric(w), bounds)
+
+The dense estimator (sgn.Sampled) forms the d x d Jacobian at every sample point: d products
+and d^2 memory per point, hopeless for a pair of small networks (d ~ 5,000). Here every
+quantity is an extreme eigenvalue or singular value of an operator made of products with the
+Jacobian J(x) of the pseudo-gradient F at one point x, restricted to player blocks:
+
+    J_ij v = [d/dt F_i(x + t E_j v)]_{t=0}        (a jvp)
+    J_ij^T u = [u^T F_i]'s gradient in x_j          (a vjp)
+
+and it is found by Lanczos (sgn/_krylov.py): mu_i from lambda_min(sym J_ii), L_ij = ||J_ij||_2,
+gamma = lambda_min(sym J), beta = ||J||_2, and in the metric M(w) the same of D J D^-1 with
+D = M^1/2 (block-scalar metrics only). Memory per point is the linearisation of F (a few copies
+of the parameters and the activations) plus a k x d Krylov basis.
+
+Which points. A screen of `samples` points (the centre first, then box vertices and a Sobol
+set, as sgn.Sampled draws them) gets a few Lanczos steps per quantity, vmapped over batches of
+points sized from free memory. From each quantity's worst few screen points a local search then
+climbs the extreme: at x, Lanczos (to convergence, restarted) gives the value and its Krylov
+vector v; the gradient of x -> v^T sym(J(x)) v with v held fixed (for a simple eigenvalue, the
+eigenvalue's own gradient) is one more product, and the search steps along it in the box,
+re-running Lanczos from v at the new point.
+
+What the numbers are. Estimates, twice over: sampled points (the true extreme on the region may
+lie elsewhere) and Krylov values, which approach the extreme from inside the spectrum. Each
+bound is therefore pushed past the worst value measured by an allowance: the Ritz residual at
+that point (some eigenvalue lies within it; not necessarily the extreme one) plus the search's
+spread (sgn._bounds.search_allowance). The certificate records the iterations, the residuals and
+the search, calls the bounds matrix-free Krylov estimates, and never calls them verified.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _config
+from ._bounds import Bounds, MetricBounds, Progress, search_allowance
+from ._errors import GameDefinitionError, SGNError
+from ._game import Game, not_finite_error
+from ._krylov import smallest_eigenvalue
+from ._metric import as_metric
+from ._sampling import sample_points
+from ._shared import compiled
+
+#: The estimator record's name for how the Jacobian was read.
+OPERATOR = "matrix-free"
+
+#: A quantity: (kind, row block, column block); kind "lambda_min" (badness -lambda_min of the
+#: symmetric part) or "norm" (badness ||.||_2); a block is a player index or None (all of x).
+Quantity = tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class MatrixFree:
+    """Matrix-free bounds: Lanczos on Jacobian-vector products at a screen of points plus local
+    search. Estimates, never proofs (module doc).
+
+    Attributes:
+        samples, seed: screen points (the centre included) and the seed that draws them.
+        screen_iterations: Lanczos steps per quantity at each screen point (no restart).
+        iterations: Lanczos steps per run at the points that count (search starts and steps).
+        restarts: most restarts of such a run from its own Ritz vector, until the residual is
+            at most `rtol` times the value's scale.
+        refine_starts: local searches per quantity, from its worst screen points.
+        refine_steps: Lanczos runs per local search (0: no search; the screen's worst points
+            are still measured to convergence).
+        batch_bytes: memory for one vmapped batch of screen points (default: a sixteenth of
+            free memory, at most 1 GiB).
+    """
+
+    samples: int = 32
+    seed: int = _config.DEFAULT_SEED
+    screen_iterations: int = 12
+    iterations: int = 40
+    restarts: int = 6
+    rtol: float = 1e-8
+    refine_starts: int = 3
+    refine_steps: int = 8
+    batch_bytes: int | None = None
+    name = "matrix-free"
+    #: Values are measured at points (like sgn.Sampled), so a metric margin below SGN's shows
+    #: that the bounds missed an extreme.
+    measures_points = True
+    #: Stages that would form d x d matrices (the metric LMI search, Newton's dense solve, the
+    #: direct step certificates) look here and keep to products.
+    matrix_free = True
+
+    def bounds(self, game: Game, *, progress: Progress | None = None) -> Bounds:
+        """mu_i, L_ij, gamma and beta(1) on game.region, from Krylov estimates."""
+        _check(game, self)
+        quantities = bounds_quantities(game.n_players)
+        points = screen_points(game, self.samples, self.seed)
+        found = _extremes(game, self, quantities, None, points, progress, "bounds")
+        n = game.n_players
+        worst, allow = found.values + found.allowances, found.allowances
+        mu = -worst[:n]
+        L = np.zeros((n, n))
+        L[~np.eye(n, dtype=bool)] = worst[n:n + n * (n - 1)]
+        A = np.zeros((n, n))
+        A[~np.eye(n, dtype=bool)] = allow[n:n + n * (n - 1)]
+        coupling_at = np.repeat(found.where[:1], n * n, axis=0).reshape(n, n, -1)
+        coupling_at[~np.eye(n, dtype=bool)] = found.where[n:n + n * (n - 1)]
+        record = {"operator": OPERATOR, "krylov": found.record(self, quantities, n)}
+        return Bounds(
+            mu, L, float(-worst[-2]), float(worst[-1]), "sampled", False, self.samples,
+            self.seed, found.evaluated, found.points,
+            locations={"curvature": found.where[:n], "coupling": coupling_at,
+                       "euclidean_margin": found.where[-2], "lipschitz": found.where[-1]},
+            allowances={"curvature": allow[:n], "coupling": A,
+                        "euclidean_margin": float(allow[-2]), "lipschitz": float(allow[-1])},
+            search={"starts": self.refine_starts if self.refine_steps > 0 else 0,
+                    "max_evaluations": self.refine_steps},
+            estimator_record=record)
+
+    def in_metric(self, game: Game, metric, bounds: Bounds, *,
+                  progress: Progress | None = None) -> MetricBounds:
+        """beta(w) = ||D J D^-1||_2 and the metric margin lambda_min(sym(D J D^-1)),
+        D = M(w)^1/2, on the points `bounds` used, then refined (Krylov estimates)."""
+        _check(game, self)
+        metric = as_metric(game, metric)
+        if getattr(metric, "kind", None) != "block_scalar":
+            raise SGNError(f"the matrix-free estimator measures block-scalar metrics only, not "
+                           f"{getattr(metric, 'kind', type(metric).__name__)!r}")
+        quantities = (("norm", None, None), ("lambda_min", None, None))
+        points = bounds.points if len(bounds.points) else game.region.centre[None, :]
+        found = _extremes(game, self, quantities, np.asarray(metric.root), points, progress,
+                          "metric")
+        worst, allow = found.values + found.allowances, found.allowances
+        return MetricBounds(float(worst[0]), float(-worst[1]), found.where[1], found.evaluated,
+                            {"lipschitz": float(allow[0]), "margin": float(allow[1])})
+
+
+def _check(game: Game, estimator: MatrixFree) -> None:
+    if game.geometry != "euclidean":
+        raise SGNError(f"the matrix-free estimator works in the Euclidean geometry; this game's "
+                       f"is {game.geometry!r}: use sgn.Sampled()")
+    if estimator.samples < 1:
+        raise GameDefinitionError("samples must be >= 1")
+    for name in ("screen_iterations", "iterations"):
+        if getattr(estimator, name) < 1:
+            raise GameDefinitionError(f"{name} must be >= 1")
+
+
+def bounds_quantities(n: int) -> tuple:
+    """[-mu_i (N), L_ij (N(N - 1), row-major, i != j), -gamma, beta]: sgn.Sampled's order."""
+    own = [("lambda_min", i, i) for i in range(n)]
+    coupling = [("norm", i, j) for i in range(n) for j in range(n) if i != j]
+    return tuple(own + coupling + [("lambda_min", None, None), ("norm", None, None)])
+
+
+def screen_points(game: Game, samples: int, seed: int) -> np.ndarray:
+    """The centre, box vertices and a Sobol set, as sgn.Sampled draws them (uniform points past
+    the 21,201 dimensions scipy's Sobol sequence has)."""
+    if game.dim <= 21201:
+        return sample_points(game.region, samples, seed)
+    rng = np.random.default_rng(seed)
+    unit = np.vstack([np.full((1, game.dim), 0.5),
+                      rng.integers(0, 2, size=((samples - 1) // 4, game.dim)),
+                      rng.random((samples - 1 - (samples - 1) // 4, game.dim))])
+    return game.region.low + unit * game.region.width
+
+
+# --- the operators at a point --------------------------------------------------------------------
+# One program serves every quantity: a quantity is (kind, row mask, column mask) over the joint
+# vector, so blocks are arguments, not shapes, and a game compiles four programs (screen,
+# measure, gradient) whatever its players. Vectors live in R^d with exact zeros outside their
+# block: products with the masks keep them there, so the Krylov space never leaves the block.
+
+def _masks(game, quantities):
+    """(kinds (Q,) 0 = lambda_min / 1 = norm, row masks (Q, d), column masks (Q, d))."""
+    def mask(block):
+        m = np.zeros(game.dim)
+        m[slice(None) if block is None else slice(*game.offsets[block:block + 2])] = 1.0
+        return m
+
+    kinds = np.array([0 if kind == "lambda_min" else 1 for kind, _, _ in quantities])
+    return (kinds, np.stack([mask(r) for _, r, _ in quantities]),
+            np.stack([mask(c) for _, _, c in quantities]))
+
+
+def _operator(game, x, scale, kind, mask_r, mask_c):
+    """(G, B) at x for one quantity, B = mask_r D J(x) D^-1 mask_c (D = diag(scale)) from one
+    linearisation of F (its residuals computed once, reused by every product):
+    G = -sym(B) for kind 0 (its largest eigenvalue is -lambda_min(sym B)), G = B^T B for kind 1
+    (sigma_max(B)^2); each G v costs one jvp and one vjp. Returns (G, B, B^T)."""
+    _, jvp = jax.linearize(game.pseudo_gradient, x)
+    vjp = jax.linear_transpose(jvp, x)
+
+    def B(v):
+        return mask_r * (jvp(mask_c * v / scale) * scale)
+
+    def Bt(u):
+        return mask_c * (vjp(mask_r * u * scale)[0] / scale)
+
+    def G(v):
+        Bv = B(v)
+        back = Bt(jnp.where(kind == 0, v, Bv))
+        return jnp.where(kind == 0, -0.5 * (Bv + back), back)
+
+    return G, B, Bt
+
+
+def _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations, restarts, rtol):
+    """(badness, residual, Krylov vector, a, b) of one quantity at x: badness = a^T J(x) b for
+    the Krylov vectors (the fixed-vector quotient the search climbs), the residual the Ritz
+    residual of the eigen- or singular pair (sgn/_krylov.py)."""
+    G, B, _ = _operator(game, x, scale, kind, mask_r, mask_c)
+    v0 = mask_c * v0
+    found = smallest_eigenvalue(lambda v: -G(v), v0, iterations, key, restarts=restarts,
+                                rtol=rtol, mask=mask_c)
+    y = found.vector
+    By = B(y)
+    sigma = jnp.linalg.norm(By)
+    positive = sigma > 0
+    u = jnp.where(positive, By / jnp.where(positive, sigma, 1.0), 0.0)
+    # The singular triplet's residual ||B^T u - sigma y|| / sqrt 2 without another product:
+    # B^T u = G y / sigma, and sigma^2 = y^T G y (both = ||B y||^2), so it is the eigenpair's
+    # residual ||G y - theta y|| over sigma sqrt 2 (sgn/_krylov.py, module doc).
+    singular_residual = jnp.where(positive, found.residual / jnp.where(positive, sigma, 1.0),
+                                  0.0) / jnp.sqrt(2.0)
+    eigen = kind == 0
+    badness = jnp.where(eigen, -found.value, sigma)
+    residual = jnp.where(eigen, found.residual, singular_residual)
+    a = jnp.where(eigen, -y, u) * scale
+    return badness, residual, y, a, y / scale
+
+
+def _screen_program(iterations):
+    """values(xs (B, d), scale, kinds, masks_r, masks_c, key) -> (B, Q): every quantity's
+    badness at every point with `iterations` Lanczos steps each, no restart (lower estimates)."""
+    def make(game):
+        def one(x, scale, kinds, masks_r, masks_c, key):
+            def quantity(_, item):
+                q, kind, mask_r, mask_c = item
+                k = jax.random.fold_in(key, q)
+                v0 = jax.random.normal(jax.random.fold_in(k, 7), (game.dim,))
+                return None, _measure(game, x, scale, kind, mask_r, mask_c, v0, k, iterations,
+                                      0, 0.0)[0]
+
+            _, values = jax.lax.scan(quantity, None, (jnp.arange(kinds.shape[0]), kinds,
+                                                      masks_r, masks_c))
+            return values
+
+        return jax.vmap(one, in_axes=(0, None, None, None, None, None))
+    return make
+
+
+def _point_program(iterations):
+    """measure(x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol) -> (badness, residual,
+    vector, a, b): `iterations` Lanczos steps from v0, restarted up to `restarts` times until
+    the residual is within rtol (both traced: one program for quick and converged runs)."""
+    def make(game):
+        def measure(x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol):
+            return _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations,
+                            restarts, rtol)
+        return measure
+    return make
+
+
+def _gradient_program(game):
+    """grad(x, a, b): the gradient in x of a^T J(x) b with a, b fixed (the Krylov vectors'
+    Rayleigh quotient): one more product, differentiated."""
+    def value(x, a, b):
+        return jnp.vdot(a, jax.jvp(game.pseudo_gradient, (x,), (b,))[1])
+
+    return jax.grad(value)
+
+
+# --- the search ------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Found:
+    values: np.ndarray           # (Q,) worst badness measured (converged runs)
+    residuals: np.ndarray        # (Q,) Ritz residual there
+    search: np.ndarray           # (Q,) search allowance
+    where: np.ndarray            # (Q, d)
+    points: np.ndarray           # the points evaluated (screen, then search ends)
+    evaluated: int               # linearisations (points where products were taken)
+    products: int                # Lanczos runs (screen and converged)
+    batch: int
+
+    @property
+    def allowances(self) -> np.ndarray:
+        return self.residuals + self.search
+
+    def record(self, estimator: MatrixFree, quantities, n: int) -> dict:
+        """What the estimator record says about the Krylov part."""
+        names = ([f"curvature[{i + 1}]" for i in range(n)]
+                 + [f"coupling[{i + 1},{j + 1}]" for i in range(n) for j in range(n) if i != j]
+                 + ["euclidean_margin", "lipschitz"])
+        return {
+            "estimates": "Krylov values approach each extreme from inside the spectrum; each "
+                         "bound is pushed past the worst value measured by its Ritz residual "
+                         "(some eigenvalue lies within it, not necessarily the extreme one) "
+                         "plus the local search's spread: estimates, not proofs",
+            "screen_iterations": estimator.screen_iterations,
+            "iterations": estimator.iterations, "restarts": estimator.restarts,
+            "rtol": estimator.rtol, "screen_points": int(len(self.points)),
+            "batch": self.batch, "lanczos_runs": self.products,
+            "residuals": dict(zip(names, self.residuals.tolist())),
+            "search_allowances": dict(zip(names, self.search.tolist())),
+        }
+
+
+def _batch_size(game, estimator: MatrixFree, n_quantities: int) -> int:
+    """Screen points per vmapped batch: the batch's Krylov bases and linearisations (a few
+    copies of x per point, counted generously) must fit `batch_bytes`."""
+    budget = estimator.batch_bytes
+    if budget is None:
+        try:
+            free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            free = 4 * 2**30
+        budget = min(free // 16, 2**30)
+    per_point = 8 * game.dim * (estimator.screen_iterations + 2 + BATCH_COPIES)
+    return int(max(1, min(MAX_BATCH, budget // per_point)))
+
+
+#: Copies of the joint vector counted per screen point besides the Krylov basis: the
+#: linearisation's residuals (activations of an MLP game are a few times its parameters) and
+#: the products' temporaries.
+BATCH_COPIES = 16
+
+#: Most screen points in one batch (more gains nothing on a few cores).
+MAX_BATCH = 64
+
+
+def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, kind) -> _Found:
+    """Each quantity's worst badness over the screen, refined by local search, with its
+    Ritz residual and search allowance."""
+    d, Q = game.dim, len(quantities)
+    scale = jnp.ones(d) if scale is None else jnp.asarray(scale)
+    kinds, masks_r, masks_c = (jnp.asarray(a) for a in _masks(game, quantities))
+    key = jax.random.key(estimator.seed)
+    # 1. The screen.
+    screen = compiled(game, ("pseudo_gradient",),
+                      ("matrix-free", "screen", estimator.screen_iterations),
+                      _screen_program(estimator.screen_iterations))
+    batch = min(_batch_size(game, estimator, Q), len(points))
+    values = np.empty((len(points), Q))
+    for start in range(0, len(points), batch):
+        if progress:
+            progress(start, len(points), f"screening {kind} (matrix-free)")
+        chunk = points[start:start + batch]
+        padded = np.vstack([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)])
+        values[start:start + len(chunk)] = np.asarray(
+            screen(jnp.asarray(padded), scale, kinds, masks_r, masks_c, key))[:len(chunk)]
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise not_finite_error(points[int(np.flatnonzero(bad)[0])])
+    products = len(points) * Q
+    # 2. Converged runs at each quantity's worst screen points, and the search from them.
+    starts = max(1, min(estimator.refine_starts, len(points)))
+    order = np.argsort(-values, axis=0, kind="stable")[:starts]        # (starts, Q)
+    measure_at = compiled(game, ("pseudo_gradient",),
+                          ("matrix-free", "point", estimator.iterations),
+                          _point_program(estimator.iterations))
+    gradient = compiled(game, ("pseudo_gradient",), ("matrix-free", "gradient"),
+                        _gradient_program)
+    low, width = game.region.low, game.region.width
+    best = np.full(Q, -np.inf)
+    best_res, best_at = np.zeros(Q), np.repeat(points[:1], Q, axis=0)
+    ends, first = np.full((Q, starts), -np.inf), np.full(Q, -np.inf)
+    visited, evaluated = [], len(points)
+    rng = np.random.default_rng(estimator.seed)
+    for q in range(Q):
+        if progress:
+            progress(q, Q, f"refining {kind} extremes (matrix-free)")
+
+        def measure(x, v, converged=False, q=q):
+            # The climb's runs are warm-started from the previous point's Krylov vector, so
+            # one Lanczos run per step keeps converging along the way; the runs that count
+            # (each start's first and last point) restart until the residual is within rtol.
+            return measure_at(x, scale, kinds[q], masks_r[q], masks_c[q], v, key,
+                              estimator.restarts if converged else 0, estimator.rtol)
+
+        for s in range(starts):
+            x = points[order[s, q]]
+            trail = _climb(measure, gradient, x, rng.standard_normal(d),
+                           estimator.refine_steps, low, width)
+            evaluated += trail.evaluations
+            products += trail.evaluations
+            first[q] = max(first[q], trail.start_value)
+            ends[q, s] = trail.value
+            visited.append(trail.x)
+            if trail.value > best[q]:
+                best[q], best_res[q], best_at[q] = trail.value, trail.residual, trail.x
+    if progress:
+        progress(Q, Q, f"refining {kind} extremes (matrix-free)")
+    if not np.isfinite(best).all():
+        raise not_finite_error(best_at[int(np.flatnonzero(~np.isfinite(best))[0])])
+    search = (search_allowance(ends, first) if estimator.refine_steps > 0
+              else np.zeros(Q))
+    return _Found(best, best_res, search, best_at,
+                  np.vstack([points, np.asarray(visited).reshape(-1, d)]), evaluated, products,
+                  batch)
+
+
+@dataclasses.dataclass
+class _Trail:
+    x: np.ndarray
+    value: float
+    residual: float
+    start_value: float
+    evaluations: int
+
+
+def _climb(measure, gradient, x0, v0, steps, low, width) -> _Trail:
+    """Ascend one quantity's badness from x0: Lanczos at x gives the value and the Krylov
+    vectors (a, b); the step follows the gradient of a^T J(x) b (vectors fixed), scaled to the
+    box (each coordinate in units of its width, the largest move a fraction `t` of the box),
+    projected back into the box; a step that does not raise the value is undone and its length
+    cut, one that does is lengthened. The best point measured is kept: every value is a real
+    (converged Krylov) measurement."""
+    x = np.asarray(x0, dtype=np.float64)
+    value, residual, vector, a, b = measure(jnp.asarray(x), jnp.asarray(v0), True)
+    value, residual = float(value), float(residual)
+    start, evaluations, t, moved = value, 1, INITIAL_STEP, False
+    while evaluations <= steps and t >= MIN_STEP and np.isfinite(value):
+        g = np.asarray(gradient(jnp.asarray(x), a, b)) * width
+        top = float(np.max(np.abs(g))) if g.size else 0.0
+        if not (np.isfinite(top) and top > 0):
+            break
+        z = np.clip((x - low) / np.where(width > 0, width, 1.0) + t * g / top, 0.0, 1.0)
+        x_new = low + z * width
+        found = measure(jnp.asarray(x_new), vector)
+        evaluations += 1
+        if float(found[0]) > value:
+            x, value, residual = x_new, float(found[0]), float(found[1])
+            vector, a, b = found[2:]
+            t, moved = min(1.0, 2.0 * t), True
+        else:
+            t *= 0.25
+    if moved:
+        # The end point to convergence, from its own Krylov vector (the value can only grow:
+        # the restarted space contains that vector).
+        found = measure(jnp.asarray(x), vector, True)
+        evaluations += 1
+        if float(found[0]) >= value:
+            value, residual = float(found[0]), float(found[1])
+    return _Trail(x, value, residual, start, evaluations)
+
+
+#: The search's first move, as the largest coordinate change in units of the box's width, and
+#: the move below which it stops.
+INITIAL_STEP = 0.25
+MIN_STEP = 1e-3
