@@ -1,4 +1,4 @@
-"""Certificate schema versions 1 and 2: what a reader accepts (docs/certificate.md).
+"""Certificate schema versions 1, 2 and 3: what a reader accepts (docs/certificate.md).
 
 A certificate comes from outside (a file someone handed over), so every value a later step
 reads is checked here first: a malformed certificate is bad input with a message naming the
@@ -17,7 +17,16 @@ SCHEMA_VERSION = 2
 #: step (`euler_bound`, `rk4_bound`), SGN's own alpha/beta steps beside them (`alpha_beta`)
 #: and the measured numbers behind direct steps (`direct`); `diagnostics.certified_by` may be
 #: "metric". Version 1 certificates read as they always did.
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
+
+#: Version 3 (issue 14) is version 2 where `bounds.coupling` may also be stored sparsely, as
+#:     {"format": "coo", "shape": [N, N], "rows": [...], "cols": [...], "values": [...]}
+#: (0-based rows and cols, off the diagonal, no pair twice; every pair not listed is 0), and
+#: `estimator.allowances.coupling` may be one number for every block. It is written only for
+#: certificates whose coupling is sparse (sgn.SparseSampled: many players), so every other
+#: certificate stays version 2 and readable by older sgn; an older sgn refuses a version 3
+#: file by its version instead of misreading the coupling.
+SPARSE_SCHEMA_VERSION = 3
 
 STEP_KEYS = ("euler_max", "euler_recommended", "euler_factor", "rk4_guideline", "rk4_proven",
              "rk4_recommended", "rk4_factor")
@@ -213,10 +222,13 @@ def check_certificate(data) -> None:
     bounds = _get(data, "bounds")
     _numbers(_get(bounds, "curvature", "bounds"), "bounds.curvature", n)
     coupling = _get(bounds, "coupling", "bounds")
-    if not isinstance(coupling, list) or len(coupling) != n:
-        _fail("bounds.coupling", f"must be a {n} x {n} list of numbers")
-    for i, row in enumerate(coupling):
-        _numbers(row, f"bounds.coupling[{i}]", n, nonneg=True)
+    if version >= SPARSE_SCHEMA_VERSION and isinstance(coupling, dict):
+        _coo(coupling, "bounds.coupling", n)
+    else:
+        if not isinstance(coupling, list) or len(coupling) != n:
+            _fail("bounds.coupling", f"must be a {n} x {n} list of numbers")
+        for i, row in enumerate(coupling):
+            _numbers(row, f"bounds.coupling[{i}]", n, nonneg=True)
     _number(_get(bounds, "lipschitz", "bounds"), "bounds.lipschitz", nonneg=True)
     _number(_get(bounds, "euclidean_margin", "bounds"), "bounds.euclidean_margin")
 
@@ -243,3 +255,59 @@ def check_certificate(data) -> None:
                 _fail("equilibrium.basin.kind", "must be 'box' or 'ball'")
             _number(basin.get("metric_radius"), "equilibrium.basin.metric_radius",
                     optional=True)
+
+
+# --- sparse coupling matrices (version 3) ---------------------------------------------------
+
+def coo_record(matrix) -> dict:
+    """A scipy.sparse N x N coupling matrix as the certificate stores it (version 3): its
+    non-zero off-diagonal entries in row-major order."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    M = sp.csr_matrix(matrix, dtype=np.float64)
+    M = M - sp.diags(M.diagonal())
+    M.eliminate_zeros()
+    M.sort_indices()
+    C = M.tocoo()
+    return {"format": "coo", "shape": [int(M.shape[0]), int(M.shape[1])],
+            "rows": C.row.astype(int).tolist(), "cols": C.col.astype(int).tolist(),
+            "values": C.data.tolist()}
+
+
+def _coo(record: dict, where: str, n: int) -> None:
+    if record.get("format") != "coo":
+        _fail(f"{where}.format", "must be 'coo' (or the coupling a list of rows)")
+    if record.get("shape") != [n, n]:
+        _fail(f"{where}.shape", f"must be [{n}, {n}]")
+    rows, cols, values = (_get(record, k, where) for k in ("rows", "cols", "values"))
+    m = len(values) if isinstance(values, list) else -1
+    for key, seq in (("rows", rows), ("cols", cols)):
+        if not isinstance(seq, list) or len(seq) != m:
+            _fail(f"{where}.{key}", "must be a list as long as values")
+        for k, v in enumerate(seq):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+                _fail(f"{where}.{key}[{k}]", f"must be an integer in 0 ... {n - 1}")
+    for k, v in enumerate(values):
+        _number(v, f"{where}.values[{k}]", nonneg=True)
+    pairs = set()
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        if i == j:
+            _fail(f"{where}.rows[{k}]", "is on the diagonal (L_ii is 0 and not stored)")
+        if (i, j) in pairs:
+            _fail(f"{where}.rows[{k}]", f"repeats the pair ({i}, {j})")
+        pairs.add((i, j))
+
+
+def coupling_matrix(coupling):
+    """The certificate's `bounds.coupling` as a matrix: a numpy array for a list of rows, a
+    scipy.sparse CSR for a COO record (read only after check_certificate)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    if isinstance(coupling, dict):
+        n = coupling["shape"][0]
+        return sp.csr_matrix((np.asarray(coupling["values"], dtype=float),
+                              (np.asarray(coupling["rows"], dtype=np.int64),
+                               np.asarray(coupling["cols"], dtype=np.int64))), shape=(n, n))
+    return np.asarray(coupling, dtype=float)
