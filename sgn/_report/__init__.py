@@ -57,6 +57,15 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
         figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data, kind),
                         f"SGN margin $alpha(r)$ against the weight ratio. {band}; {dot}. The "
                         "dashed line is the Euclidean margin $gamma$, the plain test's verdict."))
+    elif isinstance(cert.bounds["coupling"], dict):       # many players: sparse coupling
+        figures.append(("sparse-coupling.svg", _figures.sparse_coupling(data),
+                        "Left: the spread of the block weights of the "
+                        + ("certified " if certified else "reported ") + "metric. Middle: how "
+                        "many players push each player (non-zero blocks of the coupling graph, "
+                        f"{cert.game.get('coupling_graph', {}).get('source', 'given')}). "
+                        "Right: the coupling gains $L_(i j) \\/ mu_i$, the largest in each "
+                        "cell of players (row $i$ is pushed by column $j$); the appendix lists "
+                        "the largest couplings."))
     else:
         names = [p["name"] for p in cert.game["players"]]
         figures.append(("weights-coupling.svg", _figures.weights_and_coupling(data, names),
