@@ -324,7 +324,7 @@ def lambda_min_sym(A: sp.spmatrix) -> float:
     if S.shape[0] <= 64:
         return float(np.linalg.eigvalsh(S.toarray())[0])
     return float(spla.eigsh(S, k=1, which="SA", tol=EIGEN_TOL, return_eigenvectors=False,
-                            maxiter=20 * S.shape[0])[0])
+                            maxiter=20 * S.shape[0], v0=_start(S.shape[0]))[0])
 
 
 def norm2(A: sp.spmatrix) -> float:
@@ -332,7 +332,13 @@ def norm2(A: sp.spmatrix) -> float:
     if A.shape[0] <= 64:
         return float(np.linalg.norm(A.toarray(), 2))
     return float(spla.svds(A, k=1, which="LM", tol=EIGEN_TOL, return_singular_vectors=False,
-                           maxiter=20 * A.shape[0])[0])
+                           maxiter=20 * A.shape[0], v0=_start(min(A.shape)))[0])
+
+
+def _start(n: int) -> np.ndarray:
+    """ARPACK's starting vector, fixed: its default is random, and the same bounds must come
+    out of every run and every executor."""
+    return np.random.default_rng(n).standard_normal(n)
 
 
 def _values_at(game: Game, points: np.ndarray) -> np.ndarray:

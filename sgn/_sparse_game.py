@@ -172,8 +172,10 @@ def from_joint_field(field: Callable, *, dims: Sequence[int], region: Box, coupl
 
 def _coupling_graph(coupling, n: int) -> sp.csr_matrix:
     """The given coupling graph as an N x N boolean CSR with the diagonal set, checked."""
-    if sp.issparse(coupling) or (isinstance(coupling, np.ndarray) and coupling.ndim == 2
-                                 and coupling.shape == (n, n)):
+    # A matrix: scipy.sparse, a boolean array, or a square N x N array (an (m, 2) integer
+    # array is an edge list).
+    if sp.issparse(coupling) or (isinstance(coupling, np.ndarray) and coupling.ndim == 2 and (
+            coupling.dtype == bool or coupling.shape == (n, n))):
         M = sp.csr_matrix(coupling)
         if M.shape != (n, n):
             raise GameDefinitionError(f"the coupling graph is {M.shape[0]} x {M.shape[1]}, but "

@@ -118,21 +118,48 @@ def _perron_root(P: sp.csr_matrix) -> float:
         return best
 
 
+def _components(L: sp.csr_matrix):
+    """The strongly connected components of L's graph, as lists of member indices.
+
+    K = diag(mu) - L is block-triangular over them, so its spectrum (and that of diag(mu)^-1
+    L) is the union of the components' spectra: each eigen-solve runs on an irreducible
+    block, where ARPACK finds the Perron root reliably (on a whole reducible, strongly
+    non-normal matrix it can miss it by far)."""
+    n_comp, label = connected_components(L != 0, directed=True, connection="strong")
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], np.arange(n_comp + 1))
+    return [order[bounds[c]:bounds[c + 1]] for c in range(n_comp)]
+
+
 def sparse_tau(mu, L) -> float:
-    """tau(K) = min Re(eig K) = c - rho(c I - K), c = max mu (K a Z-matrix)."""
-    c = float(np.max(mu))
-    P = (sp.identity(mu.size, format="csr") * c - comparison(mu, L)).tocsr()
-    P.eliminate_zeros()
-    return c - _perron_root(P)
+    """tau(K) = min Re(eig K): per component, c - rho(c I - K_cc), c = max mu there (K a
+    Z-matrix); mu_i for a component of one player."""
+    taus = []
+    for members in _components(L):
+        if members.size == 1:
+            taus.append(float(mu[members[0]]))
+            continue
+        m = mu[members]
+        c = float(np.max(m))
+        P = (sp.identity(members.size, format="csr") * c
+             - comparison(m, L[members][:, members])).tocsr()
+        P.eliminate_zeros()
+        taus.append(c - _perron_root(P))
+    return min(taus)
 
 
 def sparse_rho(mu, L) -> float:
-    """rho(diag(mu)^-1 L); infinite when some mu_i <= 0."""
+    """rho(diag(mu)^-1 L), the largest over the components; infinite when some mu_i <= 0."""
     if (mu <= 0).any():
         return float("inf")
     if mu.size == 1:
         return 0.0
-    return abs(_perron_root((sp.diags(1.0 / mu) @ L).tocsr()))
+    rho = 0.0
+    for members in _components(L):
+        if members.size > 1:
+            gains = (sp.diags(1.0 / mu[members]) @ L[members][:, members]).tocsr()
+            rho = max(rho, abs(_perron_root(gains)))
+    return rho
 
 
 #: Above this many players the M-matrix LP is not solved by HiGHS (measured on the network
