@@ -242,12 +242,48 @@ def _values_program(game: Game, lay: Layout):
     return program
 
 
-def _batch(game: Game, points: np.ndarray, seed: int, root):
+@dataclasses.dataclass(frozen=True)
+class Shipped:
+    """What a worker needs for a batch, as plain data: the compressed-JVP program serialized by
+    jax.export for one batch shape (StableHLO with the game's constants: no user code, no
+    tracing on the worker), the layout, and the words of the pattern error."""
+
+    program: bytes
+    layout: Layout
+    pattern_source: str
+
+
+#: Deserialized programs, per process (a worker serves one or two games at a time).
+_PROGRAMS: dict = {}
+
+
+def _shipped(game: Game, size: int) -> Shipped:
+    cache = game.__dict__.setdefault("_sparse_cache", {})
+    key = ("shipped", size)
+    if key not in cache:
+        lay = layout(game)
+        program = _values_program(game, lay)
+        exported = jax.export.export(program)(
+            jax.ShapeDtypeStruct((size, lay.d), jnp.float64),
+            jax.ShapeDtypeStruct((lay.d,), jnp.float64))
+        cache[key] = Shipped(bytes(exported.serialize()), lay, game.pattern_source)
+    return cache[key]
+
+
+def _run(task: Shipped, points: np.ndarray, seed: int, root):
     """One batch of points: the per-block extremes over it (with their rows), the screens and
-    the pattern check. Plain data in and out, so any executor can run it."""
-    lay = layout(game)
+    the pattern check. Runs the same serialized program in-process or on any executor's
+    worker, so the numbers do not depend on where it runs."""
+    import hashlib
+
+    lay = task.layout
+    digest = hashlib.sha256(task.program).hexdigest()
+    if digest not in _PROGRAMS:
+        if len(_PROGRAMS) > 4:
+            _PROGRAMS.clear()
+        _PROGRAMS[digest] = jax.export.deserialize(bytearray(task.program))
     probe = np.random.default_rng([seed, 7]).standard_normal(lay.d)
-    vals, mismatch, finite = (np.asarray(a) for a in _values_program(game, lay)(
+    vals, mismatch, finite = (np.asarray(a) for a in _PROGRAMS[digest].call(
         jnp.asarray(points), jnp.asarray(probe)))
     bad = np.flatnonzero(~finite)
     if bad.size:
@@ -256,7 +292,7 @@ def _batch(game: Game, points: np.ndarray, seed: int, root):
     if wrong.size:
         k = int(wrong[0])
         raise GameDefinitionError(
-            f"the coupling graph ({game.pattern_source}) misses non-zero entries of the "
+            f"the coupling graph ({task.pattern_source}) misses non-zero entries of the "
             f"Jacobian at x = {_short(points[k])} (relative mismatch {mismatch[k]:.3g} along a "
             "random direction): give the full coupling graph, or let sgn trace it "
             "(sparsity='asdex')")
@@ -272,25 +308,26 @@ def _batch(game: Game, points: np.ndarray, seed: int, root):
 
 def _batches(game: Game, estimator: SparseSampled, points: np.ndarray, root, progress,
              what: str):
-    """_batch over the points in memory-bounded batches, on the estimator's executor; results
+    """_run over the points in memory-bounded batches, on the estimator's executor; results
     in batch order, with each batch's first row."""
     lay = layout(game)
     per_point = 8 * lay.d * (lay.colours + 2) + 16 * lay.nnz
     size = max(1, min(len(points), estimator.batch_bytes // max(per_point, 1)))
     starts = list(range(0, len(points), size))
     chunks = [np.asarray(points[s:s + size]) for s in starts]
-    # Pad the last batch to the common size: one compiled shape.
+    # Pad the last batch to the common size: one compiled (and shipped) shape.
     last = chunks[-1]
-    if len(last) < size and len(chunks) > 1:
+    if len(last) < size:
         chunks[-1] = np.concatenate([last, np.repeat(last[:1], size - len(last), axis=0)])
+    task = _shipped(game, size)
     if estimator.executor is None:
         results = []
         for k, chunk in enumerate(chunks):
             if progress:
                 progress(k, len(chunks), what)
-            results.append(_batch(game, chunk, estimator.seed, root))
+            results.append(_run(task, chunk, estimator.seed, root))
     else:
-        futures = [estimator.executor.submit(_batch, game, chunk, estimator.seed, root)
+        futures = [estimator.executor.submit(_run, task, chunk, estimator.seed, root)
                    for chunk in chunks]
         results = [f.result() for f in futures]
     if progress:
@@ -298,7 +335,7 @@ def _batches(game: Game, estimator: SparseSampled, points: np.ndarray, root, pro
     # Drop the padding's rows (copies of a real point: the extremes are unchanged, but the
     # screens must count each point once).
     n_last = len(points) - starts[-1]
-    results[-1]["screens"] = tuple(s[:n_last] for s in results[-1]["screens"])
+    results[-1]["screens"] = tuple(a[:n_last] for a in results[-1]["screens"])
     return starts, results
 
 

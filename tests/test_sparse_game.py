@@ -343,3 +343,16 @@ def test_results_do_not_depend_on_the_executor():
     for key in ("curvature_rows", "coupling_rows"):
         np.testing.assert_array_equal(here.locations[key], there.locations[key])
     assert cert_here.to_dict() == cert_there.to_dict()
+
+
+def test_dask_gives_the_same_bounds():
+    from sgn._interval import dask_executor
+
+    game = network(80)
+    base = SparseSampled(samples=24, batch_bytes=200_000)
+    here = base.bounds(game)
+    with dask_executor(n_workers=2, processes=False) as cluster:   # tasks are serialized
+        there = dataclasses.replace(base, executor=cluster).bounds(game)
+    np.testing.assert_array_equal(here.curvature, there.curvature)
+    assert (here.coupling != there.coupling).nnz == 0
+    assert (here.euclidean_margin, here.lipschitz) == (there.euclidean_margin, there.lipschitz)
