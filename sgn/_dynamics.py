@@ -219,13 +219,19 @@ def _euler_loop(game):
 
 def _newton_polish(game: Game, x, r):
     """A few Newton steps on F(x) = 0 from the last Euler iterate (analysis regions only)."""
+    direction = getattr(game, "newton_direction", None)   # sparse games: no dense J
     for _ in range(20):
-        J = np.asarray(game.jacobian_fn(jnp.asarray(x)))
         F = np.asarray(game.field_fn(jnp.asarray(x)))
         try:
-            x_new = x - np.linalg.solve(J, F)
+            if direction is not None:
+                step = direction(x, F)
+            else:
+                step = np.linalg.solve(np.asarray(game.jacobian_fn(jnp.asarray(x))), F)
         except np.linalg.LinAlgError:
             break
+        if not np.isfinite(step).all():
+            break
+        x_new = x - step
         if not ((x_new >= game.region.low) & (x_new <= game.region.high)).all():
             break
         r_new = residual(game, x_new)

@@ -147,6 +147,19 @@ class JointFieldGame(Game):
         """A colour per column of J such that columns of one colour share no row."""
         return colour_columns(self.entry_pattern)
 
+    def newton_direction(self, x, F) -> np.ndarray:
+        """J(x)^-1 F by a sparse LU of the compressed Jacobian (the equilibrium search's
+        Newton polish; a dense d x d Jacobian is what this game avoids)."""
+        import scipy.sparse.linalg as spla
+
+        from ._sparse_bounds import _values_at, layout
+
+        J = layout(self).matrix(_values_at(self, np.asarray(x)[None, :])[0])
+        try:
+            return spla.splu(sp.csc_matrix(J)).solve(np.asarray(F, dtype=np.float64))
+        except RuntimeError:          # singular: no Newton step
+            raise np.linalg.LinAlgError("singular Jacobian") from None
+
     def describe(self) -> dict:
         out = super().describe()
         B = self.block_pattern

@@ -356,3 +356,12 @@ def test_dask_gives_the_same_bounds():
     np.testing.assert_array_equal(here.curvature, there.curvature)
     assert (here.coupling != there.coupling).nnz == 0
     assert (here.euclidean_margin, here.lipschitz) == (there.euclidean_margin, there.lipschitz)
+
+
+def test_newton_direction_is_the_dense_solve():
+    game, _, _ = mixed_game()
+    x = game.region.low + 0.7 * game.region.width
+    F = np.asarray(game.field_fn(jnp.asarray(x)))
+    J = np.asarray(game.jacobian_fn(jnp.asarray(x)))
+    np.testing.assert_allclose(game.newton_direction(x, F), np.linalg.solve(J, F), rtol=1e-10,
+                               atol=1e-13)
