@@ -274,7 +274,8 @@ def _band(bounds: Bounds) -> dict | None:
     """Two players: the interval of weight ratios SGN certifies with (docs/method.md)."""
     if bounds.curvature.size != 2:
         return None
-    found = two_player_band(bounds.curvature, bounds.coupling)
+    coupling = bounds.coupling.toarray() if sp.issparse(bounds.coupling) else bounds.coupling
+    found = two_player_band(bounds.curvature, coupling)
     return None if found is None else found.to_dict()
 
 
