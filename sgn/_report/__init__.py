@@ -95,8 +95,9 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
     elif game is not None and simulation is None and certified:
         from .._simulate import simulate
 
-        simulation = simulate(game, cert, methods=["euler", "rk4"] if not game.constrained
-                              else ["euler"], starts=12, steps=_steps_to_converge(cert))
+        methods = ["euler", "rk4"] if not game.constrained else ["euler"]
+        starts, steps = _simulation_size(_steps_to_converge(cert), game.dim, len(methods))
+        simulation = simulate(game, cert, methods=methods, starts=starts, steps=steps)
     if simulation is not None:
         figures.append(("trajectories.svg", _figures.trajectories(simulation.runs),
                         "Simulated distance to the equilibrium in the metric, from starts in "
@@ -104,6 +105,20 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
                         "factor $q^k$ (dashed). A run is drawn until its distance falls below "
                         "$10^(-15)$ of the start, where rounding dominates."))
     return _compile("certificate.typ", certificate_view(cert, []), figures, out)
+
+
+#: Memory for the report's simulated trajectories (starts x steps x d floats per method): a
+#: 10,000-player game simulated like a small one held 6.8 GB.
+SIMULATION_BYTES = 2**28
+
+
+def _simulation_size(steps: int, dim: int, methods: int) -> tuple[int, int]:
+    """(starts, steps) for the report's simulation: 12 starts when they fit SIMULATION_BYTES,
+    else fewer (at least 4), then fewer steps (at least MIN_STEPS)."""
+    per_start = 8 * dim * steps * methods
+    starts = int(min(12, max(4, SIMULATION_BYTES // max(per_start, 1))))
+    steps = int(min(steps, max(MIN_STEPS, SIMULATION_BYTES // (8 * dim * starts * methods))))
+    return starts, steps
 
 
 #: Simulated steps: enough for the certified envelope to fall to ENVELOPE, within these limits.
