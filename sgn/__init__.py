@@ -31,6 +31,7 @@ _PUBLIC = {
     "_metric": ("BlockScalar", "Fisher"),
     "_markov": ("MarkovGame",),
     "_simulate": ("Run", "Simulation", "simulate"),
+    "_sparse_bounds": ("SparseSampled",),
     "_steps": ("StepSizes", "euler_factor", "rk4_factor", "step_sizes"),
     "_verdict": ("Outcome", "Promise", "Verdict"),
     "_verify": ("Check", "Verification", "read_certificate", "verify"),

@@ -245,6 +245,7 @@ def network_certificate():
 
 
 def test_network_example_certifies_where_the_euclidean_test_fails(network_certificate):
+    assert sgn.SparseSampled is SparseSampled          # public
     game, cert = network_certificate
     assert cert.status is sgn.Status.CERTIFIED
     assert cert.bounds["euclidean_margin"] < 0 < cert.margin
