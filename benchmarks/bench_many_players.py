@@ -10,6 +10,7 @@ first stages timed apart.
 
     python benchmarks/bench_many_players.py                  # the table in benchmarks/README.md
     python benchmarks/bench_many_players.py --sizes 100 1000 --dense-sizes 50
+    python benchmarks/bench_many_players.py --pattern 10000    # asdex against probing
 """
 
 from __future__ import annotations
@@ -65,13 +66,41 @@ def run(n: int, path: str, samples: int, timeout: float) -> dict:
     return row
 
 
+def pattern(n: int) -> None:
+    """Time finding the Jacobian's pattern of the example without its coupling graph: asdex
+    (traced from F's program) against probing (JVPs along every unit vector at 3 points), and
+    compare both with the graph the example knows."""
+    sys.path.insert(0, ROOT)
+    import numpy as np
+
+    import sgn
+    from sgn._load import load_game
+
+    known = load_game(os.path.join(ROOT, "examples", "network_game.py"), {"n_players": n})
+    for method in ("asdex", "probe"):
+        game = sgn.Game.from_joint_field(known._field, dims=known.dims, region=known.region,
+                                         sparsity=method)
+        start = time.perf_counter()
+        found = game.entry_pattern
+        seconds = time.perf_counter() - start
+        same = (found != known.entry_pattern).nnz == 0
+        print(f"{method:>6}: {seconds:7.2f} s, {found.nnz} non-zeros, "
+              f"{'the same as' if same else 'DIFFERENT from'} the known graph "
+              f"({known.entry_pattern.nnz}); {int(np.max(game.colouring)) + 1} colours")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
     parser.add_argument("--dense-sizes", type=int, nargs="+", default=[25, 50, 100])
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--dense-timeout", type=float, default=600.0)
+    parser.add_argument("--pattern", type=int, default=None, metavar="N",
+                        help="only time pattern detection (asdex, probing) for N players")
     args = parser.parse_args()
+    if args.pattern:
+        pattern(args.pattern)
+        return
     rows = [run(n, "dense", args.samples, args.dense_timeout) for n in args.dense_sizes]
     rows += [run(n, "sparse", args.samples, 900.0) for n in args.sizes]
     print(f"{'N':>6} {'path':>6} {'blocks':>7} {'status':>14} {'gamma':>8} {'alpha':>8} "
