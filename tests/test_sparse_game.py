@@ -366,3 +366,13 @@ def test_newton_direction_is_the_dense_solve():
     J = np.asarray(game.jacobian_fn(jnp.asarray(x)))
     np.testing.assert_allclose(game.newton_direction(x, F), np.linalg.solve(J, F), rtol=1e-10,
                                atol=1e-13)
+
+
+def test_sample_points_past_sobols_dimension_are_uniform_and_seeded():
+    from sgn._sampling import SOBOL_MAX_DIM, sample_points
+
+    box = sgn.Box(-1.0, 1.0).resolve(SOBOL_MAX_DIM + 1)
+    points = sample_points(box, 8, 3)
+    assert points.shape == (8, SOBOL_MAX_DIM + 1) and (points[0] == 0).all()
+    assert points.min() >= -1 and points.max() <= 1
+    np.testing.assert_array_equal(points, sample_points(box, 8, 3))
