@@ -92,7 +92,7 @@ def pattern(n: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 3000, 10000])
-    parser.add_argument("--dense-sizes", type=int, nargs="+", default=[25, 50, 100])
+    parser.add_argument("--dense-sizes", type=int, nargs="*", default=[25, 50, 100])
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--dense-timeout", type=float, default=600.0)
     parser.add_argument("--pattern", type=int, default=None, metavar="N",
