@@ -359,13 +359,18 @@ def test_dask_gives_the_same_bounds():
     assert (here.euclidean_margin, here.lipschitz) == (there.euclidean_margin, there.lipschitz)
 
 
-def test_newton_direction_is_the_dense_solve():
+def test_newton_direction_is_the_dense_solve(monkeypatch):
     game, _, _ = mixed_game()
     x = game.region.low + 0.7 * game.region.width
     F = np.asarray(game.field_fn(jnp.asarray(x)))
     J = np.asarray(game.jacobian_fn(jnp.asarray(x)))
     np.testing.assert_allclose(game.newton_direction(x, F), np.linalg.solve(J, F), rtol=1e-10,
                                atol=1e-13)
+    import sgn._sparse_game as sparse_game
+
+    monkeypatch.setattr(sparse_game, "NEWTON_LU_LIMIT", 0)       # the GMRES route
+    np.testing.assert_allclose(game.newton_direction(x, F), np.linalg.solve(J, F), rtol=1e-9,
+                               atol=1e-12)
 
 
 def test_sample_points_past_sobols_dimension_are_uniform_and_seeded():
