@@ -32,6 +32,7 @@ _PUBLIC = {
     "_metric": ("BlockScalar", "BlockMatrix", "Fisher"),
     "_markov": ("MarkovGame",),
     "_simulate": ("Run", "Simulation", "simulate"),
+    "_sparse_bounds": ("SparseSampled",),
     "_steps": ("StepSizes", "euler_factor", "rk4_factor", "step_sizes"),
     "_verdict": ("Outcome", "Promise", "Verdict"),
     "_verify": ("Check", "Verification", "read_certificate", "verify"),

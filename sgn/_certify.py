@@ -10,10 +10,12 @@ import dataclasses
 import math
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import __version__, _config
 from ._bounds import Bounds, MetricBounds, Progress, Sampled
 from ._certificate import Certificate, Status
+from ._schema import coo_record
 from ._dynamics import basin, find_equilibrium
 from ._errors import SGNError
 from ._game import Game, _short
@@ -64,6 +66,7 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
     given = estimator
     estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,
                            target_ratio)
+    estimator = _sparse_choice(game, given, estimator, method, samples, seed, executor)
     fallback = estimator.refusal(game) if hasattr(estimator, "refusal") else None
     bounds = None
     if fallback is None:
@@ -114,6 +117,8 @@ def _estimator(method, estimator, samples, seed, executor, max_boxes, max_second
 def auto_estimator(game: Game):
     """sgn.MatrixFree() when the game is too large for dense Jacobians (game.dim above
     _config.MATRIX_FREE_DIM, Euclidean geometry), else None (certify's dense default)."""
+    if _sparse_game(game):
+        return None     # many players on a coupling graph: sgn.SparseSampled (_sparse_choice)
     if game.dim > _config.MATRIX_FREE_DIM and game.geometry == "euclidean":
         from ._matrix_free import MatrixFree
 
@@ -123,6 +128,34 @@ def auto_estimator(game: Game):
 
 def _is_matrix_free(estimator) -> bool:
     return bool(getattr(estimator, "matrix_free", False))
+
+
+#: Joint-field games with more players than this are bounded per non-zero block
+#: (sgn.SparseSampled) unless an estimator is given: the dense estimator measures all
+#: N (N - 1) couplings at every sample point.
+SPARSE_PLAYERS = 48
+
+
+def _sparse_choice(game, given, estimator, method, samples, seed, executor):
+    """The sparse estimator, with the sampling options and the executor applied, when it is
+    given or when a large game with a coupling graph (Game.from_joint_field) gets the default
+    sampled estimator; otherwise `estimator` unchanged."""
+    from ._sparse_bounds import SparseSampled
+
+    if isinstance(given, SparseSampled):
+        chosen = given
+    elif given is None and method == "sampled" and _sparse_game(game):
+        chosen = SparseSampled()
+    else:
+        return estimator
+    options = {k: v for k, v in (("samples", samples), ("seed", seed), ("executor", executor))
+               if v is not None}
+    return dataclasses.replace(chosen, **options)
+
+
+def _sparse_game(game) -> bool:
+    """A joint-field game with a coupling graph and more than SPARSE_PLAYERS players."""
+    return hasattr(game, "entry_pattern") and game.n_players > SPARSE_PLAYERS
 
 
 def _sampled(estimator, samples, seed) -> Sampled:
@@ -148,7 +181,8 @@ def _weights_and_metric(game: Game, estimator, bounds: Bounds, optimizer, progre
         weights = sgn_weights
         metric = estimator.in_metric(game, game.metric(weights.weights), bounds,
                                      progress=progress)
-    if _decide(bounds, weights, metric, _scale(bounds))[0] is not Status.CERTIFIED:
+    if (_decide(bounds, weights, metric, _scale(bounds))[0] is not Status.CERTIFIED
+            and getattr(estimator, "searches_metric", True)):
         # Neither test certifies with these bounds: look for block weights in the Jacobians
         # themselves (a coupling that cancels in a weighted metric is invisible to the norms).
         found = search_weights(game, estimator, bounds, sgn_weights, progress=progress,
@@ -161,7 +195,8 @@ def _weights_and_metric(game: Game, estimator, bounds: Bounds, optimizer, progre
 
 def _scale(bounds: Bounds) -> float:
     """The bounds' own scale, for tolerances relative to it."""
-    return max(float(np.max(np.abs(bounds.curvature))), float(np.max(bounds.coupling)), 1e-300)
+    # .max() of the array itself: the coupling may be a scipy.sparse matrix (SparseSampled)
+    return max(float(np.max(np.abs(bounds.curvature))), float(bounds.coupling.max()), 1e-300)
 
 
 #: Weights.method of the equal weights chosen because the plain test proves a larger margin.
@@ -227,13 +262,16 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
             reasons.append(problem)
     steps = certified_steps(game, estimator, bounds, geometry_metric, alpha,
                             beta).to_dict() if status is Status.CERTIFIED else None
+    sparse = sp.issparse(bounds.coupling)
     return Certificate(
         status=status,
         verified=bounds.exact,
         geometry=game.geometry,
         game=game.describe(),
         estimator=record,
-        bounds={"curvature": bounds.curvature, "coupling": bounds.coupling, "lipschitz": beta,
+        bounds={"curvature": bounds.curvature,
+                "coupling": coo_record(bounds.coupling) if sparse else bounds.coupling,
+                "lipschitz": beta,
                 "euclidean_margin": gamma},
         weights=weights.weights,
         metric=recorded,
@@ -289,7 +327,8 @@ def _band(bounds: Bounds) -> dict | None:
     """Two players: the interval of weight ratios SGN certifies with (docs/method.md)."""
     if bounds.curvature.size != 2:
         return None
-    found = two_player_band(bounds.curvature, bounds.coupling)
+    coupling = bounds.coupling.toarray() if sp.issparse(bounds.coupling) else bounds.coupling
+    found = two_player_band(bounds.curvature, coupling)
     return None if found is None else found.to_dict()
 
 
@@ -485,9 +524,12 @@ def _sampling_record(bounds: Bounds, metric: MetricBounds) -> dict:
     if bounds.method != "sampled":
         return {}
     allow, n = bounds.allowances, len(bounds.curvature)   # bounds made by hand: none
+    coupling = allow.get("coupling", 0.0)
     return {"search": dict(bounds.search), "allowances": {
         "curvature": np.broadcast_to(allow.get("curvature", 0.0), (n,)).tolist(),
-        "coupling": np.broadcast_to(allow.get("coupling", 0.0), (n, n)).tolist(),
+        # sparse bounds: one number for every allowed block (no search, so 0)
+        "coupling": (float(coupling) if sp.issparse(bounds.coupling) else
+                     np.broadcast_to(coupling, (n, n)).tolist()),
         "euclidean_margin": float(allow.get("euclidean_margin", 0.0)),
         "lipschitz": float(metric.allowances.get("lipschitz", 0.0)),
         "metric_margin": float(metric.allowances.get("margin", 0.0)),
@@ -516,6 +558,16 @@ def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
                      "search's spread (estimator.allowances, estimator.krylov), not proved: the "
                      "certificate holds if the true extremes on the region are no worse than "
                      "these bounds")
+    elif bounds.search.get("estimator") == "sparse":
+        points = bounds.search["eigen_points"]
+        notes.append(
+            f"bounds are estimated per non-zero block of the coupling graph "
+            f"({bounds.search['coupling_graph']}) from {bounds.samples} sample points, without "
+            "local search or allowance (sgn.SparseSampled); gamma and beta are sparse "
+            f"eigen-solves at {points['euclidean_margin']} and {points['lipschitz']} of those "
+            "points (the centre and the worst by a Gershgorin screen), the metric margin and "
+            "beta(w) likewise: estimates at points, not proved; the certificate holds if the "
+            "true extremes on the region are no worse than these bounds")
     else:
         notes.append(f"bounds are estimated from {bounds.samples} sample points plus local "
                      "search, each pushed past the worst value found by the search's allowance "

@@ -221,17 +221,23 @@ def _euler_loop(game):
 def _newton_polish(game: Game, x, r):
     """A few Newton steps on F(x) = 0 from the last Euler iterate (analysis regions only).
 
-    Large games (d above _config.MATRIX_FREE_DIM) solve J dx = F by GMRES on Jacobian-vector
-    products instead of forming J (the step is still checked by the residual)."""
+    Sparse games solve J dx = F with their own compressed Jacobian (`newton_direction`); other
+    large games (d above _config.MATRIX_FREE_DIM) by GMRES on Jacobian-vector products instead
+    of forming J (the step is still checked by the residual)."""
+    direction = getattr(game, "newton_direction", None)   # sparse games: no dense J
     large = game.dim > _config.MATRIX_FREE_DIM
     for _ in range(20):
         F = np.asarray(game.field_fn(jnp.asarray(x)))
         try:
-            dx = _newton_direction(game, x, F) if large else np.linalg.solve(
-                np.asarray(game.jacobian_fn(jnp.asarray(x))), F)
+            if direction is not None:
+                dx = direction(x, F)
+            elif large:
+                dx = _newton_direction(game, x, F)
+            else:
+                dx = np.linalg.solve(np.asarray(game.jacobian_fn(jnp.asarray(x))), F)
         except np.linalg.LinAlgError:
             break
-        if dx is None:
+        if dx is None or not np.isfinite(dx).all():
             break
         x_new = x - dx
         if not ((x_new >= game.region.low) & (x_new <= game.region.high)).all():

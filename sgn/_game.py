@@ -152,6 +152,19 @@ class Game:
         return cls(None, dims, region, name=name, names=names, constrained=constrained,
                    field=field, equilibrium=equilibrium)
 
+    @classmethod
+    def from_joint_field(cls, field: Callable, *, dims: Sequence[int], region: Box,
+                         coupling=None, sparsity: str = "auto", **options) -> Game:
+        """A game given by one field on the flat joint vector: field(x) -> F(x), both of
+        length sum(dims), with an optional coupling graph (which blocks J_ij may be non-zero:
+        an N x N boolean matrix, dense or scipy.sparse, or a list of 0-based (i, j) pairs);
+        without it the pattern is detected. For many players on a sparse graph
+        (sgn/_sparse_game.py); `options` are name, names, constrained, equilibrium."""
+        from ._sparse_game import from_joint_field
+
+        return from_joint_field(field, dims=dims, region=region, coupling=coupling,
+                                sparsity=sparsity, **options)
+
     # --- the joint vector --------------------------------------------------------------
 
     def split(self, x):

@@ -17,6 +17,9 @@ from ._errors import SGNError
 from ._game import Box
 
 
+#: The largest dimension scipy's Sobol sequence supports.
+SOBOL_MAX_DIM = 21201
+
 #: Copies of the (samples x d) float64 point array alive at once while the points are made and
 #: used (unit cube, vertices, Sobol block, scaled points, points plus refined ones).
 POINT_COPIES = 5
@@ -37,7 +40,10 @@ def sample_points(box: Box, samples: int, seed: int) -> np.ndarray:
         corners = rng.integers(0, 2, size=(budget // 4, d)).astype(np.float64)
     unit.append(corners)
     budget -= corners.shape[0]
-    if budget > 0:
+    if budget > 0 and d > SOBOL_MAX_DIM:
+        # scipy's Sobol stops at this dimension (many-player games pass it): uniform points
+        unit.append(rng.random((budget, d)))
+    elif budget > 0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Sobol prefers powers of two; any count is valid
             from scipy.stats import qmc   # here: scipy.stats costs 0.25 s to import

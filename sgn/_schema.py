@@ -18,8 +18,13 @@ SCHEMA_VERSION = 3
 #: and the measured numbers behind direct steps (`direct`); `diagnostics.certified_by` may be
 #: "metric". Version 3 (issue 13, block-matrix metrics) adds the top-level `metric`: null, or
 #: the block-diagonal metric M = blockdiag(P_1..P_N) the certificate is about when the metric
-#: search found one (`weights` and `metric.sgn_margin` are then SGN's own result beside it). Versions
-#: 1 and 2 read as they always did.
+#: search found one (`weights` and `metric.sgn_margin` are then SGN's own result beside it); and
+#: (issue 14) `bounds.coupling` may also be stored sparsely, as
+#:     {"format": "coo", "shape": [N, N], "rows": [...], "cols": [...], "values": [...]}
+#: (0-based rows and cols, off the diagonal, no pair twice; every pair not listed is 0), with
+#: `estimator.allowances.coupling` then one number for every block; written for certificates
+#: whose coupling is sparse (sgn.SparseSampled: many players). Versions 1 and 2 read as they
+#: always did.
 READABLE_VERSIONS = (1, 2, 3)
 
 #: `metric.rung` values: how a block-matrix metric was found (sgn/_metric_search.py).
@@ -226,10 +231,13 @@ def check_certificate(data) -> None:
     bounds = _get(data, "bounds")
     _numbers(_get(bounds, "curvature", "bounds"), "bounds.curvature", n)
     coupling = _get(bounds, "coupling", "bounds")
-    if not isinstance(coupling, list) or len(coupling) != n:
-        _fail("bounds.coupling", f"must be a {n} x {n} list of numbers")
-    for i, row in enumerate(coupling):
-        _numbers(row, f"bounds.coupling[{i}]", n, nonneg=True)
+    if version >= SPARSE_SCHEMA_VERSION and isinstance(coupling, dict):
+        _coo(coupling, "bounds.coupling", n)
+    else:
+        if not isinstance(coupling, list) or len(coupling) != n:
+            _fail("bounds.coupling", f"must be a {n} x {n} list of numbers")
+        for i, row in enumerate(coupling):
+            _numbers(row, f"bounds.coupling[{i}]", n, nonneg=True)
     _number(_get(bounds, "lipschitz", "bounds"), "bounds.lipschitz", nonneg=True)
     _number(_get(bounds, "euclidean_margin", "bounds"), "bounds.euclidean_margin")
 
@@ -303,3 +311,59 @@ def _metric(data: dict, version: int, dims: list) -> None:
                                   "sgn_margin"})
     if extra:
         _fail(f"metric.{extra[0]}", f"is not part of schema version {version}")
+
+
+# --- sparse coupling matrices (version 3) ---------------------------------------------------
+
+def coo_record(matrix) -> dict:
+    """A scipy.sparse N x N coupling matrix as the certificate stores it (version 3): its
+    non-zero off-diagonal entries in row-major order."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    M = sp.csr_matrix(matrix, dtype=np.float64)
+    M = M - sp.diags(M.diagonal())
+    M.eliminate_zeros()
+    M.sort_indices()
+    C = M.tocoo()
+    return {"format": "coo", "shape": [int(M.shape[0]), int(M.shape[1])],
+            "rows": C.row.astype(int).tolist(), "cols": C.col.astype(int).tolist(),
+            "values": C.data.tolist()}
+
+
+def _coo(record: dict, where: str, n: int) -> None:
+    if record.get("format") != "coo":
+        _fail(f"{where}.format", "must be 'coo' (or the coupling a list of rows)")
+    if record.get("shape") != [n, n]:
+        _fail(f"{where}.shape", f"must be [{n}, {n}]")
+    rows, cols, values = (_get(record, k, where) for k in ("rows", "cols", "values"))
+    m = len(values) if isinstance(values, list) else -1
+    for key, seq in (("rows", rows), ("cols", cols)):
+        if not isinstance(seq, list) or len(seq) != m:
+            _fail(f"{where}.{key}", "must be a list as long as values")
+        for k, v in enumerate(seq):
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < n:
+                _fail(f"{where}.{key}[{k}]", f"must be an integer in 0 ... {n - 1}")
+    for k, v in enumerate(values):
+        _number(v, f"{where}.values[{k}]", nonneg=True)
+    pairs = set()
+    for k, (i, j) in enumerate(zip(rows, cols)):
+        if i == j:
+            _fail(f"{where}.rows[{k}]", "is on the diagonal (L_ii is 0 and not stored)")
+        if (i, j) in pairs:
+            _fail(f"{where}.rows[{k}]", f"repeats the pair ({i}, {j})")
+        pairs.add((i, j))
+
+
+def coupling_matrix(coupling):
+    """The certificate's `bounds.coupling` as a matrix: a numpy array for a list of rows, a
+    scipy.sparse CSR for a COO record (read only after check_certificate)."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    if isinstance(coupling, dict):
+        n = coupling["shape"][0]
+        return sp.csr_matrix((np.asarray(coupling["values"], dtype=float),
+                              (np.asarray(coupling["rows"], dtype=np.int64),
+                               np.asarray(coupling["cols"], dtype=np.int64))), shape=(n, n))
+    return np.asarray(coupling, dtype=float)

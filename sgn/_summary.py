@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._certificate import Certificate, Status
+from ._schema import coupling_matrix
 from ._wording import (
     ALPHA_BETA,
     DIRECT,
@@ -64,8 +65,15 @@ def summarize(cert: Certificate) -> str:
     kind = "strategy set (projected dynamics)" if region["constrained"] else "analysis region"
     row("region", f"box in R^{len(region['low'])}, {kind}")
     row("curvature", "mu = " + _vector(bounds["curvature"]))
-    L = np.array(bounds["coupling"], dtype=float)
-    if n == 2:
+    L = coupling_matrix(bounds["coupling"])
+    if isinstance(bounds["coupling"], dict):       # many players: sparse, summarised
+        C = L.tocoo()
+        k = int(np.argmax(C.data)) if C.nnz else None
+        degree = np.bincount(C.row, minlength=n)
+        row("coupling", (f"largest L_{C.row[k] + 1},{C.col[k] + 1} = {_g(C.data[k])}"
+                         if k is not None else "none") + f" of {C.nnz} non-zero blocks "
+            f"(per player: mean {degree.mean():.3g}, most {degree.max()})")
+    elif n == 2:
         row("coupling", f"L_12 = {_g(L[0, 1])}, L_21 = {_g(L[1, 0])}")
     else:
         i, j = np.unravel_index(np.argmax(L), L.shape)

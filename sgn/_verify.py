@@ -34,6 +34,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._bounds import estimate_bounds, estimate_contraction, estimate_in_metric
 from ._config import DEFAULT_SAMPLES, MATRIX_FREE_DIM
@@ -45,7 +46,18 @@ from ._metric import certificate_metric
 from ._result import Result
 from ._step_search import centre_jacobian, combined_steps
 from ._steps import STEP_FIELDS, StepSizes, step_sizes
+from ._schema import coupling_matrix
+from ._sparse_bounds import DEFAULT_SAMPLES as SPARSE_SAMPLES
 from ._weights import two_player_band
+from ._weights._sparse import margin_matrix as sparse_margin_matrix
+from ._weights._sparse import sparse_rho, sparse_tau, z_matrix_lambda_min
+
+#: Relative agreement asked of spectral radii and margins recomputed by ARPACK from a sparse
+#: coupling (iterative: converged to about this, not to rounding).
+SPARSE_RTOL = 1e-6
+
+#: Past this many players, the basin's player radii are one check (their largest deviation).
+MANY_PLAYERS = 64
 
 #: Relative agreement asked of recomputed numbers (they come from the same formulas, so only
 #: rounding separates them), and of fresh bounds against stored ones.
@@ -129,8 +141,14 @@ def verify(cert: Certificate, game: Game, *, samples: int | None = None,
     check_same_game(cert, game)
     # The file's sample count is not trusted to set how hard it is checked: at least the
     # default, more when the certificate itself used more (a matrix-free re-check: at least
-    # sgn.MatrixFree's default screen, whose points each cost Krylov runs, not one Jacobian).
-    floor = _matrix_free_estimator().samples if _matrix_free(cert, game) else DEFAULT_SAMPLES
+    # sgn.MatrixFree's default screen, whose points each cost Krylov runs, not one Jacobian; a
+    # sparse one: sgn.SparseSampled's default).
+    if (cert.estimator.get("search") or {}).get("estimator") == "sparse":
+        floor = SPARSE_SAMPLES
+    elif _matrix_free(cert, game):
+        floor = _matrix_free_estimator().samples
+    else:
+        floor = DEFAULT_SAMPLES
     samples = int(samples or max(floor, cert.estimator["samples"]))
     seed = int(cert.estimator["seed"]) + 1 if seed is None else int(seed)
     checks = (_recomputed(cert) + _basin_checks(cert, game) + _traced(cert, game)
@@ -160,7 +178,8 @@ def _allowance(stored: float, found: float, scale: float) -> float:
 
 def _recomputed(cert: Certificate) -> list[Check]:
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
-    L = np.asarray(cert.bounds["coupling"], dtype=float)
+    L = coupling_matrix(cert.bounds["coupling"])      # scipy.sparse for a COO record
+    sparse = sp.issparse(L)
     w = np.asarray(cert.weights, dtype=float)
     scale = max(float(np.abs(mu).max()), float(L.max()), 1e-300)
     checks = []
@@ -178,10 +197,13 @@ def _recomputed(cert: Certificate) -> list[Check]:
         return checks
     # alpha(w) = 1/2 lambda_min(W^-1/2 C(w) W^-1/2), C_ii = 2 w_i mu_i,
     # C_ij = -(w_i L_ij + w_j L_ji): written out again here, on purpose, from docs/method.md.
-    C = -(w[:, None] * L + (w[:, None] * L).T)
-    C[np.diag_indices_from(C)] = 2.0 * w * mu
-    root = 1.0 / np.sqrt(w)
-    alpha = 0.5 * float(np.linalg.eigvalsh(root[:, None] * C * root[None, :])[0])
+    if sparse:
+        alpha, alpha_low = _sparse_alpha(w, mu, L)
+    else:
+        C = -(w[:, None] * L + (w[:, None] * L).T)
+        C[np.diag_indices_from(C)] = 2.0 * w * mu
+        root = 1.0 / np.sqrt(w)
+        alpha = 0.5 * float(np.linalg.eigvalsh(root[:, None] * C * root[None, :])[0])
     if cert.diagnostics.get("certified_by") == "euclidean":
         alpha = float(cert.bounds["euclidean_margin"])
     elif cert.diagnostics.get("certified_by") == "metric":
@@ -190,6 +212,10 @@ def _recomputed(cert: Certificate) -> list[Check]:
         alpha = float(cert.diagnostics["metric_margin"])
     stored_alpha = float(cert.margin)
     ok = _close(stored_alpha, alpha, 1e-12 * scale)  # two eigen-solves of the same matrix
+    if sparse and cert.diagnostics.get("certified_by") not in ("euclidean", "metric"):
+        # ARPACK's estimate is at or above lambda_min, the Collatz-Wielandt bound at or below
+        # it (sgn/_weights/_sparse.py): the stored margin must lie between, up to rounding.
+        ok = alpha_low - SPARSE_RTOL * scale <= stored_alpha <= alpha + 1e-12 * scale
     checks.append(Check("margin", ok, stored_alpha, alpha,
                         f"margin alpha: stored {stored_alpha:.12g}, recomputed {alpha:.12g}"
                         + ("" if ok else " (the stored margin is not what the bounds give)")))
@@ -232,20 +258,27 @@ def _recomputed(cert: Certificate) -> list[Check]:
                             f", recomputed {gap:.12g}" + ("" if ok else " (DISAGREES)")))
     # rho(diag(mu)^-1 L) and tau(K), written out again from docs/method.md (section 2).
     if "spectral_radius" in diag:
-        rho = (math.inf if (mu <= 0).any() else 0.0 if mu.size == 1 else
-               float(np.max(np.abs(np.linalg.eigvals(L / mu[:, None])))))
+        if sparse:
+            rho = sparse_rho(mu, L)
+        else:
+            rho = (math.inf if (mu <= 0).any() else 0.0 if mu.size == 1 else
+                   float(np.max(np.abs(np.linalg.eigvals(L / mu[:, None])))))
         stored = diag["spectral_radius"]
         ok = (stored is None) if math.isinf(rho) else (
-            stored is not None and _close(float(stored), rho, 1e-9 * max(rho, 1.0)))
+            stored is not None and _close(float(stored), rho,
+                                          (SPARSE_RTOL if sparse else 1e-9) * max(rho, 1.0)))
         checks.append(Check("diagnostics.spectral_radius", ok, stored, rho,
                             f"spectral radius rho(diag(mu)^-1 L): stored {_shown(stored)}, "
                             f"recomputed {_shown(None if math.isinf(rho) else rho)}"
                             + ("" if ok else " (DISAGREES)")))
     if "best_possible_margin" in diag:
-        K = -L.copy()
-        K[np.diag_indices_from(K)] = mu
-        tau = float(np.min(np.linalg.eigvals(K).real))
-        ok = _close(diag["best_possible_margin"], tau, 1e-9 * scale)
+        if sparse:
+            tau = sparse_tau(mu, L)
+        else:
+            K = -L.copy()
+            K[np.diag_indices_from(K)] = mu
+            tau = float(np.min(np.linalg.eigvals(K).real))
+        ok = _close(diag["best_possible_margin"], tau, (SPARSE_RTOL if sparse else 1e-9) * scale)
         checks.append(Check("diagnostics.best_possible_margin", ok, diag["best_possible_margin"],
                             tau, f"best possible margin tau(K): stored "
                             f"{_shown(diag['best_possible_margin'])}, recomputed {tau:.12g}"
@@ -318,6 +351,8 @@ def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
         checks.append(Check("basin.player_radii", False, radii, fresh.player_radii,
                             f"basin player radii: stored {radii!r}, expected {game.n_players}"))
         return checks
+    if game.n_players > MANY_PLAYERS:
+        return checks + [_player_radii_check(radii, fresh.player_radii)]
     for i, (r, f) in enumerate(zip(radii, fresh.player_radii)):
         r = _radius(r) if isinstance(r, (int, float)) or r is None else math.nan
         ok = (r == f if math.isinf(f) or math.isinf(r)
@@ -404,6 +439,10 @@ def _matrix_free_estimator(**options):
 
 
 def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[Check]:
+    if isinstance(cert.bounds["coupling"], dict):
+        from ._verify_sparse import resampled_sparse
+
+        return resampled_sparse(cert, game, samples, seed)
     mu = np.asarray(cert.bounds["curvature"], dtype=float)
     L = np.asarray(cert.bounds["coupling"], dtype=float)
     scale = max(float(np.abs(mu).max()), float(L.max()), 1e-300)
@@ -641,3 +680,29 @@ def _reproved_steps(cert: Certificate, game: Game, proved, hint: str) -> list[Ch
             + ("" if ok else f": the stored value is below what interval arithmetic proves "
                              f"by {p - stored:.3g}{hint}"), how="re-proved"))
     return checks
+
+
+def _sparse_alpha(w, mu, L) -> tuple[float, float]:
+    """(ARPACK's estimate, Collatz-Wielandt lower bound) of alpha(w) for a sparse coupling:
+    G(w) = sym(W^1/2 K W^-1/2) built again, then one sparse eigen-solve."""
+    low, estimate = z_matrix_lambda_min(sparse_margin_matrix(w, mu, sp.csr_matrix(L)))
+    return estimate, low
+
+
+def _player_radii_check(radii, fresh) -> Check:
+    """Many players: one check, the largest deviation of the stored radii from the fresh."""
+    worst, where = 0.0, None
+    for i, (r, f) in enumerate(zip(radii, fresh)):
+        r = _radius(r) if isinstance(r, (int, float)) or r is None else math.nan
+        f = float(f)
+        if math.isinf(f) or math.isinf(r):
+            bad = 0.0 if r == f else math.inf
+        else:
+            bad = abs(r - f) / max(abs(f), 1e-300)
+        if not bad <= worst:
+            worst, where = bad, i
+    ok = worst <= RECOMPUTE_RTOL + 1e-12
+    return Check("basin.player_radii", ok, None, None,
+                 f"basin radii of the {len(radii)} players: largest relative deviation from the "
+                 f"recomputed ones {worst:.3g}" + ("" if ok else f" at player {where + 1} "
+                                                             "(DISAGREES)"))

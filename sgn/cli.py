@@ -159,8 +159,9 @@ def _emit(fmt: str, data: dict, text: str) -> None:
                    "points plus local search; for large players, docs/matrix-free.md). auto: "
                    "matrix-free above 1024 coordinates.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="Where --verify's boxes are bounded: in-process, or on "
-                                      "Dask (pip install 'small-gain-nash[dask]').")
+              show_default=True, help="Where --verify's boxes are bounded (or a sparse game's "
+                                      "sample points evaluated): in-process, or on Dask "
+                                      "(pip install 'small-gain-nash[dask]').")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Dask scheduler address (default: a local cluster).")
 @_output_options
@@ -186,13 +187,14 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
     if target_ratio is not None and not prove:
         raise click.BadParameter("--target-ratio tightens --verify's proved bounds; add "
                                  "--verify", param_hint="--target-ratio")
-    if executor == "dask" and not prove:
-        raise click.BadParameter("--executor dask spreads --verify's work; add --verify",
-                                 param_hint="--executor")
     if prove and jacobian == "matrix-free":
         raise click.BadParameter("--verify proves bounds by intervals; matrix-free bounds are "
                                  "sampled estimates: drop one", param_hint="--jacobian")
     game = load_game(game_file, parse_params(params))
+    if executor == "dask" and not prove and not hasattr(game, "entry_pattern"):
+        # (a sparse game's sample points go to Dask without --verify: sgn.SparseSampled)
+        raise click.BadParameter("--executor dask spreads --verify's work; add --verify",
+                                 param_hint="--executor")
     options = {"method": "interval", "max_boxes": max_boxes, "max_seconds": max_seconds,
                "target_ratio": target_ratio} if prove else {}
     if not prove and jacobian != "auto":

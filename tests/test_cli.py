@@ -558,7 +558,7 @@ def test_round_trip_not_certified(run_cli, game_file):
     lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "bounds"}),
     lambda text: json.dumps({**json.loads(text), "status": "maybe"}),
     lambda text: json.dumps({**json.loads(text), "weights": [1.0]}),
-], ids=["truncated", "not-json", "not-object", "schema-3", "schema-1-v2-keys", "schema-string",
+], ids=["truncated", "not-json", "not-object", "schema-4", "schema-1-v2-keys", "schema-string",
         "no-schema",
         "missing-margin", "missing-bounds", "bad-status", "wrong-weights-size"])
 def test_from_json_refuses_bad_certificates(toy_json, mangle):

@@ -62,6 +62,15 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
         figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data, kind),
                         f"SGN margin $alpha(r)$ against the weight ratio. {band}; {dot}. The "
                         "dashed line is the Euclidean margin $gamma$, the plain test's verdict."))
+    elif isinstance(cert.bounds["coupling"], dict):       # many players: sparse coupling
+        figures.append(("sparse-coupling.svg", _figures.sparse_coupling(data),
+                        "Left: the spread of the block weights of the "
+                        + ("certified " if certified else "reported ") + "metric. Middle: how "
+                        "many players push each player (non-zero blocks of the coupling graph, "
+                        f"{cert.game.get('coupling_graph', {}).get('source', 'given')}). "
+                        "Right: the coupling gains $L_(i j) \\/ mu_i$, the largest in each "
+                        "cell of players (row $i$ is pushed by column $j$); the appendix lists "
+                        "the largest couplings."))
     else:
         names = [p["name"] for p in cert.game["players"]]
         figures.append(("weights-coupling.svg", _figures.weights_and_coupling(data, names),
@@ -95,8 +104,9 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
     elif game is not None and simulation is None and certified:
         from .._simulate import simulate
 
-        simulation = simulate(game, cert, methods=["euler", "rk4"] if not game.constrained
-                              else ["euler"], starts=12, steps=_steps_to_converge(cert))
+        methods = ["euler", "rk4"] if not game.constrained else ["euler"]
+        starts, steps = _simulation_size(_steps_to_converge(cert), game.dim, len(methods))
+        simulation = simulate(game, cert, methods=methods, starts=starts, steps=steps)
     if simulation is not None:
         figures.append(("trajectories.svg", _figures.trajectories(simulation.runs),
                         "Simulated distance to the equilibrium in the metric, from starts in "
@@ -104,6 +114,20 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
                         "factor $q^k$ (dashed). A run is drawn until its distance falls below "
                         "$10^(-15)$ of the start, where rounding dominates."))
     return _compile("certificate.typ", certificate_view(cert, []), figures, out)
+
+
+#: Memory for the report's simulated trajectories (starts x steps x d floats per method): a
+#: 10,000-player game simulated like a small one held 6.8 GB.
+SIMULATION_BYTES = 2**28
+
+
+def _simulation_size(steps: int, dim: int, methods: int) -> tuple[int, int]:
+    """(starts, steps) for the report's simulation: 12 starts when they fit SIMULATION_BYTES,
+    else fewer (at least 4), then fewer steps (at least MIN_STEPS)."""
+    per_start = 8 * dim * steps * methods
+    starts = int(min(12, max(4, SIMULATION_BYTES // max(per_start, 1))))
+    steps = int(min(steps, max(MIN_STEPS, SIMULATION_BYTES // (8 * dim * starts * methods))))
+    return starts, steps
 
 
 #: Simulated steps: enough for the certified envelope to fall to ENVELOPE, within these limits.

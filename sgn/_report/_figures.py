@@ -157,6 +157,60 @@ def weights_and_coupling(cert: dict, names: list[str]) -> bytes:
         return _svg(fig)
 
 
+#: Cells per side of the sparse coupling picture.
+SPY_BINS = 64
+
+
+def sparse_coupling(cert: dict) -> bytes:
+    """Many players (a COO coupling, schema version 3): the weights' spread, the coupling
+    graph's in-degrees, and a spy-like picture of the gains L_ij / mu_i (largest per cell),
+    instead of an N x N heat map."""
+    from .._schema import coupling_matrix
+
+    w = np.asarray(cert["weights"], dtype=float)
+    mu = np.asarray(cert["bounds"]["curvature"], dtype=float)
+    L = coupling_matrix(cert["bounds"]["coupling"]).tocoo()
+    n = w.size
+    gain = L.data / np.where(mu[L.row] > 0, mu[L.row], np.nan)
+    with matplotlib.rc_context(STYLE):
+        fig, (left, middle, right) = _subplots(1, 3, figsize=(WIDTH, 2.4),
+                                               gridspec_kw={"width_ratios": [1, 1, 1.15]})
+        edges = np.logspace(np.log10(w.min()), np.log10(w.max()) + 1e-9, 30) \
+            if w.max() > w.min() else np.array([w.min() * 0.9, w.max() * 1.1])
+        left.hist(w, bins=edges, color=BLUE)
+        left.set_xscale("log")
+        left.set_xlabel(r"block weight $w_i$ ($w_1 = 1$)")
+        left.set_ylabel("players")
+        left.set_title("metric weights")
+        degree = np.bincount(L.row, minlength=n)
+        counts = np.bincount(degree)
+        middle.bar(np.arange(counts.size), counts, color=ORANGE)
+        middle.set_xlabel("couplings into player $i$")
+        middle.set_ylabel("players")
+        middle.set_title(f"in-degree (mean {degree.mean():.3g})")
+        bins = min(SPY_BINS, n)
+        cell = np.full((bins, bins), np.nan)
+        r, c = L.row * bins // n, L.col * bins // n
+        finite = np.isfinite(gain) & (gain > 0)
+        np.fmax.at(cell, (r[finite], c[finite]), gain[finite])
+        positive = cell[np.isfinite(cell)]
+        norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size and \
+            positive.min() < positive.max() else None
+        grid = np.linspace(0, n, bins + 1)
+        image = right.pcolormesh(grid, grid, np.ma.masked_invalid(cell), cmap="viridis",
+                                 norm=norm)
+        right.set_xlim(0, n)
+        right.set_ylim(n, 0)
+        right.set_aspect("equal")
+        right.set_xlabel("pushing player $j$")
+        right.set_ylabel("affected player $i$")
+        right.set_title(r"largest $L_{ij} / \mu_i$ per cell")
+        right.grid(False)
+        fig.colorbar(image, ax=right, fraction=0.046, pad=0.04)
+        fig.tight_layout()
+        return _svg(fig)
+
+
 def margin_bars(cert: dict, kind: str) -> list[tuple[str, float | None]]:
     """The margins figure's bars, (label, value), each label the quantity its value is.
 

@@ -26,6 +26,10 @@ from .._wording import (
 )
 
 
+#: Rows of the largest-couplings table of a sparse (many-player) certificate.
+LARGEST_COUPLINGS = 12
+
+
 def number(x, digits: int = 6, missing: str = "not available") -> str:
     """The one way a report prints a number: 6 significant digits, with a typographic minus.
 
@@ -279,7 +283,16 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                             "points where the Jacobian was evaluated, including any local "
                             "search"))
     coupling = []
-    if n <= 8:
+    if isinstance(bounds["coupling"], dict):      # many players: the largest couplings
+        record = bounds["coupling"]
+        order = np.argsort(record["values"], kind="stable")[::-1][:LARGEST_COUPLINGS]
+        mu = bounds["curvature"]
+        coupling = [["affected $i$", "pushing $j$", "$L_(i j)$", "$L_(i j) \\/ mu_i$"]]
+        coupling += [[players[record["rows"][k]]["name"], players[record["cols"][k]]["name"],
+                      number(record["values"][k], 4),
+                      number(record["values"][k] / mu[record["rows"][k]], 4)
+                      if mu[record["rows"][k]] > 0 else "-"] for k in order]
+    elif n <= 8:
         L = bounds["coupling"]
         coupling = [[""] + [p["name"] for p in players]]
         coupling += [[p["name"]] + ["-" if i == j else number(L[i][j], 4) for j in range(n)]

@@ -13,11 +13,12 @@ import dataclasses
 import enum
 
 import numpy as np
+import scipy.sparse as sp
 
 from .. import _config
 from .._result import Result
 from ._band import Band, two_player_band
-from ._lp import lp_weights, m_matrix_lp
+from ._lp import LPOutcome, lp_weights, m_matrix_lp
 from ._margin import (
     as_bounds,
     best_possible_margin,
@@ -29,6 +30,7 @@ from ._margin import (
 )
 from ._perron import perron_weights
 from ._sdp import sdp_bisection
+from . import _sparse
 
 __all__ = [
     "Band", "LPWeights", "Perron", "SDPBisection", "WeightStatus", "Weights",
@@ -112,7 +114,9 @@ class Weights(Result):
         margin: alpha(w), by a dense eigen-solve of G(w).
         best_possible: tau(K), the smallest eigenvalue of K: no weights beat it.
         spectral_radius: rho(diag(mu)^{-1} L); < 1 iff certifiable (inf when some mu_i <= 0).
-        lp_value: optimum t* of the M-matrix LP (> 0 iff certifiable; nan if HiGHS failed).
+        lp_value: optimum t* of the M-matrix LP (> 0 iff certifiable; nan if HiGHS failed); for
+            a sparse coupling of more than _sparse.LP_LIMIT players, the lower bound on t* that
+            a feasible point proves (sgn/_weights/_sparse.py).
         method: the strategy that proposed the weights.
         message: one sentence for the user.
         iterations: bisection steps (0 for the direct routes).
@@ -138,6 +142,8 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
         method: `Perron()` (default, exact), `SDPBisection()` or `LPWeights()`.
     """
     method = Perron() if method is None else method
+    if sp.issparse(coupling):
+        return _optimize_sparse(curvature, coupling, method)
     mu, L = as_bounds(curvature, coupling)
     n = mu.size
     scale = max(float(np.max(np.abs(mu))), float(np.max(L)), 1e-300)
@@ -199,3 +205,72 @@ def optimize_weights(curvature, coupling, *, method=None) -> Weights:
     )
     return result(WeightStatus.INCONCLUSIVE, w, alpha,
                   f"{WeightStatus.INCONCLUSIVE.message} ({detail})", iterations, lp.value)
+
+
+def _optimize_sparse(curvature, coupling, method) -> Weights:
+    """optimize_weights for a scipy.sparse coupling matrix (many players): the same candidates
+    (equal, LP and Perron weights), the same M-matrix LP (sparse constraints) and the same
+    status rules, with every eigen-solve sparse (sgn/_weights/_sparse.py); each candidate's
+    margin is the Collatz-Wielandt lower bound of lambda_min(G(w)) at ARPACK's vector."""
+    mu, L = _sparse.as_sparse_bounds(curvature, coupling)
+    n = mu.size
+    if isinstance(method, SDPBisection):
+        raise ValueError("SDPBisection solves dense SDPs (slow past ~150 players); for a sparse "
+                         "coupling matrix use Perron() or LPWeights()")
+    if not isinstance(method, (Perron, LPWeights)):
+        raise TypeError(f"unknown weight method {method!r}")
+    scale = max(float(np.max(np.abs(mu))), float(L.max()) if L.nnz else 0.0, 1e-300)
+    tol = _config.MARGIN_TOL * scale
+    optimal_gap = max(tol, 10 * _config.BISECTION_RTOL * scale)
+    rho = _sparse.sparse_rho(mu, L)
+    tau = _sparse.sparse_tau(mu, L)
+    ones = np.ones(n)
+
+    def result(status, w, margin, message, lp_value=np.nan):
+        return Weights(status, w, margin, tau, rho, lp_value, method.name, message, 0)
+
+    weak = [i for i in range(n) if mu[i] <= 0]
+    if weak:
+        return result(WeightStatus.NOT_CERTIFIABLE, ones, _sparse.sparse_margin(ones, mu, L),
+                      weak_curvature_message(weak, mu[weak].min()))
+    K = _sparse.comparison(mu, L)
+    large = n > _sparse.LP_LIMIT
+    if not large:
+        lp = m_matrix_lp(K)
+    else:
+        # HiGHS takes minutes here: the LP's feasible point u = K^-1 1 (scaled) proves t* >= t.
+        t = _sparse.feasible_lp_value(K)
+        lp = (LPOutcome(True, t, None, "feasible point") if t is not None and t > 0 else
+              LPOutcome(False, float("nan"), None,
+                        f"the M-matrix LP is not solved for {n} > {_sparse.LP_LIMIT} players, "
+                        "and K^-1 1 is not positive"))
+    candidates = [ones]
+    start = _sparse.sparse_lp_weights(K)
+    if start is not None:
+        candidates.append(start / start[0])
+    if isinstance(method, Perron):
+        w = _sparse.sparse_perron_weights(mu, L, tau, optimal_gap)
+        if w is not None:
+            candidates.append(w)
+    margins = [_sparse.sparse_margin(w, mu, L) for w in candidates]
+    best = int(np.argmax(margins))
+    w, alpha = candidates[best], margins[best]
+    lp_says = None if not lp.solved else bool(lp.value > tol)
+    if large and not lp.solved:
+        lp_says = False          # no feasible point: the eigen-solves below decide alone
+    if alpha > tol and lp_says is not False:
+        status = (WeightStatus.OPTIMAL if alpha >= tau - optimal_gap
+                  else WeightStatus.CERTIFIABLE)
+        return result(status, w, alpha, status.message, lp.value)
+    if rho >= 1.0 and tau < -tol and lp_says is False:
+        return result(
+            WeightStatus.NOT_CERTIFIABLE, ones, _sparse.sparse_margin(ones, mu, L),
+            f"small-gain fails for these norm bounds: rho = {rho:.4g} >= 1 (the spectral "
+            "radius of the gains L_ij / mu_i), so no block weights certify with them; the "
+            f"coupling bounds would have to shrink by a factor {rho:.4g}, or the curvature "
+            "bounds grow by it. Norm bounds drop the couplings' signs, so this does not show "
+            "that no weighted metric contracts", lp_value=lp.value)
+    detail = lp.message if not lp.solved else (
+        f"alpha = {alpha:.3g}, rho = {rho:.6g}, LP value {lp.value:.3g}")
+    return result(WeightStatus.INCONCLUSIVE, w, alpha,
+                  f"{WeightStatus.INCONCLUSIVE.message} ({detail})", lp.value)

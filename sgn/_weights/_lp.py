@@ -16,6 +16,7 @@ import os
 import sys
 
 import numpy as np
+import scipy.sparse as sp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,17 +67,26 @@ def _model(K: np.ndarray):
 
     n = K.shape[0]
     inf = highspy.kHighsInf
-    nonzero = K != 0.0
-    counts = np.concatenate(([0, n], nonzero.sum(axis=0) + 2))
+    if sp.issparse(K):
+        # The same arrays from K's columns (many players: sgn/_weights/_sparse.py).
+        K = sp.csc_matrix(K)
+        K.eliminate_zeros()
+        K.sort_indices()
+        column_rows = [K.indices[K.indptr[j]:K.indptr[j + 1]] for j in range(n)]
+        column_values = [K.data[K.indptr[j]:K.indptr[j + 1]] for j in range(n)]
+    else:
+        rows = np.arange(n)
+        column_rows = [rows[K[:, j] != 0.0] for j in range(n)]
+        column_values = [K[hit, j] for j, hit in enumerate(column_rows)]
+    counts = np.concatenate(([0, n], [hit.size + 2 for hit in column_rows]))
     start = np.cumsum(counts)[:-1]
     index = np.empty(start[-1] + counts[-1], dtype=np.int64)
     value = np.empty(index.size)
     index[:n], value[:n] = np.arange(n), 1.0                    # column t: t in every K row
-    rows = np.arange(n)
     for j in range(n):                                          # column v_j
-        at, hit = start[j + 1], rows[nonzero[:, j]]
+        at, hit = start[j + 1], column_rows[j]
         index[at:at + hit.size] = hit
-        value[at:at + hit.size] = -K[hit, j]
+        value[at:at + hit.size] = -column_values[j]
         index[at + hit.size:at + hit.size + 2] = (n + j, 2 * n + j)
         value[at + hit.size:at + hit.size + 2] = (-1.0, 1.0)
 
@@ -101,8 +111,8 @@ def m_matrix_lp(K: np.ndarray) -> LPOutcome:
     _swallow_highs_banner()
     import highspy
 
-    K = np.asarray(K, dtype=np.float64)
-    if not np.isfinite(K).all():
+    K = sp.csr_matrix(K, dtype=np.float64) if sp.issparse(K) else np.asarray(K, dtype=np.float64)
+    if not np.isfinite(K.data if sp.issparse(K) else K).all():
         raise ValueError("Problem data contains NaN or Inf. Check your parameter values and "
                          "constants.")
     solver = highspy.Highs()
