@@ -22,6 +22,7 @@ from .._wording import (
     metric_route,
     sgn_steps,
     step_proofs,
+    structure_text,
 )
 
 
@@ -315,6 +316,10 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                      "weight": number(w), "mu": number(m)} for k, (p, w, m) in
                     enumerate(zip(players, cert.weights, bounds["curvature"]))][:40],
         "more_players": str(n - 40) if n > 40 else "",
+        # pytree players: their leaves and shapes, one short line each (names and paths are
+        # user text, set as plain strings)
+        "structure": [{"name": p["name"], "text": structure_text(p["structure"])}
+                      for p in players[:12] if isinstance(p.get("structure"), dict)],
         "region": _region(cert),
         "region_kind": "strategy set (projected dynamics)" if constrained else
                        "region of analysis (unconstrained play)",
