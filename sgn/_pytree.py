@@ -117,7 +117,7 @@ class PlayerTree:
             return self.treedef.flatten_up_to(tree)
         except (ValueError, TypeError):
             raise GameDefinitionError(
-                f"{what} of {self.player_name} do not match its parameters' structure: "
+                f"{what} of {self.player_name} does not match its parameters' structure: "
                 f"{_mismatch(self, tree)}") from None
 
     def radii(self, radius) -> np.ndarray:
@@ -252,9 +252,15 @@ def from_pytrees(cls, costs, players, radius, *, name, names, constrained, equil
             raise GameDefinitionError(f"{what} returns shape {shape}, expected a scalar")
     half = layout.radii(radius)
     if equilibrium is not None:
-        equilibrium = (layout.ravel(equilibrium, "the equilibrium")
-                       if isinstance(equilibrium, (tuple, list)) else
-                       np.asarray(equilibrium, dtype=np.float64))
+        if isinstance(equilibrium, (tuple, list)):
+            equilibrium = layout.ravel(equilibrium, "the equilibrium")
+        else:
+            try:
+                equilibrium = np.asarray(equilibrium, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise GameDefinitionError(
+                    "equilibrium must be one pytree per player (a tuple, like players) or the "
+                    f"flat joint vector, got a {type(equilibrium).__name__}") from None
     game = cls([layout.wrap_cost(c) for c in costs], layout.dims,
                Box(layout.centre - half, layout.centre + half), name=name, names=names,
                constrained=constrained, equilibrium=equilibrium)

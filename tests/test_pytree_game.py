@@ -189,6 +189,8 @@ def test_bad_game_arguments_are_definition_errors():
         sgn.Game.from_pytrees([lambda t, p: t["b"], lambda t, p: p["c"]], (THETA0, PHI0), 0.1)
     with pytest.raises(GameDefinitionError, match="equilibrium.*player 2.*no entry for 'c'"):
         _pytree_game(equilibrium=(THETA0, {"u": np.zeros(2)}))
+    with pytest.raises(GameDefinitionError, match="one pytree per player.*got a dict"):
+        _pytree_game(equilibrium={"w": 1.0})
     with pytest.raises(GameDefinitionError, match="equilibrium has 4 entries"):
         _pytree_game(equilibrium=np.zeros(4))
 
@@ -270,7 +272,7 @@ def test_gan_example_loads_as_a_pytree_game(small_gan):
     leaves = game.describe()["players"][0]["structure"]["leaves"]
     assert {leaf["path"]: leaf["shape"] for leaf in leaves}["w2"] == [3, 3]
     # the default file loads too (the game `sgn certify examples/gan_mixture.py` certifies)
-    assert load_game(EXAMPLES / "gan_mixture.py").dims == (114, 105)
+    assert load_game(EXAMPLES / "gan_mixture.py").dims == (57, 51)
 
 
 def test_gan_example_certifies(small_gan):

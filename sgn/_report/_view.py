@@ -295,7 +295,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                  f"to $x^*$ shrink.")
 
     alpha = number(cert.margin)
-    return {
+    view = {
         "title": cert.game["name"],
         "tool": f"sgn {cert.tool.get('version', '')}".strip(),
         "status_kind": cert.status.value,
@@ -316,10 +316,6 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                      "weight": number(w), "mu": number(m)} for k, (p, w, m) in
                     enumerate(zip(players, cert.weights, bounds["curvature"]))][:40],
         "more_players": str(n - 40) if n > 40 else "",
-        # pytree players: their leaves and shapes, one short line each (names and paths are
-        # user text, set as plain strings)
-        "structure": [{"name": p["name"], "text": structure_text(p["structure"])}
-                      for p in players[:12] if isinstance(p.get("structure"), dict)],
         "region": _region(cert),
         "region_kind": "strategy set (projected dynamics)" if constrained else
                        "region of analysis (unconstrained play)",
@@ -349,6 +345,13 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "scope": scope,
         "figures": figures,
     }
+    # pytree players: their leaves and shapes, one short line each (names and paths are user
+    # text, set as plain strings); the key is absent for games of flat players
+    structure = [{"name": p["name"], "text": structure_text(p["structure"])}
+                 for p in players[:12] if isinstance(p.get("structure"), dict)]
+    if structure:
+        view["structure"] = structure
+    return view
 
 
 # --- the step sizes, each named by the proof that gave it ----------------------------------------
