@@ -262,17 +262,18 @@ def test_verify_accepts_the_same_pytree_game_and_refuses_other_leaves():
 
 @pytest.fixture(scope="module")
 def small_gan():
-    return load_game(EXAMPLES / "gan_mixture.py", {"hidden": 3, "batch": 16})
+    return load_game(EXAMPLES / "gan_mixture.py")
 
 
 def test_gan_example_loads_as_a_pytree_game(small_gan):
     game = small_gan
-    # generator 2-3-3-2: 6+3 + 9+3 + 6+2 = 29; discriminator 2-3-3-1: 9 + 12 + 4 = 25
+    # hidden = 3: generator 2-3-3-2: 6+3 + 9+3 + 6+2 = 29; discriminator 2-3-3-1: 9 + 12 + 4 = 25
     assert game.dims == (29, 25) and game.names == ("generator", "discriminator")
     leaves = game.describe()["players"][0]["structure"]["leaves"]
-    assert {leaf["path"]: leaf["shape"] for leaf in leaves}["w2"] == [3, 3]
-    # the default file loads too (the game `sgn certify examples/gan_mixture.py` certifies)
-    assert load_game(EXAMPLES / "gan_mixture.py").dims == (57, 51)
+    assert {leaf["path"]: leaf["shape"] for leaf in leaves} == {
+        "w1": [2, 3], "b1": [3], "w2": [3, 3], "b2": [3], "w3": [3, 2], "b3": [2]}
+    # the widths are a parameter: hidden = 5 is 57 + 51
+    assert load_game(EXAMPLES / "gan_mixture.py", {"hidden": 5}).dims == (57, 51)
 
 
 def test_gan_example_certifies(small_gan):
