@@ -86,6 +86,37 @@ def metric_scale(J, weights, dims) -> np.ndarray:
     return np.asarray(J) * s[:, None] / s[None, :]
 
 
+def cert_scale(cert, J, dims) -> np.ndarray:
+    """A = M^1/2 J M^-1/2 in a certificate's own metric: its block matrix M = blockdiag(P_i)
+    when it records one (square root by scipy's sqrtm, independent of sgn), else its weights'."""
+    if getattr(cert, "metric", None) is None:
+        return metric_scale(J, cert.weights, dims)
+    import scipy.linalg
+
+    M = scipy.linalg.block_diag(*[np.asarray(b, float) for b in cert.metric["blocks"]])
+    S = np.real(scipy.linalg.sqrtm(M))
+    return S @ np.asarray(J) @ np.linalg.inv(S)
+
+
+def rung_of(cert) -> str | None:
+    """Which metric certified: sgn, euclidean, scalar (weights from the metric search),
+    eigenbasis or block (a block-matrix metric); None when not certified."""
+    if not cert.certified:
+        return None
+    by = cert.diagnostics.get("certified_by")
+    if by != "metric":
+        return by
+    return "scalar" if getattr(cert, "metric", None) is None else cert.metric["rung"]
+
+
+def rung_counts(rungs) -> str:
+    counts = {}
+    for r in rungs:
+        if r is not None:
+            counts[r] = counts.get(r, 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
 def sym_min(A) -> np.ndarray:
     """lambda_min(sym A) (of each matrix of a stack)."""
     return np.linalg.eigvalsh(0.5 * (A + np.swapaxes(A, -1, -2)))[..., 0]
@@ -398,11 +429,13 @@ def lq_game(seed: int, k: int, level: str, *, dmin=3, dmax=5, cond=100.0, frac=0
 def _score_linear(cert, J, dims) -> dict:
     """Step ratios of a certificate of the constant-Jacobian game J (in its own metric)."""
     out = {"certified": cert.certified, "margin": cert.margin,
-           "by": cert.diagnostics.get("certified_by"),
+           "by": cert.diagnostics.get("certified_by"), "rung": rung_of(cert),
            "rho": cert.diagnostics.get("spectral_radius")}
     euler, rk4 = steps_of(cert)
     if cert.certified:
-        A = metric_scale(J, cert.weights, dims)
+        A = cert_scale(cert, J, dims)
+        # the certified margin against a dense eigen-solve in the certificate's own metric
+        out["dense_margin"] = float(sym_min(A))
         out.update(euler_contr=ratio(euler, euler_contraction_threshold(A)),
                    euler_spec=ratio(euler, spectral_euler_threshold(J)),
                    rk4=ratio(rk4, rk4_contraction_threshold(A)))
@@ -471,6 +504,11 @@ def print_lq(rows) -> None:
     print("   columns: draws = games drawn to keep these; scalar-SDP / block-SDP = games the best "
           "block-scalar /\n   block-diagonal metric found certifies (margin > 0); sgn/best, "
           "rot/best = median certified margin / best\n   block-diagonal margin found")
+    for level in dict.fromkeys(r["level"] for r in rows):
+        rs = [r for r in rows if r["level"] == level]
+        print(f"   {level}: certified by {rung_counts(r['sgn']['rung'] for r in rs)}; "
+              f"worst (dense margin in the certificate's metric - certified margin) "
+              f"{fmt(min((r['sgn']['dense_margin'] - r['sgn']['margin'] for r in rs if r['sgn']['certified']), default=None), '.2e')}")
     print()
     print("   steps of the certified games: median certified / true threshold (in the "
           "certificate's own metric; spectral: rho(I - hJ) < 1)")
@@ -565,6 +603,16 @@ def print_matrix(rows) -> None:
     print("   medians over the games; scalar-SDP = best block-scalar margin found (<= 0 by "
           "construction), block-SDP =\n   best block-diagonal margin found, minRe = min Re "
           "eig(J) (an upper bound over all metrics)")
+    cs = [r for r in rows if r["certified"]]
+    print(f"   steps, median certified / true threshold in the certificate's metric: Euler "
+          f"{fmt(median(r['euler_contr'] for r in cs), '.4f', 'x')}, RK4 "
+          f"{fmt(median(r['rk4'] for r in cs), '.4f', 'x')} (worst Euler "
+          f"{fmt(min((r['euler_contr'] for r in cs if r['euler_contr'] is not None), default=None), '.4f', 'x')}, RK4 "
+          f"{fmt(min((r['rk4'] for r in cs if r['rk4'] is not None), default=None), '.4f', 'x')})")
+    print(f"   certified by {rung_counts(r['rung'] for r in rows)}; margin >= m_P in "
+          f"{sum(r['margin'] >= r['in_p'] * (1 - 1e-6) for r in cs)}/{len(cs)}; worst (dense "
+          f"margin in the certificate's metric - certified margin) "
+          f"{fmt(min((r['dense_margin'] - r['margin'] for r in cs), default=None), '.2e')}")
 
 
 # --- 4. the bundled nonlinear examples ------------------------------------------------------

@@ -28,7 +28,7 @@ _PUBLIC = {
     "_game": ("Box", "Game"),
     "_interval": ("Verified",),
     "_load": ("load_game",),
-    "_metric": ("BlockScalar", "Fisher"),
+    "_metric": ("BlockScalar", "BlockMatrix", "Fisher"),
     "_markov": ("MarkovGame",),
     "_simulate": ("Run", "Simulation", "simulate"),
     "_steps": ("StepSizes", "euler_factor", "rk4_factor", "step_sizes"),

@@ -499,8 +499,20 @@ def _exact_extremes(game: Game, kind: str, families_for, params, points):
         allowance = np.concatenate([
             np.linalg.norm(f.matrices(np, J, J_step, params), axis=(-2, -1)) * game.dim
             for f in families_for(game)])
+    allowance = unit * allowance
+    # Forming A = M^1/2 J M^-1/2 itself rounds too: nothing to speak of for block weights (one
+    # product per entry), but a dense block metric's two matrix products and its computed
+    # square root add an error that grows with its condition number (BlockMatrix.
+    # rounding_error). Each quantity moves by at most that error times its factor on A: 1 for
+    # beta and the margin, the step h for ||I - h A||, 2 for the spread ||A - A_c||.
+    metric = params if kind == "metric" else params[0] if kind == "contraction" else None
+    extra = 0.0 if metric is None else metric.rounding_error(J_step)
+    if extra > 0:
+        factors = (np.ones(values.size) if kind == "metric" else
+                   np.concatenate([params[1], [2.0]]))
+        allowance = allowance + factors * extra
     where = np.repeat(points[:1], values.size, axis=0)
-    return values + unit * allowance, where, unit * allowance, 1
+    return values + allowance, where, allowance, 1
 
 
 def _search_extremes(game: Game, kind: str, families_for, params, points, method: Sampled,

@@ -41,7 +41,9 @@ class Certificate(Result):
 
     Attributes mirror the JSON keys (docs/certificate.md): status, verified, geometry, game,
     estimator, bounds, weights, margin, rates, step_sizes, band, diagnostics, reasons, notes,
-    equilibrium, schema_version, tool.
+    equilibrium, metric, schema_version, tool. `metric` (version 3) is the block-matrix metric
+    the certificate is about when the metric search found one (`BlockMatrix.to_dict`, with
+    SGN's own weights and margin beside it), else null: the metric is that of `weights`.
     """
 
     status: Status
@@ -59,6 +61,7 @@ class Certificate(Result):
     reasons: list
     notes: list = dataclasses.field(default_factory=list)
     equilibrium: dict | None = None
+    metric: dict | None = None
     schema_version: int = SCHEMA_VERSION
     tool: dict = dataclasses.field(default_factory=dict)
 
@@ -84,7 +87,7 @@ class Certificate(Result):
     @classmethod
     def from_dict(cls, data: Any) -> Certificate:
         """Read a certificate, refusing anything that is not a well-formed one of a version this
-        sgn reads (1 or 2: sgn/_schema.py)."""
+        sgn reads (1, 2 or 3: sgn/_schema.py)."""
         check_certificate(data)
         try:
             status = Status(data["status"])

@@ -17,7 +17,7 @@ from ._certificate import Certificate, Status
 from ._dynamics import basin, find_equilibrium
 from ._errors import SGNError
 from ._game import Game, _short
-from ._metric_search import SEARCHED_WEIGHTS, search_weights
+from ._metric_search import RUNG_NAMES, SEARCHED_WEIGHTS, search_weights
 from ._step_search import certified_steps
 from ._weights import (
     Weights,
@@ -35,6 +35,7 @@ METHODS = ("sampled", "interval")
 def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
             method: str = "sampled", estimator=None, optimizer=None,
             executor=None, max_boxes: int | None = None, max_seconds: float | None = None,
+            target_ratio: float | None = None,
             progress: Progress | None = None) -> Certificate:
     """Certify `game` on its region: bounds, best block weights, rate and step sizes.
 
@@ -50,10 +51,15 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
         executor: a concurrent.futures.Executor for the interval work (default in-process).
         max_boxes, max_seconds: the branch-and-bound budget of method="interval".
+        target_ratio: method="interval" only: keep splitting boxes after the bounds certify
+            until SGN's margin is at least this share (in (0, 1)) of the margin the values
+            proved at points show, or the box budget ends (default: stop at the first bounds
+            that certify).
         progress: optional callback progress(done, total, description) for long work.
     """
     given = estimator
-    estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds)
+    estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,
+                           target_ratio)
     fallback = estimator.refusal(game) if hasattr(estimator, "refusal") else None
     bounds = None
     if fallback is None:
@@ -69,23 +75,29 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         fallback += ("; fell back to the sampled estimator, which found the Jacobian constant: "
                      "its bounds are exact" if bounds.exact else
                      "; fell back to sampled bounds, so nothing is verified")
-    weights, metric = _weights_and_metric(game, estimator, bounds, optimizer, progress)
-    cert = assemble(game, bounds, weights, metric, estimator)
+    weights, metric, found = _weights_and_metric(game, estimator, bounds, optimizer, progress)
+    cert = assemble(game, bounds, weights, metric, estimator, found=found)
     if fallback:
         cert.notes.insert(0, fallback)
     return cert
 
 
-def _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds):
+def _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,
+               target_ratio=None):
     """The estimator certify runs: the one given, or the one `method` names, with the
     sampling and budget options applied."""
     if method not in METHODS:
         raise SGNError(f"method must be one of {METHODS}, got {method!r}")
     sampled = estimator is None or isinstance(estimator, Sampled)
+    if target_ratio is not None and not (method == "interval" and sampled):
+        raise SGNError("target_ratio asks branch and bound for tighter proved bounds: it "
+                       "applies to method=\"interval\" only (or give Verified(target_ratio=...))")
     if method == "interval" and sampled:
         from ._interval import Verified
+        from ._interval._branch import check_target_ratio
 
-        budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds))
+        budget = {k: v for k, v in (("max_boxes", max_boxes), ("max_seconds", max_seconds),
+                                    ("target_ratio", check_target_ratio(target_ratio)))
                   if v is not None}
         return Verified(executor=executor, **budget)
     return _sampled(estimator, samples, seed) if sampled else estimator
@@ -102,7 +114,8 @@ def _sampled(estimator, samples, seed) -> Sampled:
 
 def _weights_and_metric(game: Game, estimator, bounds: Bounds, optimizer, progress):
     """SGN's weights (or equal weights, when the Euclidean test proves more) and the bounds
-    measured in their metric."""
+    measured in their metric, or what the metric search found when neither test certifies
+    (weights, metric bounds, and the search's MetricFound or None)."""
     sgn_weights = optimize_weights(bounds.curvature, bounds.coupling, method=optimizer)
     weights = _prefer_larger_margin(sgn_weights, bounds)
     metric = estimator.in_metric(game, game.metric(weights.weights), bounds, progress=progress)
@@ -118,9 +131,10 @@ def _weights_and_metric(game: Game, estimator, bounds: Bounds, optimizer, progre
         # themselves (a coupling that cancels in a weighted metric is invisible to the norms).
         found = search_weights(game, estimator, bounds, sgn_weights, progress=progress,
                                tol=_config.MARGIN_TOL * _scale(bounds))
-        if found is not None:
-            weights, metric = found
-    return weights, metric
+        if found is not None and found.weights is not None:
+            return found.weights, found.bounds, found
+        return weights, metric, found
+    return weights, metric, None
 
 
 def _scale(bounds: Bounds) -> float:
@@ -149,7 +163,7 @@ def _prefer_larger_margin(weights: Weights, bounds: Bounds) -> Weights:
 
 
 def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
-             estimator=None) -> Certificate:
+             estimator=None, *, found=None) -> Certificate:
     """The certificate from the three stages' results, in small stages:
 
         verdict      status, the test that certified, alpha, gamma, reasons
@@ -159,8 +173,15 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
                      and direct ones where `estimator` can measure them (sgn/_step_search.py)
 
     Proved bounds (sgn.Verified) carry their branch-and-bound records in `bounds.proof` and
-    `metric.proof`; the certificate quotes them.
+    `metric.proof`; the certificate quotes them. `found` is the metric search's result (a
+    `MetricFound`, or None): a block-matrix metric it found is the certificate's metric (the
+    `metric` key), with SGN's weights and margin beside it; the rungs it skipped are notes.
     """
+    used = found.metric if found is not None and found.weights is not None else None
+    recorded = used.to_dict() if used is not None and used.kind == "block_matrix" else None
+    if recorded is not None:
+        recorded["sgn_margin"] = found.sgn_margin     # SGN's alpha for `weights`, beside it
+    geometry_metric = game.metric(weights.weights) if recorded is None else used
     record = _estimator_record(bounds, metric)    # first: it quotes the run's wall time
     run = bounds.proof
     search = None if run is None else run.search
@@ -168,18 +189,21 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
                                or weights.method == SEARCHED_WEIGHTS):
         # What SGN's test showed, in words that do not call a loose enclosure a failure.
         weights = dataclasses.replace(weights, message=_interval_message(weights, search))
-    status, certified_by, alpha, gamma, reasons = _verdict(bounds, weights, metric, search)
+    status, certified_by, alpha, gamma, reasons = _verdict(
+        bounds, weights, metric, search,
+        None if recorded is None else f"a {RUNG_NAMES[found.rung]} metric found from the "
+                                      "Jacobians does")
     beta = max(metric.lipschitz, alpha)  # a true Lipschitz bound is never below the margin
     if status is Status.CERTIFIED and not math.isfinite(beta):
         status, certified_by = Status.INCONCLUSIVE, None
         reasons.append("the Lipschitz bound beta is not finite on the region")
     equilibrium = None
     if status is Status.CERTIFIED:
-        equilibrium, problem = _equilibrium(game, weights, alpha, beta)
+        equilibrium, problem = _equilibrium(game, geometry_metric, alpha, beta)
         if problem:
             status, certified_by = Status.INCONCLUSIVE, None
             reasons.append(problem)
-    steps = certified_steps(game, estimator, bounds, game.metric(weights.weights), alpha,
+    steps = certified_steps(game, estimator, bounds, geometry_metric, alpha,
                             beta).to_dict() if status is Status.CERTIFIED else None
     return Certificate(
         status=status,
@@ -190,6 +214,7 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
         bounds={"curvature": bounds.curvature, "coupling": bounds.coupling, "lipschitz": beta,
                 "euclidean_margin": gamma},
         weights=weights.weights,
+        metric=recorded,
         margin=alpha,
         rates=None if steps is None else {
             "flow": alpha, "euler": steps["euler_factor"], "rk4": steps["rk4_factor"]},
@@ -198,17 +223,18 @@ def assemble(game: Game, bounds: Bounds, weights: Weights, metric: MetricBounds,
         diagnostics=_diagnostics(bounds, weights, metric, alpha, gamma, certified_by),
         reasons=reasons,
         notes=_notes(game, bounds, status) + _cut_short(search, metric.proof)
-        + _time_cut(search, metric.proof),
+        + _time_cut(search, metric.proof) + list(found.notes if found is not None else ()),
         equilibrium=equilibrium,
         tool={"name": "sgn", "version": __version__},
     )
 
 
-def _verdict(bounds: Bounds, weights: Weights, metric: MetricBounds, search):
+def _verdict(bounds: Bounds, weights: Weights, metric: MetricBounds, search,
+             found_by: str | None = None):
     """Status, the test that certified, alpha, gamma and the reasons: `_decide` on the
     numbers, then, for proved bounds that do not certify, what branch and bound knows."""
     status, certified_by, alpha, gamma, reasons = _decide(bounds, weights, metric,
-                                                          _scale(bounds))
+                                                          _scale(bounds), found_by)
     if search is not None and status is not Status.CERTIFIED and search.outcome != "certified":
         # Branch and bound knows why better than the weights do: a proved counterexample, or a
         # budget that ran out with part of the region proved.
@@ -226,9 +252,9 @@ def _verdict(bounds: Bounds, weights: Weights, metric: MetricBounds, search):
     return status, certified_by, alpha, gamma, reasons
 
 
-def _equilibrium(game: Game, weights: Weights, alpha: float, beta: float):
-    """(the certificate's equilibrium record, None) or (its record, why it is not found)."""
-    metric = game.metric(weights.weights)
+def _equilibrium(game: Game, metric, alpha: float, beta: float):
+    """(the certificate's equilibrium record, None) or (its record, why it is not found), in
+    the certificate's metric."""
     found = find_equilibrium(game, metric, alpha, beta, given=game.equilibrium)
     record = dict(found.items())
     if not found.found:
@@ -286,6 +312,8 @@ def _interval_estimator(search, metric_pass, seconds) -> dict:
     return {
         "boxes": record.boxes, "boxes_enclosed": record.boxes_enclosed,
         "outcome": search.outcome, "proved_fraction": search.proved_fraction,
+        **({} if search.target_ratio is None else
+           {"target_ratio": search.target_ratio, "margin_ratio": search.margin_ratio}),
         "seconds": record.seconds, "unfinished": search.unfinished,
         "centre_values": {"curvature": seen_mu, "coupling": seen_L},
         "budget": run_budget(record, metric_pass, seconds),
@@ -360,7 +388,8 @@ def _players(indices, limit: int = 6) -> str:
     return shown + (f", ... ({len(indices)} in all)" if len(indices) > limit else "")
 
 
-def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float):
+def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float,
+            found_by: str | None = None):
     """Status, the test that certified, the margin alpha, the Euclidean margin and the reasons.
 
     A certificate never states a margin above what was measured in its own metric: sampled
@@ -375,8 +404,9 @@ def _decide(bounds: Bounds, weights: Weights, metric: MetricBounds, scale: float
         # The margin is the metric pass's own: measured (sampled) or proved (verified) in the
         # metric of weights found from the Jacobians; SGN's test stays the explanation.
         reasons = [
-            f"SGN does not certify ({weights.message}), but block weights found from the "
-            f"Jacobians do: their metric margin is {alpha:.6g} > 0 "
+            f"SGN does not certify ({weights.message}), but "
+            f"{found_by or 'block weights found from the Jacobians do'}: "
+            f"{'their' if found_by is None else 'its'} metric margin is {alpha:.6g} > 0 "
             + ("(proved)" if bounds.exact else "(measured at sample points plus local search)")]
         return Status.CERTIFIED, "metric", alpha, gamma, reasons
     sampled = not bounds.exact            # exact and interval bounds are proofs, not samples

@@ -1,6 +1,7 @@
 """How a certificate measures distances: its metric M (docs/method.md, section 2).
 
     metric = game.metric(weights)      # BlockScalar; Fisher for a Markov game
+    metric = BlockMatrix.from_blocks([P_1, ..., P_N])   # found by the metric search
     A = metric.scale(J)                # M^1/2 J M^-1/2, up to a positive factor
     metric.norm(v)                     # ||v||_M = sqrt(v^T M v)
 
@@ -26,6 +27,8 @@ from typing import ClassVar
 
 import jax
 import numpy as np
+
+from . import _config
 
 
 @jax.tree_util.register_pytree_node_class
@@ -76,6 +79,12 @@ class BlockScalar:
         """diag of the inverse of the metric's per-player factor (I here) at the point `at`:
         an M-ball of radius r reaches r sqrt(w_i^-1 (this)_k) along coordinate k."""
         return np.ones(self.diagonal.size)
+
+    def rounding_error(self, J) -> float:
+        """How far forming `scale(J)` in floating point can be from the exact M^1/2 J M^-1/2,
+        beyond the backward error of the eigen-solve or SVD taken of it: nothing here (each
+        entry is one product by a ratio, within the solve's own allowance)."""
+        return 0.0
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "weights": self.weights.tolist()}
@@ -130,7 +139,230 @@ class Fisher(BlockScalar):
     # only `scale` and `norm`, which need no F, run there.
 
 
-def as_metric(game, metric) -> BlockScalar:
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True, eq=False)
+class BlockMatrix:
+    """M = blockdiag(P_1, ..., P_N): a symmetric positive definite matrix per player.
+
+    Found by the metric search (sgn/_metric_search.py) when neither SGN's test nor the
+    Euclidean one certifies: either each player's eigenbasis with one weight per direction
+    (P_i = Q_i diag(v_i) Q_i^T, "eigenbasis") or a full block from the LMI ("block").
+
+    `scale` is the exact congruence S J S^-1 with S = M^1/2 the symmetric square root (one
+    eigen-solve per block), so lambda_min(sym .) and ||.||_2 of it are the metric margin and
+    beta in M; `norm` is ||S v||_2 = sqrt(v^T M v).
+
+    Attributes:
+        blocks: P_1..P_N, scaled so that trace(P_1) / d_1 = 1 (only ratios matter).
+        dims: the players' dimensions.
+        weights: w_i = trace(P_i) / d_i (w_1 = 1): M = blockdiag(w_i Pbar_i) with Pbar_i of
+            mean eigenvalue 1, the reading the stages that think in block weights use (the
+            basin's per-player radii, `inverse_diagonal`).
+        diagonal: M's diagonal (length d): the M-length of a unit step along each coordinate
+            is its square root.
+        root, inverse_root: S = M^1/2 and S^-1, dense d x d (block-diagonal).
+        rung: how it was found: "eigenbasis" or "block".
+        rotations, fine_weights: the eigenbasis recipe (Q_i and the d direction weights),
+            None for a full block: what `to_dict` records so the metric can be rebuilt.
+    """
+
+    blocks: tuple
+    dims: tuple[int, ...]
+    weights: np.ndarray
+    diagonal: np.ndarray = dataclasses.field(repr=False)
+    root: np.ndarray = dataclasses.field(repr=False)
+    inverse_root: np.ndarray = dataclasses.field(repr=False)
+    rung: str = "block"
+    rotations: tuple | None = dataclasses.field(default=None, repr=False)
+    fine_weights: np.ndarray | None = dataclasses.field(default=None, repr=False)
+
+    kind: ClassVar[str] = "block_matrix"
+    #: One M at every point: the mean-value arguments of the direct step certificates hold.
+    fixed: ClassVar[bool] = True
+
+    @classmethod
+    def from_blocks(cls, blocks, *, rung: str = "block", rotations=None,
+                    fine_weights=None, normalise: bool = True) -> BlockMatrix:
+        """The metric of these blocks; ValueError when one is not symmetric positive definite
+        (callers reading a certificate turn it into their own error). normalise=False keeps
+        blocks that are already scaled (a certificate's), so that rebuilding one gives the
+        very same numbers."""
+        blocks = [np.atleast_2d(np.asarray(b, dtype=np.float64)) for b in blocks]
+        if not blocks:
+            raise ValueError("a block metric needs at least one block")
+        for k, b in enumerate(blocks):
+            if b.ndim != 2 or b.shape[0] != b.shape[1] or not np.isfinite(b).all():
+                raise ValueError(f"block {k + 1} must be a finite square matrix")
+            if not np.allclose(b, b.T, rtol=1e-10, atol=1e-12 * np.max(np.abs(b))):
+                raise ValueError(f"block {k + 1} is not symmetric")
+        first = np.trace(blocks[0]) / blocks[0].shape[0] if normalise else 1.0
+        if not first > 0:
+            raise ValueError("block 1 is not positive definite")
+        blocks = [0.5 * (b + b.T) / first for b in blocks]
+        dims = tuple(b.shape[0] for b in blocks)
+        d = sum(dims)
+        root, inverse_root = np.zeros((d, d)), np.zeros((d, d))
+        start = 0
+        for k, b in enumerate(blocks):
+            values, vectors = np.linalg.eigh(b)
+            if not values[0] > 0:
+                raise ValueError(f"block {k + 1} is not positive definite (smallest "
+                                 f"eigenvalue {values[0]:.3g})")
+            stop = start + b.shape[0]
+            root[start:stop, start:stop] = (vectors * np.sqrt(values)) @ vectors.T
+            inverse_root[start:stop, start:stop] = (vectors / np.sqrt(values)) @ vectors.T
+            start = stop
+        # symmetric to the last bit, so that S^T = S holds exactly in the arithmetic
+        root, inverse_root = 0.5 * (root + root.T), 0.5 * (inverse_root + inverse_root.T)
+        weights = np.array([np.trace(b) / b.shape[0] for b in blocks])
+        diagonal = np.concatenate([np.diag(b) for b in blocks])
+        return cls(tuple(blocks), dims, weights, diagonal, root, inverse_root, rung,
+                   None if rotations is None else tuple(np.asarray(q, dtype=np.float64)
+                                                        for q in rotations),
+                   fine_weights)
+
+    @classmethod
+    def from_eigenbasis(cls, rotations, fine_weights, *, normalise: bool = True) -> BlockMatrix:
+        """P_i = Q_i diag(v_i) Q_i^T: one weight per direction of each player's eigenbasis
+        (the fine partition of sgn/_weights/_lmi.py). The weights are scaled so that player 1's
+        average 1 (trace(P_1) / d_1 = 1), unless normalise=False (a certificate's)."""
+        rotations = [np.atleast_2d(np.asarray(q, dtype=np.float64)) for q in rotations]
+        v = np.asarray(fine_weights, dtype=np.float64).reshape(-1)
+        if v.size != sum(q.shape[0] for q in rotations):
+            raise ValueError(f"{v.size} direction weights for "
+                             f"{sum(q.shape[0] for q in rotations)} coordinates")
+        if not (np.isfinite(v).all() and (v > 0).all()):
+            raise ValueError("direction weights must be positive numbers")
+        if normalise:
+            v = v / np.mean(v[:rotations[0].shape[0]])
+        blocks, start = [], 0
+        for q in rotations:
+            if q.ndim != 2 or q.shape[0] != q.shape[1] or not np.isfinite(q).all():
+                raise ValueError("each rotation must be a finite square matrix")
+            if not np.allclose(q.T @ q, np.eye(q.shape[0]), atol=1e-9):
+                raise ValueError("each rotation must be orthogonal")
+            part = v[start:start + q.shape[0]]
+            start += q.shape[0]
+            blocks.append((q * part) @ q.T)
+        return cls.from_blocks(blocks, rung="eigenbasis", rotations=rotations, fine_weights=v,
+                               normalise=False)
+
+    @classmethod
+    def from_dict(cls, data, dims) -> BlockMatrix:
+        """Rebuild the metric a certificate records (`to_dict`), for players of `dims`;
+        CertificateFormatError when it is not one."""
+        from ._errors import CertificateFormatError
+
+        dims = tuple(int(n) for n in dims)
+        try:
+            if not isinstance(data, dict) or data.get("kind") != cls.kind:
+                raise ValueError(f"kind must be {cls.kind!r}")
+            if data.get("rotations") is not None:
+                metric = cls.from_eigenbasis(data["rotations"], data["fine_weights"],
+                                             normalise=False)
+                stored = data.get("blocks")
+                if stored is not None and (
+                        len(stored) != len(metric.blocks) or not all(
+                            np.shape(b) == a.shape and np.allclose(b, a, rtol=1e-9, atol=1e-12)
+                            for a, b in zip(metric.blocks, stored))):
+                    raise ValueError("its blocks are not the ones its rotations and "
+                                     "direction weights build")
+            else:
+                metric = cls.from_blocks(data["blocks"], rung=data.get("rung", "block"),
+                                         normalise=False)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise CertificateFormatError(f"certificate key 'metric' is not a block metric: "
+                                         f"{exc}") from None
+        if metric.dims != dims:
+            raise CertificateFormatError(f"certificate key 'metric' has blocks of sizes "
+                                         f"{list(metric.dims)}, the players {list(dims)}")
+        return metric
+
+    # --- what the stages ask ---------------------------------------------------------------
+
+    def scale(self, J):
+        """S J S^-1, S = M^1/2, for J of shape (..., d, d); numpy or JAX."""
+        return self.root @ J @ self.inverse_root
+
+    def norm(self, v, xp=np):
+        """||v||_M = ||S v||_2 over the last axis."""
+        return xp.sqrt(xp.sum((v @ self.root) ** 2, axis=-1))
+
+    def offset(self, u, at=None):
+        """e = S^-1 u, so ||e||_M = ||u||_2 ((..., d))."""
+        return u @ self.inverse_root
+
+    def inverse_diagonal(self, at) -> np.ndarray:
+        """diag(Pbar_i^-1) = w_i diag(P_i^-1): an M-ball of radius r reaches
+        r sqrt((M^-1)_kk) = r sqrt(w_i^-1 (this)_k) along coordinate k."""
+        inverse = self.inverse_root @ self.inverse_root
+        return np.diag(inverse) * np.repeat(self.weights, self.dims)
+
+    def rounding_error(self, J) -> float:
+        """A bound (with the exact bounds' slack factor) on ||fl(S J T) - A_P||_2, A_P the exact
+        P^1/2 J P^-1/2 of the recorded blocks, for exact (constant-Jacobian) bounds:
+
+        - the two products: |fl(S J T) - S J T| <= 2 d eps |S| |J| |T| entrywise, so in norm at
+          most 2 d eps ||S||_F ||J||_F ||T||_F;
+        - T is S^-1 only to rounding: S J T = S J S^-1 (I + E), E = S T - I, which moves the
+          result by at most ||S J S^-1||_2 ||E||_2;
+        - S is the exact square root of S^2, not of P: the margin and norms in S^2 and in P
+          differ by a relative eta <= ||S^2 - P||_2 ||P^-1||_2 (as x^T P x and x^T S^2 x do),
+          so by at most eta ||A||_2 more.
+        E and S^2 - P are computed in floating point; their own rounding (d eps ||S|| ||T||
+        and d eps ||S||^2) is added before use.
+        """
+        J = np.asarray(J, dtype=np.float64)
+        d = J.shape[-1]
+        eps = np.finfo(float).eps
+        S, T = self.root, self.inverse_root
+        nS, nT, nJ = (float(np.linalg.norm(a)) for a in (S, T, J))
+        A = self.scale(J)
+        nA = float(np.linalg.norm(A, 2))
+        E = float(np.linalg.norm(S @ T - np.eye(d), 2)) + d * eps * nS * nT
+        P = np.zeros((d, d))
+        start = 0
+        for b in self.blocks:
+            P[start:start + len(b), start:start + len(b)] = b
+            start += len(b)
+        P_inverse = float(np.linalg.norm(T @ T, 2)) * (1.0 + E) ** 2
+        eta = (float(np.linalg.norm(S @ S - P, 2)) + d * eps * nS ** 2) * P_inverse
+        error = 2 * d * eps * nS * nJ * nT + (nA + 2 * d * eps * nS * nJ * nT) * (E + eta)
+        return float(_config.ROUNDING_SLACK_FACTOR * error)
+
+    def to_dict(self) -> dict:
+        """What a certificate records: the blocks, or the eigenbasis recipe that rebuilds
+        them (rotations Q_i and direction weights), plus the blocks for reading."""
+        out = {"kind": self.kind, "rung": self.rung,
+               "blocks": [b.tolist() for b in self.blocks]}
+        if self.rotations is not None:
+            out["rotations"] = [q.tolist() for q in self.rotations]
+            out["fine_weights"] = self.fine_weights.tolist()
+        return out
+
+    # --- pytree ----------------------------------------------------------------------------
+    # Inside compiled routines only `scale` and `norm` run: the arrays they read are the
+    # leaves; the blocks and the recipe stay outside (a tree of the dims alone).
+
+    def tree_flatten(self):
+        return (self.weights, self.diagonal, self.root, self.inverse_root), (self.dims,)
+
+    @classmethod
+    def tree_unflatten(cls, aux, leaves):
+        weights, diagonal, root, inverse_root = leaves
+        return cls((), aux[0], weights, diagonal, root, inverse_root)
+
+
+def as_metric(game, metric):
     """`metric` itself, or the game's metric for block weights given as a sequence (the public
     functions accept either: `game.metric(weights)` is what they mean)."""
-    return metric if isinstance(metric, BlockScalar) else game.metric(metric)
+    return metric if isinstance(metric, (BlockScalar, BlockMatrix)) else game.metric(metric)
+
+
+def certificate_metric(game, cert):
+    """The metric a certificate is about: the block-matrix metric it records (`metric`,
+    schema version 3), else the game's metric of its weights (block-scalar, or Fisher)."""
+    recorded = getattr(cert, "metric", None)
+    if recorded is not None:
+        return BlockMatrix.from_dict(recorded, game.dims)
+    return game.metric(cert.weights)

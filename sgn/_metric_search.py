@@ -1,21 +1,43 @@
-"""Block weights from the Jacobians themselves, when SGN's norm bounds cannot find them.
+"""Metrics from the Jacobians themselves, when SGN's norm bounds cannot find them.
 
-    found = search_weights(game, estimator, bounds)    # None, or (Weights, MetricBounds)
+    found = search_weights(game, estimator, bounds, sgn_weights)   # None, or MetricFound
 
 SGN's small-gain test sees each coupling block only through its norm L_ij, so a coupling that
 cancels in a weighted metric (J = [[0.5, 1], [-4, 0.5]]: skew in M = diag(1, 1/4), margin 0.5)
 is refused, and the equal-weights (Euclidean) test only tries w = 1. This stage maximises the
 metric margin
 
-    alpha(w) = min_x lambda_min(sym(W^1/2 J(x) W^-1/2))
+    alpha(M) = min_x lambda_min(sym(M^1/2 J(x) M^-1/2))
 
-over block-scalar weights w directly: on the Jacobians at a few scenario points (the centre and
-the points where the bounds found their extremes) it is a linear matrix inequality in w, solved
-by bisection on alpha (sgn/_weights/_lmi.py). The LMI's value speaks only about the scenario
-points; the certificate's margin is what the estimator then measures (sampled) or proves
-(verified) in the metric found, on the whole region. When that pass finds a point where the
-metric does not contract, the point joins the scenarios and the LMI is solved again (a cutting
-plane), a few times at most.
+over block-diagonal metrics M directly, on a ladder of metric families, cheapest first,
+stopping at the first whose measured margin is positive (docs/method.md, "The metric ladder"):
+
+1. block-scalar weights M = blockdiag(w_i I) ("scalar");
+2. each player's eigenbasis of sym(J_ii) at the region's centre, one weight per direction:
+   M = blockdiag(Q_i diag(v_i) Q_i^T), the block-scalar search on the finer partition
+   ("eigenbasis", sgn/_weights/_lmi.py `eigenbasis_blocks`);
+3. a full symmetric positive definite block per player ("block").
+
+On the Jacobians at a few scenario points (the centre and the points where the bounds found
+their extremes) each is a linear matrix inequality, solved by sgn/_weights/_lmi.py. The LMI's
+value speaks only about the scenario points; the certificate's margin is what the estimator
+then measures (sampled) or proves (verified) in the metric found, on the whole region. When
+that pass finds a point where the metric does not contract, the point joins the scenarios and
+the LMI is solved again (a cutting plane), a few times at most.
+
+Rungs 2 and 3 are tried only where their certificate would hold and their cost is bounded:
+- not under a verified estimator, unless the Jacobian is constant: its metric pass encloses
+  W^1/2 J W^-1/2 for block weights only (an enclosure of S J S^-1 with a constant dense S is
+  not written yet); a constant Jacobian is measured exactly instead (one evaluation with its
+  rounding allowance, as for exact bounds);
+- not for a constrained game: projected dynamics contract in M only when the projection onto
+  the box is non-expansive in M, which holds for block-scalar weights and fails in general for
+  a rotated or full block (SPEC section 7);
+- not past MAX_EIGENBASIS_DIM / MAX_BLOCK_DIM coordinates: Clarabel's cost per solve grows
+  about as d^4 (measured on two shared cores with three scenarios: eigenbasis 1.4 s at d = 24,
+  6.2 s at d = 32; block 3.3 s at d = 24, 10 s at d = 32, ~15 s per scenario at d = 64), and a
+  search solves several problems with up to 48 scenarios.
+Each skip is said in a note of the certificate.
 """
 
 from __future__ import annotations
@@ -43,13 +65,42 @@ SPREAD_POINTS = 16
 MAX_SCENARIOS = 48
 
 
-def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, *,
-                   progress=None, tol: float = 0.0) -> tuple[Weights, MetricBounds] | None:
-    """Weights whose measured (or proved) metric margin exceeds `tol`, as SGN's result with
-    those weights and that margin (method SEARCHED_WEIGHTS), and the estimator's pass in their
-    metric; None when none are found."""
-    from ._weights._lmi import search_metric
+#: Largest dimension d for the eigenbasis rung and the full block rung (module docstring).
+MAX_EIGENBASIS_DIM = 32
+MAX_BLOCK_DIM = 24
 
+#: The rungs above block-scalar weights, in the order tried.
+MATRIX_RUNGS = ("eigenbasis", "block")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricFound:
+    """What the metric search found.
+
+    Attributes:
+        weights: the certificate's Weights (method SEARCHED_WEIGHTS, margin = the measured or
+            proved metric margin): the weights found for block-scalar metrics; SGN's own weights
+            beside a block-matrix metric (their margin is replaced, SGN's is in `sgn_margin`).
+        bounds: the estimator's pass in the metric found.
+        metric: the metric object (BlockScalar or BlockMatrix).
+        rung: "scalar", "eigenbasis" or "block".
+        sgn_margin: SGN's own alpha(w) for its weights (with the norm bounds).
+        notes: rungs skipped, and why (for the certificate).
+    """
+
+    weights: Weights | None
+    bounds: MetricBounds | None
+    metric: object | None
+    rung: str | None
+    sgn_margin: float
+    notes: tuple = ()
+
+
+def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, *,
+                   progress=None, tol: float = 0.0) -> MetricFound | None:
+    """The first rung of the ladder (module doc) whose measured (or proved) metric margin
+    exceeds `tol`, as a MetricFound; one with weights None when none is but a rung was skipped
+    (its notes say why), None when nothing was found and nothing skipped."""
     run = bounds.proof
     if run is not None and run.deadline.expired():
         return None     # a verified run out of time: nothing left to prove a margin with
@@ -58,21 +109,108 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
         # bounds (docs/fisher.md), and a margin of the step Jacobians alone does not make one.
         return None
     points = scenario_points(game, bounds)
+    found = _rung(game, estimator, bounds, points, "scalar", tol, progress)
+    if found is not None:
+        metric, measured = found
+        return MetricFound(dataclasses.replace(
+            sgn_weights, status=WeightStatus.CERTIFIABLE, weights=metric.weights,
+            margin=float(measured.margin), method=SEARCHED_WEIGHTS), measured, metric,
+            "scalar", float(sgn_weights.margin))
+    notes = []
+    skip = _why_not_matrix(game, estimator)
+    for rung in MATRIX_RUNGS:
+        limit = MAX_EIGENBASIS_DIM if rung == "eigenbasis" else MAX_BLOCK_DIM
+        if skip is None and game.dim > limit:
+            notes.append(f"the {RUNG_NAMES[rung]} metric search was skipped: d = {game.dim} > "
+                         f"{limit}, where its semidefinite programs take minutes "
+                         "(sgn/_metric_search.py)")
+            continue
+        if skip is not None:
+            notes.append(f"the block-matrix metric searches (eigenbasis, full blocks) were "
+                         f"skipped: {skip}")
+            break
+        found = _rung(game, estimator, bounds, points, rung, tol, progress)
+        if found is not None:
+            metric, measured = found
+            # SGN's own weights stay beside the metric; the margin is the metric's, measured.
+            return MetricFound(dataclasses.replace(
+                sgn_weights, status=WeightStatus.CERTIFIABLE, margin=float(measured.margin),
+                method=SEARCHED_WEIGHTS), measured, metric, rung, float(sgn_weights.margin),
+                tuple(notes))
+    return MetricFound(None, None, None, None, float(sgn_weights.margin), tuple(notes)) \
+        if notes else None
+
+
+#: How a certificate names each rung.
+RUNG_NAMES = {"scalar": "block-scalar", "eigenbasis": "eigenbasis (one weight per direction of "
+              "each player's own block)", "block": "full-block (an SPD matrix per player)"}
+
+
+def _why_not_matrix(game: Game, estimator) -> str | None:
+    """Why a block-matrix metric would not make a certificate here, or None."""
+    if not getattr(estimator, "measures_points", True) and not game.has_constant_jacobian:
+        return ("the verified metric pass proves margins in block-scalar metrics only (an "
+                "enclosure of M^1/2 J M^-1/2 for a full block M is not implemented); "
+                "`sgn certify` without --verify tries them")
+    if game.constrained:
+        return ("the game is constrained, and the projection onto its box is non-expansive in "
+                "block-scalar metrics only, so projected play is not covered in a rotated or "
+                "full block metric")
+    return None
+
+
+def _measure(game: Game, estimator, metric, bounds: Bounds, progress) -> MetricBounds:
+    """The estimator's pass in `metric`; for a block matrix under a verified estimator (which
+    encloses block-scalar metrics only) on a constant Jacobian, the exact pass instead: one
+    evaluation anywhere is the Jacobian everywhere, and its eigen-solves are widened by their
+    rounding allowance (sgn/_bounds.py `_exact_extremes`), a proof as the exact bounds are."""
+    if getattr(estimator, "measures_points", True) or getattr(metric, "kind", "") != \
+            "block_matrix":
+        return estimator.in_metric(game, metric, bounds, progress=progress)
+    from ._bounds import estimate_in_metric
+
+    centre = dataclasses.replace(bounds, exact=True, points=game.region.centre[None, :])
+    return estimate_in_metric(game, metric, centre)
+
+
+def _rung(game: Game, estimator, bounds: Bounds, points: np.ndarray, rung: str, tol: float,
+          progress):
+    """(metric, its MetricBounds) of one rung whose measured margin exceeds tol, or None.
+
+    The LMI proposes from the scenario points; the estimator measures (or proves) on the
+    region; a point where the metric falls short joins the scenarios (cutting planes)."""
+    from ._metric import BlockMatrix
+    from ._weights._lmi import eigenbasis_blocks, search_metric
+
+    partition = None
+    if rung == "eigenbasis":
+        centre = np.asarray(game.bound_jacobians_fn(jnp.asarray(game.region.centre))[1])
+        if not np.isfinite(centre).all():
+            return None
+        partition = eigenbasis_blocks(centre, game.dims)
     for _ in range(MAX_ROUNDS):
         Js = np.stack([np.asarray(game.bound_jacobians_fn(jnp.asarray(x))[1]) for x in points])
         if not np.isfinite(Js).all():
             return None
-        found = search_metric(Js, game.dims, "scalar")
-        if found.weights is None or not found.margin > tol:
-            return None          # not even the scenario points contract in a scalar metric
-        w = np.asarray(found.weights, dtype=np.float64)
-        w = w / w[0]
-        metric = estimator.in_metric(game, game.metric(w), bounds, progress=progress)
-        if metric.margin > tol:
-            return dataclasses.replace(
-                sgn_weights, status=WeightStatus.CERTIFIABLE, weights=w,
-                margin=float(metric.margin), method=SEARCHED_WEIGHTS), metric
-        points = np.vstack([points, metric.margin_point[None, :]])
+        if rung == "scalar":
+            found = search_metric(Js, game.dims, "scalar")
+        elif rung == "eigenbasis":
+            found = search_metric(partition.rotate(Js), partition.dims, "scalar")
+        else:
+            found = search_metric(Js, game.dims, "block")
+        if found.blocks is None or not found.margin > tol:
+            return None          # not even the scenario points contract in this family
+        if rung == "scalar":
+            w = np.asarray(found.weights, dtype=np.float64)
+            metric = game.metric(w / w[0])
+        elif rung == "eigenbasis":
+            metric = BlockMatrix.from_eigenbasis(partition.rotations, found.weights)
+        else:
+            metric = BlockMatrix.from_blocks(found.blocks, rung="block")
+        measured = _measure(game, estimator, metric, bounds, progress)
+        if measured.margin > tol:
+            return metric, measured
+        points = np.vstack([points, measured.margin_point[None, :]])
     return None
 
 

@@ -1,4 +1,4 @@
-"""Certificate schema versions 1 and 2: what a reader accepts (docs/certificate.md).
+"""Certificate schema versions 1, 2 and 3: what a reader accepts (docs/certificate.md).
 
 A certificate comes from outside (a file someone handed over), so every value a later step
 reads is checked here first: a malformed certificate is bad input with a message naming the
@@ -11,13 +11,19 @@ import math
 
 from ._errors import CertificateFormatError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Versions this sgn reads. Version 2 (issue 13) adds to `step_sizes` which proof gave each
 #: step (`euler_bound`, `rk4_bound`), SGN's own alpha/beta steps beside them (`alpha_beta`)
 #: and the measured numbers behind direct steps (`direct`); `diagnostics.certified_by` may be
-#: "metric". Version 1 certificates read as they always did.
-READABLE_VERSIONS = (1, 2)
+#: "metric". Version 3 (issue 13, block-matrix metrics) adds the top-level `metric`: null, or
+#: the block-diagonal metric M = blockdiag(P_1..P_N) the certificate is about when the metric
+#: search found one (`weights` and `metric.sgn_margin` are then SGN's own result beside it). Versions
+#: 1 and 2 read as they always did.
+READABLE_VERSIONS = (1, 2, 3)
+
+#: `metric.rung` values: how a block-matrix metric was found (sgn/_metric_search.py).
+METRIC_RUNGS = ("eigenbasis", "block")
 
 STEP_KEYS = ("euler_max", "euler_recommended", "euler_factor", "rk4_guideline", "rk4_proven",
              "rk4_recommended", "rk4_factor")
@@ -126,6 +132,13 @@ def _interval_estimator(estimator: dict) -> None:
     for key in ("boxes", "boxes_enclosed"):
         if key in estimator:
             _count(estimator[key], f"estimator.{key}")
+    ratio = estimator.get("target_ratio")
+    if ratio is not None:
+        _number(ratio, "estimator.target_ratio", positive=True)
+        if not ratio < 1:
+            _fail("estimator.target_ratio", "must be below 1")
+    if estimator.get("margin_ratio") is not None:
+        _number(estimator["margin_ratio"], "estimator.margin_ratio", nonneg=True)
     budget = estimator.get("budget")
     if budget is not None:
         if not isinstance(budget, dict):
@@ -271,3 +284,50 @@ def check_certificate(data) -> None:
                 _fail("equilibrium.basin.kind", "must be 'box' or 'ball'")
             _number(basin.get("metric_radius"), "equilibrium.basin.metric_radius",
                     optional=True)
+
+    _metric(data, version, [p["dim"] for p in players])
+
+
+def _matrix(value, where: str, n: int) -> None:
+    if not isinstance(value, list) or len(value) != n:
+        _fail(where, f"must be a {n} x {n} list of numbers")
+    for k, row in enumerate(value):
+        _numbers(row, f"{where}[{k}]", n)
+
+
+def _metric(data: dict, version: int, dims: list) -> None:
+    """Version 3's `metric`: null or a block-matrix metric whose blocks fit the players (that
+    they are positive definite, and agree with their recipe, is checked where the metric is
+    rebuilt: sgn/_metric.py `BlockMatrix.from_dict`)."""
+    if version < 3:
+        # null says "the metric of `weights`", which is all an older version could mean
+        if data.get("metric") is not None:
+            _fail("metric", f"is not part of schema version {version}")
+        return
+    metric = _get(data, "metric")
+    if metric is None:
+        return
+    if not isinstance(metric, dict):
+        _fail("metric", "must be an object or null")
+    if _get(metric, "kind", "metric") != "block_matrix":
+        _fail("metric.kind", "must be 'block_matrix'")
+    if _get(metric, "rung", "metric") not in METRIC_RUNGS:
+        _fail("metric.rung", f"must be one of {', '.join(METRIC_RUNGS)}")
+    blocks = _get(metric, "blocks", "metric")
+    if not isinstance(blocks, list) or len(blocks) != len(dims):
+        _fail("metric.blocks", f"must be a list of {len(dims)} matrices")
+    for k, (block, m) in enumerate(zip(blocks, dims)):
+        _matrix(block, f"metric.blocks[{k}]", m)
+    if "rotations" in metric:
+        rotations = metric["rotations"]
+        if not isinstance(rotations, list) or len(rotations) != len(dims):
+            _fail("metric.rotations", f"must be a list of {len(dims)} matrices")
+        for k, (q, m) in enumerate(zip(rotations, dims)):
+            _matrix(q, f"metric.rotations[{k}]", m)
+        _numbers(_get(metric, "fine_weights", "metric"), "metric.fine_weights", sum(dims),
+                 positive=True)
+    _number(_get(metric, "sgn_margin", "metric"), "metric.sgn_margin")
+    extra = sorted(set(metric) - {"kind", "rung", "blocks", "rotations", "fine_weights",
+                                  "sgn_margin"})
+    if extra:
+        _fail(f"metric.{extra[0]}", f"is not part of schema version {version}")

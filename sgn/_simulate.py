@@ -29,7 +29,7 @@ from ._certificate import Certificate
 from ._dynamics import METHODS, euler_step, flow_step, rk4_step
 from ._errors import SGNError
 from ._game import Game, _short
-from ._metric import Fisher
+from ._metric import Fisher, certificate_metric
 from ._result import Result
 from ._shared import compiled
 from ._step_search import centre_jacobian, euler_promise, rk4_promise
@@ -110,12 +110,15 @@ class Simulation(Result):
         game: the game's name.
         status: the certificate's status.
         equilibrium: x* (None when the game is not certified).
-        weights: the certificate's weights; distances are in M(w).
+        weights: the certificate's weights; distances are in its metric: M(w), or the block
+            metric M = blockdiag(P_i) it records (`Certificate.metric`; `weights` are then
+            SGN's own, beside it).
         basin: where the starts are: "ball" or "box" (the certified basin), or "region"
             (spread over the region: the game is not certified).
         measure: "distance" (||x - x*||_M) or "residual" (||F(x)||_2, or the natural
             residual ||x - Pi(x - F(x))||_2 of a constrained game; no certified x*).
         runs: one `Run` per method.
+        metric_name: "M(w)", or "M" when the certificate records a block metric.
     """
 
     game: str
@@ -125,6 +128,8 @@ class Simulation(Result):
     basin: str
     measure: str
     runs: list
+    #: How the summary names the metric distances are in: "M(w)", or "M" for a block metric.
+    metric_name: str = "M(w)"
 
     @property
     def outcome(self) -> Outcome:
@@ -152,7 +157,7 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     a Markov game's (the Fisher metric) is measured by its policy simulation, which this
     returns (`sgn._npg.simulate_policies`: NPG and PG).
     """
-    metric = game.metric(cert.weights)
+    metric = certificate_metric(game, cert)
     if isinstance(metric, Fisher):
         # A Markov game's certificate is about the Fisher metric in policy space, where the
         # dynamics are natural policy gradient: its own simulation measures that.
@@ -202,7 +207,8 @@ def simulate(game: Game, cert: Certificate, *, methods=None, step: float | None 
     if not runs:
         raise SGNError("no method to simulate")
     return Simulation(game.name, cert.status.value, x_star, np.asarray(cert.weights), basin,
-                      "distance" if certified else "residual", runs)
+                      "distance" if certified else "residual", runs,
+                      "M(w)" if cert.metric is None else "M")
 
 
 def _promise(cert: Certificate, game: Game, method: str, h: float,
@@ -235,7 +241,8 @@ def promised_factor(cert: Certificate, game: Game, method: str, h: float) -> flo
         return certified_factor(method, h, alpha, beta, game.constrained)
     if method == "euler":
         return euler_promise(steps, h, alpha, beta)
-    return rk4_promise(steps, h, alpha, beta, centre_jacobian(game, game.metric(cert.weights)))
+    return rk4_promise(steps, h, alpha, beta,
+                       centre_jacobian(game, certificate_metric(game, cert)))
 
 
 def _x_star_error(game: Game, x_star, metric, alpha: float, eq: dict) -> float:

@@ -24,9 +24,10 @@ docs/method.md section 7, docs/rk4.md section 9):
 Each certified quantity is the better of the two proofs: the largest proven step, and the
 recommended step with the smaller proven factor. SGN's own steps are kept beside them
 (`alpha_beta`), and `euler_bound` / `rk4_bound` say which proof gave each. Verified (interval)
-certificates keep SGN's steps for now (the enclosures of I - h A are not computed yet), and so
-do metrics that change from point to point (the Fisher metric: the mean-value argument needs
-one M).
+certificates enclose both norms over the bounds pass's boxes instead of measuring them
+(sgn/_interval/_contraction.py), with the sampled backoffs (enclosures are looser than the
+truth near the threshold). Metrics that change from point to point keep SGN's steps (the
+Fisher metric: the mean-value argument needs one M).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def certified_steps(game: Game, estimator, bounds: Bounds, metric, alpha: float,
     measure = getattr(estimator, "contraction", None)
     if measure is None or not metric.fixed:
         return base
-    points = game.region.centre[None, :] if bounds.exact else scenario_points(game, bounds)
+    constant = bounds.method == "exact"       # interval bounds are exact=True too, not constant
+    points = game.region.centre[None, :] if constant else scenario_points(game, bounds)
     A = metric.scale(np.stack([np.asarray(game.bound_jacobians_fn(jnp.asarray(x))[1])
                                for x in points]))
     if not np.isfinite(A).all():
@@ -65,9 +67,11 @@ def certified_steps(game: Game, estimator, bounds: Bounds, metric, alpha: float,
     if euler.status != CONTRACTS:
         return base
     h_best = euler.h_best
-    for backoff in EDGE_EXACT if bounds.exact else EDGE_SAMPLED:
+    for backoff in EDGE_EXACT if constant else EDGE_SAMPLED:
         h_edge = h_best + (1.0 - backoff) * (euler.h_max - h_best)
         found = measure(game, metric, bounds, [h_best, h_edge], progress=progress)
+        if found is None:           # the estimator cannot measure these here (see its doc)
+            return base
         q_best, q_edge = (float(v) for v in found.euler_factors)
         if q_edge < 1.0:
             break

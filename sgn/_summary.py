@@ -14,6 +14,7 @@ from ._wording import (
     metric_route,
     sgn_steps,
     step_proofs,
+    step_word,
     structure_text,
 )
 from ._wording import figure as _g
@@ -31,7 +32,14 @@ def _interval_headline(est: dict) -> str:
     counts = f"{est.get('boxes')} boxes"
     if est.get("boxes_enclosed") is not None and est.get("seconds") is not None:
         counts += f" ({est['boxes_enclosed']} enclosed in {est['seconds']:.3g} s)"
-    return f"bounds proved by interval arithmetic on {counts}: verified"
+    tight = ""
+    if est.get("target_ratio") is not None:
+        reached = est.get("margin_ratio")
+        tight = (f"; SGN's margin with them {_g(reached, 3)}x that of the values at the box "
+                 f"centres (target {_g(est['target_ratio'], 3)})" if reached is not None else
+                 f"; target ratio {_g(est['target_ratio'], 3)} not comparable (no margin at the "
+                 "box centres)")
+    return f"bounds proved by interval arithmetic on {counts}{tight}: verified"
 
 
 def summarize(cert: Certificate) -> str:
@@ -78,9 +86,16 @@ def summarize(cert: Certificate) -> str:
         # weights found from the Jacobians: the margin is their metric margin, SGN's own test
         # (the norm bounds above) does not certify
         how = how_measured(cert.verified)
-        row("weights", "w = " + _vector(cert.weights) + " (found from the Jacobians: metric "
-            "search)")
-        row("margin", f"metric margin alpha = {_g(cert.margin)} ({how} in M(w)"
+        matrix = cert.metric
+        if matrix is None:
+            row("weights", "w = " + _vector(cert.weights) + " (found from the Jacobians: "
+                "metric search)")
+        else:
+            row("metric", metric_words(matrix))
+            row("SGN weights", "w = " + _vector(cert.weights) + f" (SGN's own: alpha = "
+                f"{_g(matrix['sgn_margin'])} with the norm bounds)")
+        row("margin", f"metric margin alpha = {_g(cert.margin)} ({how} in "
+            f"{'M(w)' if matrix is None else 'M'}"
             + ("; it certifies" if cert.status is Status.CERTIFIED else "")
             + f"); best SGN margin possible {_g(diag['best_possible_margin'])}: SGN's norm "
             "bounds do not certify")
@@ -99,7 +114,7 @@ def summarize(cert: Certificate) -> str:
     if cert.status is Status.CERTIFIED and steps is not None:
         row("flow", f"||x(t) - y(t)||_M <= exp(-{_g(cert.margin)} t) ||x(0) - y(0)||_M")
         euler = "npg" if cert.geometry == "fisher" else "euler"
-        _step_rows(row, euler, steps)
+        _step_rows(row, euler, steps, step_word(cert))
     if cert.band is not None:
         # null in the band is infinity: the band is a half-line (no back-coupling). After the
         # metric search it is still SGN's band (its norm bounds' ratios), named so.
@@ -112,32 +127,33 @@ def summarize(cert: Certificate) -> str:
 
 
 #: What proves a step that is not SGN's alpha/beta one (step_sizes.euler_bound, .rk4_bound).
-EULER_DIRECT_MAX = ("the region-wide Euler factor sup_x ||I - h J(x)||_M is measured below 1 "
+EULER_DIRECT_MAX = ("the region-wide Euler factor sup_x ||I - h J(x)||_M is {how} below 1 "
                     "at this step (so every smaller step contracts)")
-EULER_DIRECT_RECOMMENDED = "minimises the measured factor"
+EULER_DIRECT_RECOMMENDED = "minimises the {how} factor"
 
 
-def _rk4_direct(proof: str, steps: dict) -> str:
+def _rk4_direct(proof: str, steps: dict, how: str = "measured") -> str:
     """The direct RK4 bound in words: the spread bound, or the exact factor of a linear
     field (docs/rk4.md, section 9)."""
     if proof == "direct-exact-linear":
         return "the exact RK4 factor ||R(-h J)||_M of a linear field (docs/rk4.md section 9)"
     spread = (steps.get("direct") or {}).get("rk4_spread")
-    return (f"the spread bound of docs/rk4.md section 9 with the measured spread "
+    return (f"the spread bound of docs/rk4.md section 9 with the {how} spread "
             f"delta = {_g(spread, 3)}")
 
 
-def _step_rows(row, label: str, steps: dict) -> None:
+def _step_rows(row, label: str, steps: dict, how: str = "measured") -> None:
     """The Euler (or NPG) and RK4 rows: each number with the proof that gave it. SGN's
-    alpha/beta steps keep their one-line wording; a direct step names its proof and shows
-    SGN's beside it."""
+    alpha/beta steps keep their one-line wording; a direct step names its proof (`how` its
+    numbers were obtained, `step_word`) and shows SGN's beside it."""
     proof, own = step_proofs(steps), sgn_steps(steps)
     recommended = (f"at h = {_g(steps['euler_recommended'])}"
-                   + (f" ({EULER_DIRECT_RECOMMENDED})"
+                   + (f" ({EULER_DIRECT_RECOMMENDED.format(how=how)})"
                       if proof["euler_recommended"] == DIRECT else "")
                    + f" each step contracts by {_g(steps['euler_factor'])}")
     if proof["euler_max"] == DIRECT:
-        row(label, f"h <= {_g(steps['euler_max'])}: {EULER_DIRECT_MAX}; SGN's alpha/beta "
+        row(label, f"h <= {_g(steps['euler_max'])}: {EULER_DIRECT_MAX.format(how=how)}; "
+            "SGN's alpha/beta "
             f"bound: h < {_g(own['euler_max'])}")
         row("", recommended)
     else:
@@ -148,7 +164,7 @@ def _step_rows(row, label: str, steps: dict) -> None:
         proven = f"h <= {_g(steps['rk4_proven'])} proven"
     else:
         proven = (f"h <= {_g(steps['rk4_proven'])} proven by "
-                  f"{_rk4_direct(proof['rk4_proven'], steps)}; SGN's alpha/beta bound: "
+                  f"{_rk4_direct(proof['rk4_proven'], steps, how)}; SGN's alpha/beta bound: "
                   f"h <= {_g(own['rk4_proven'])}")
     row("rk4", f"{proven}; guideline {_g(steps['rk4_guideline'])} (linear stability only)")
     if proof["rk4_recommended"] not in (None, ALPHA_BETA) or \
@@ -203,8 +219,10 @@ def summarize_simulation(sim) -> str:
         for v in run.violations[:5]:
             lines.append(f"  {run.method}: {describe_violation(v)}")
     if sim.measure == "distance":
-        lines.append("  factors are per step in the certified metric M(w); the flow's step is "
-                     "the time between observations")
+        name = getattr(sim, "metric_name", "M(w)")
+        lines.append(f"  factors are per step in the certified metric {name}"
+                     + ("" if name == "M(w)" else " (the certificate's block metric)")
+                     + "; the flow's step is the time between observations")
     else:
         lines.append("  factors are per step: of the residual ||F(x)||_2 (the natural residual "
                      "||x - Pi(x - F(x))||_2 on a strategy set), and of pairwise distances in "
@@ -325,6 +343,20 @@ def summarize_sweep(sweep) -> str:
     if any(r["certified_by"] == "euclidean" for r in sweep.rows):
         lines.append("  * certified by the Euclidean test (SGN alone does not)")
     if any(r["certified_by"] == "metric" for r in sweep.rows):
-        lines.append("  + certified by block weights found from the Jacobians, at their metric "
-                     "margin (metric search; SGN's norm bounds do not certify)")
+        lines.append("  + certified by block weights found from the Jacobians (or, higher up the "
+                     "metric search's ladder, block matrices), at their metric margin (SGN's "
+                     "norm bounds do not certify)")
     return "\n".join(lines)
+
+
+def metric_words(metric: dict) -> str:
+    """One line for a certificate's block-matrix metric (`metric`, schema version 3): which
+    family certified, and how far from block-scalar weights it is (each block's condition
+    number: 1 for w_i I)."""
+    conds = [np.linalg.cond(np.asarray(b, dtype=float)) for b in metric["blocks"]]
+    family = ("each player's eigenbasis at the centre, one weight per direction: P_i = Q_i "
+              "diag(v_i) Q_i^T" if metric.get("rung") == "eigenbasis" else
+              "a full SPD block per player")
+    return (f"M = blockdiag(P_1..P_{len(conds)}), found from the Jacobians (metric search): "
+            f"{family}; cond P_i = " + ", ".join(f"{c:.3g}" for c in conds[:6])
+            + (", ..." if len(conds) > 6 else ""))

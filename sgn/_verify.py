@@ -36,6 +36,7 @@ from ._certificate import Certificate, Status
 from ._dynamics import EQUILIBRIUM_FTOL, basin, residual
 from ._errors import CertificateFormatError
 from ._game import Game, _short
+from ._metric import certificate_metric
 from ._result import Result
 from ._step_search import centre_jacobian, combined_steps
 from ._steps import STEP_FIELDS, StepSizes, step_sizes
@@ -298,7 +299,7 @@ def _basin_checks(cert: Certificate, game: Game) -> list[Check]:
     if not eq or not eq.get("found"):
         return []
     stored = eq.get("basin")
-    fresh = basin(game, game.metric(cert.weights), np.asarray(eq["x"], dtype=float))
+    fresh = basin(game, certificate_metric(game, cert), np.asarray(eq["x"], dtype=float))
     if not isinstance(stored, dict):
         return [Check("basin", False, stored, fresh.to_dict(),
                       "the equilibrium is found but the certificate states no basin")]
@@ -445,7 +446,7 @@ def _resampled(cert: Certificate, game: Game, samples: int, seed: int) -> list[C
             f"Euclidean Lipschitz constant: stored {stored_lip:.9g}, fresh samples reach "
             f"{reached_lip:.9g}" + ("" if ok else f", above it by {reached_lip - stored_lip:.3g}"),
             how=how))
-    metric = estimate_in_metric(game, game.metric(cert.weights), fresh)
+    metric = estimate_in_metric(game, certificate_metric(game, cert), fresh)
     reached_beta = metric.lipschitz - metric.allowances.get("lipschitz", 0.0)
     reached_margin = metric.margin + metric.allowances.get("margin", 0.0)
     beta = float(cert.bounds["lipschitz"])
@@ -484,7 +485,7 @@ def _direct_step_checks(cert: Certificate, game: Game, fresh, how: str) -> list[
     direct = (steps or {}).get("direct")
     if cert.status is not Status.CERTIFIED or not direct or not steps.get("alpha_beta"):
         return []
-    metric = game.metric(cert.weights)
+    metric = certificate_metric(game, cert)
     (h_best, h_edge), (q_best, q_edge) = direct["euler_steps"], direct["euler_factors"]
     spread = math.inf if direct["rk4_spread"] is None else float(direct["rk4_spread"])
     again = combined_steps(StepSizes(**steps["alpha_beta"]), h_best, q_best, h_edge, q_edge,
@@ -539,8 +540,12 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
         # Only a safety limit: room to repeat a pass that used all its time, on a machine
         # busier than the first.
         max_seconds = max(2.0 * float(budget.get("max_seconds") or 0.0), DEFAULT_MAX_SECONDS)
+    # A run asked for tight bounds split past the first bounds that certify: the same target
+    # ratio repeats those splits.
+    target_ratio = cert.estimator.get("target_ratio")
     try:
-        proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds)
+        proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds,
+                                 target_ratio=target_ratio)
     except UnsupportedPrimitive as exc:
         return [Check("reproved", False, "interval", None,
                       f"the certificate claims interval bounds, but the game cannot be "
@@ -574,4 +579,35 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
                 f"coupling {_label(i, j)}: stored {L[i, j]:.9g}, re-proved {p:.9g}"
                 + ("" if ok else f": the stored bound is below what interval arithmetic "
                                  f"proves by {p - L[i, j]:.3g}{hint}"), how="re-proved"))
+    return checks + _reproved_steps(cert, game, proved, hint)
+
+
+def _reproved_steps(cert: Certificate, game: Game, proved, hint: str) -> list[Check]:
+    """The direct steps' Euler factors and spread of a verified certificate, enclosed again
+    over the re-proved partition (the same partition, so the same numbers): a stored value
+    below what the enclosures prove is not proved."""
+    direct = (cert.step_sizes or {}).get("direct")
+    if cert.status is not Status.CERTIFIED or not direct:
+        return []
+    from ._interval._contraction import interval_contraction
+
+    found = interval_contraction(game, game.metric(cert.weights), proved,
+                                 direct["euler_steps"])
+    if found is None:
+        return []
+    checks = []
+    pairs = [(f"euler_factors[{k + 1}]", f"Euler factor at h = {h:.6g}", q, p)
+             for k, (h, q, p) in enumerate(zip(direct["euler_steps"], direct["euler_factors"],
+                                               found.euler_factors))]
+    if direct.get("rk4_spread") is not None:
+        pairs.append(("rk4_spread", "Jacobians' spread around the centre",
+                      direct["rk4_spread"], found.spread))
+    for key, what, stored, p in pairs:
+        stored, p = float(stored), float(p)
+        ok = stored >= p - _allowance(stored, p, 1.0)
+        checks.append(Check(
+            f"reproved.step_sizes.direct.{key}", ok, stored, p,
+            f"{what}: stored {stored:.9g}, re-proved {p:.9g}"
+            + ("" if ok else f": the stored value is below what interval arithmetic proves "
+                             f"by {p - stored:.3g}{hint}"), how="re-proved"))
     return checks

@@ -48,6 +48,13 @@ def how_measured(verified: bool) -> str:
     return "proved" if verified else "measured at sample points plus local search"
 
 
+def step_word(cert) -> str:
+    """How a certificate's direct step numbers (factors, spread) were obtained: enclosed by
+    interval arithmetic (verified bounds), else measured (at samples, or exactly for a constant
+    Jacobian)."""
+    return "proved (interval)" if cert.estimator.get("method") == "interval" else "measured"
+
+
 # --- which proof gave a step (schema version 2, docs/certificate.md "step_sizes") -------------
 
 #: step_sizes.euler_bound / .rk4_bound of SGN's own steps, from alpha and beta alone.

@@ -334,7 +334,7 @@ def test_scalar_toy_json(run_cli, scalar_toy):
     result, data = certify_json(run_cli, scalar_toy)
     assert result.exit_code == 0, result.stderr
     assert result.stderr == ""
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["status"] == "certified"
     assert data["reasons"] == []
     assert data["weights"][0] == 1
@@ -549,7 +549,7 @@ def test_round_trip_not_certified(run_cli, game_file):
     lambda text: text[: len(text) // 2],
     lambda text: "not json at all",
     lambda text: "[1, 2, 3]",
-    lambda text: json.dumps({**json.loads(text), "schema_version": 3}),
+    lambda text: json.dumps({**json.loads(text), "schema_version": 4}),
     # version 1 has the seven step keys only: version 2's are refused there
     lambda text: json.dumps({**json.loads(text), "schema_version": 1}),
     lambda text: json.dumps({**json.loads(text), "schema_version": "1"}),

@@ -7,8 +7,11 @@ direct number must be described by its proof (the Euler factor measured over the
 RK4 spread bound of docs/rk4.md section 9, or the exact factor of a linear field) with SGN's
 step beside it; a number SGN's proof gave keeps the wording it always had, word for word.
 
-The scalar toy gives both kinds quickly: sampled (exact) bounds certify direct steps, interval
-bounds (`--verify`) keep SGN's (no direct proof is computed for them: `alpha_beta` null).
+The scalar toy gives both kinds quickly: sampled (exact) bounds certify direct steps; SGN's
+steps alone are what a certificate without a direct proof holds (the Fisher geometry, or a
+verified run whose enclosures of the Euler factor stay above 1), here the toy's verified
+certificate with its direct proof taken out. Interval (`--verify`) certificates with a direct
+proof say "proved (interval)" where sampled ones say "measured".
 """
 
 from __future__ import annotations
@@ -51,21 +54,43 @@ def direct(game) -> sgn.Certificate:
     """Exact bounds: the direct Euler step is the true threshold, RK4 the spread bound."""
     cert = sgn.certify(game)
     steps = cert.step_sizes
-    assert cert.schema_version == 2 and cert.estimator["method"] == "exact"
+    assert cert.schema_version == 3 and cert.estimator["method"] == "exact"
     assert steps["euler_bound"] == "direct" and steps["rk4_bound"] == "direct-spread"
     assert steps["alpha_beta"]["euler_max"] < steps["euler_max"]
     return cert
 
 
 @pytest.fixture(scope="module")
-def interval(game) -> sgn.Certificate:
-    """Verified (interval) bounds: SGN's steps alone, as a version 2 certificate writes them."""
+def interval_direct(game) -> sgn.Certificate:
+    """Verified (interval) bounds: direct steps from the enclosed Euler factors and spread."""
     cert = sgn.certify(game, method="interval")
     steps = cert.step_sizes
     assert cert.verified and cert.estimator["method"] == "interval"
+    assert steps["euler_bound"] == "direct" and steps["rk4_bound"] == "direct-spread"
+    return cert
+
+
+@pytest.fixture(scope="module")
+def interval(interval_direct) -> sgn.Certificate:
+    """SGN's steps alone, as a version 2 certificate without a direct proof writes them."""
+    data = interval_direct.to_dict()
+    own = data["step_sizes"]["alpha_beta"]
+    data["step_sizes"] = {**own, "euler_bound": "alpha-beta", "rk4_bound": "alpha-beta",
+                          "alpha_beta": None, "direct": None}
+    cert = sgn.Certificate.from_dict(data)
+    steps = cert.step_sizes
     assert steps["euler_bound"] == "alpha-beta" and steps["rk4_bound"] == "alpha-beta"
     assert steps["alpha_beta"] is None and steps["direct"] is None
     return cert
+
+
+def test_verified_direct_steps_say_proved_not_measured(interval_direct):
+    text = summarize(interval_direct)
+    assert MEASURED.replace("measured", "proved (interval)") in text
+    assert "with the proved (interval) spread delta" in text
+    assert "measured" not in " ".join(_row(text, "euler") + _row(text, "rk4"))
+    view = certificate_view(interval_direct, [])
+    assert "was proved (interval) below 1" in view["euler_guarantee"]
 
 
 def _row(text: str, label: str) -> list[str]:

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._bounds import Bounds, MetricBounds
-from .._errors import GameDefinitionError
+from .._errors import GameDefinitionError, SGNError
 from .._game import Game, _short, not_finite_error
 from .._result import Result
 from .._weights import WeightStatus, optimize_weights
@@ -68,6 +68,7 @@ from ._rigorous import (
     block_lipschitz,
     block_margin,
     box_bounds,
+    contraction_bounds,
     metric_bounds,
     witness_bounds,
 )
@@ -105,6 +106,8 @@ class BatchTask:
     low: np.ndarray
     high: np.ndarray
     weights: np.ndarray | None = None  # None: SGN bounds and witnesses; else: metric bounds
+    #: (Euler steps, A_c) with weights: the contraction pass's norms instead (`_contraction`).
+    contraction: tuple | None = None
 
 
 def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
@@ -116,6 +119,8 @@ def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
     enclosure = resolve(task.enclosure)
     Jlo, Jhi, smear, centre = enclosure.with_centre(task.low, task.high)
     width = task.high - task.low
+    if task.contraction is not None:
+        return contraction_bounds(Jlo, Jhi, enclosure.dims, task.weights, *task.contraction)
     if task.weights is not None:
         return metric_bounds(Jlo, Jhi, enclosure.dims, task.weights)
     out = box_bounds(Jlo, Jhi, enclosure.dims)
@@ -130,7 +135,8 @@ def box_centres(low, high):
 
 def map_batches(enclosure, low, high, *, weights=None, executor=None,
                 batch_size: int | None = None, deadline: Deadline | None = None,
-                partial: bool = False) -> dict[str, np.ndarray]:
+                partial: bool = False, contraction: tuple | None = None
+                ) -> dict[str, np.ndarray]:
     """Bound every box, batch by batch, on `executor` (None: in this process), in box order.
 
     batch_size None: one batch per worker (`batch_size_for`); in-process with a deadline,
@@ -141,15 +147,15 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
     then, a leading part of them in order (OutOfTime only when none is).
     """
     if batch_size is None and executor is None and deadline is not None:
-        results = _paced(enclosure, low, high, weights, deadline)
+        results = _paced(enclosure, low, high, weights, deadline, contraction)
     else:
         if batch_size is None:
             batch_size = batch_size_for(low.shape[0], 1 if executor is None
                                         else worker_count(executor), largest_batch(enclosure))
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights)
-                 for k in range(0, low.shape[0], batch_size)]
+        tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights,
+                           contraction) for k in range(0, low.shape[0], batch_size)]
         results = run(bound_batch, tasks, enclosure, executor,
                       lambda task, program: dataclasses.replace(task, enclosure=program),
                       deadline=deadline)
@@ -159,7 +165,8 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
     return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
 
 
-def _paced(enclosure, low, high, weights, deadline: Deadline) -> list[dict]:
+def _paced(enclosure, low, high, weights, deadline: Deadline,
+           contraction: tuple | None = None) -> list[dict]:
     """In-process batches while the deadline has not passed (read before each): the first
     batch is small, the next ones take about PACE_SHARE of the time left at the pace measured
     so far on the deadline's clock (never more than the usual batch), so one small batch at
@@ -170,7 +177,7 @@ def _paced(enclosure, low, high, weights, deadline: Deadline) -> list[dict]:
     while at < boxes and not deadline.expired():
         begun = deadline.now()
         results.append(bound_batch(BatchTask(enclosure, low[at:at + size],
-                                             high[at:at + size], weights)))
+                                             high[at:at + size], weights, contraction)))
         done = min(size, boxes - at)
         at += done
         per_box = max(deadline.now() - begun, 1e-9) / done
@@ -206,6 +213,9 @@ class IntervalBounds(Result):
             serialised; with the coupling bounds it bounds beta(w) block by block).
         partition_data, partition_depth: the per-box bounds and split depths of the final
             partitions, so the metric pass can refine them further (not serialised).
+        target_ratio: the tightness asked for (`interval_bounds`), or None.
+        margin_ratio: with a target ratio, SGN's margin with the bounds over that of the
+            values proved at the box centres (None without one).
     """
 
     outcome: str
@@ -227,6 +237,8 @@ class IntervalBounds(Result):
     partition_data: dict | None = dataclasses.field(default=None, repr=False, compare=False)
     partition_depth: np.ndarray | None = dataclasses.field(default=None, repr=False,
                                                            compare=False)
+    target_ratio: float | None = None
+    margin_ratio: float | None = None
 
     @property
     def certified(self) -> bool:
@@ -243,7 +255,8 @@ class IntervalBounds(Result):
 def interval_bounds(game: Game, *, max_boxes: int | None = None,
                     max_seconds: float | None = None, executor=None,
                     batch_size: int | None = DEFAULT_BATCH_SIZE,
-                    deadline: Deadline | None = None) -> IntervalBounds:
+                    deadline: Deadline | None = None,
+                    target_ratio: float | None = None) -> IntervalBounds:
     """Verified bounds on game.region by interval enclosures and branch and bound.
 
     Each SGN quantity (mu_i, then L_ij for i != j in row order) owns its own partition of the
@@ -259,9 +272,17 @@ def interval_bounds(game: Game, *, max_boxes: int | None = None,
     once run before the first reading. A pass it cuts short is not reproducible
     (record.stopped "seconds").
 
+    `target_ratio` r in (0, 1) (None: stop at the first bounds that certify) asks for tight
+    bounds: branch and bound goes on splitting after the bounds certify, until SGN's margin
+    alpha of the bounds is at least r times the margin of the values proved at the box centres
+    (what sampling would see), or the budget ends. The targets are then set for r (module
+    docstring, with a/4 replaced by (1 - r) a / 2), so boxes that all meet them give at least
+    r a.
+
     Raises UnsupportedPrimitive (naming it) when the game's Jacobian cannot be enclosed, and
     GameDefinitionError when the curvature or coupling bounds are not finite (`_check_finite`).
     """
+    target_ratio = check_target_ratio(target_ratio)
     start = time.perf_counter()
     if deadline is None:
         deadline = Deadline(DEFAULT_MAX_SECONDS if max_seconds is None else max_seconds)
@@ -289,17 +310,26 @@ def interval_bounds(game: Game, *, max_boxes: int | None = None,
         rounds += 1
         mu, L = _own_bounds(data, owner, owners)
         verdict = _decide(mu, L, data, low, high)
-        if verdict is not None:
+        loose = verdict is not None and verdict[0] == "certified" and target_ratio is not None \
+            and _margin_ratio(mu, L, data) < target_ratio
+        if verdict is not None and not loose:
             outcome, reason, witness = verdict
             stopped, score = outcome, None
             break
-        targets = _targets(data)
+        targets = _targets(data, 0.5 if target_ratio is None else target_ratio)
         # Without targets (witnesses too close to call), refine every box: more witnesses.
         score = (np.ones(owner.size) if targets is None
                  else _violation(data, owner, owners, *targets))
         unproved = np.flatnonzero(score > 0)
         allowed = (max_boxes - evaluated) // 2
         stopped = "boxes" if allowed < 1 else "seconds" if deadline.expired() else None
+        if loose and (stopped is not None or unproved.size == 0):
+            # Certified, short of the target ratio: the budget ended first (or every box met
+            # its target and rounding kept the margin a hair below r a).
+            outcome, reason, witness = verdict
+            score = None
+            stopped = stopped or outcome
+            break
         if stopped is None:
             order = unproved[np.lexsort((unproved, -score[unproved]))][:allowed]
             try:
@@ -319,8 +349,48 @@ def interval_bounds(game: Game, *, max_boxes: int | None = None,
     record = PassRecord(int(low.shape[0]), int(evaluated), int(max_boxes), deadline.seconds,
                         time.perf_counter() - start, stopped)
     _check_finite(game, enclosure, data, low, high, owner, owners, depth)
-    return _result(game, outcome, reason, witness, data, low, high, owner, owners, depth, score,
-                   rounds, record)
+    result = _result(game, outcome, reason, witness, data, low, high, owner, owners, depth,
+                     score, rounds, record)
+    if target_ratio is None:
+        return result
+    ratio = _margin_ratio(result.bounds.curvature, result.bounds.coupling, data)
+    reason = result.reason
+    if outcome == "certified":
+        reached = "reaching" if ratio >= target_ratio else "short of"
+        reason += (f"; SGN's margin with them is {_ratio_text(ratio)} of the margin of the values "
+                   f"proved at the box centres, {reached} the target ratio {target_ratio:g}"
+                   + (f" when {limit_text(record)} ended the search"
+                      if ratio < target_ratio and record.stopped in ("boxes", "seconds") else ""))
+    return dataclasses.replace(result, reason=reason, target_ratio=target_ratio,
+                               margin_ratio=float(ratio) if np.isfinite(ratio) else None)
+
+
+def check_target_ratio(target_ratio) -> float | None:
+    """The target ratio as a float in (0, 1), or None; anything else is a usage error."""
+    if target_ratio is None:
+        return None
+    r = float(target_ratio)
+    if not 0.0 < r < 1.0:
+        raise SGNError(f"the target ratio must be between 0 and 1 (exclusive), got {r:g}: "
+                       "it is the share of the margin seen at points that the proved margin "
+                       "must reach (0.5: within a factor of 2)")
+    return r
+
+
+def _margin_ratio(mu, L, data) -> float:
+    """SGN's best margin with the bounds (mu, L) over that of the values proved at the box
+    centres: how close the proof came to what the points show (<= 1 up to rounding; 0 when
+    the bounds do not certify, nan without witnesses that certify)."""
+    witness = optimize_weights(data["curvature_at"].min(axis=0), data["coupling_at"].max(axis=0))
+    if not (_finite(mu, L) and witness.status.certifiable and witness.margin > 0):
+        return float("nan")
+    found = optimize_weights(mu, L)
+    return max(float(found.margin), 0.0) / float(witness.margin) if \
+        found.status.certifiable else 0.0
+
+
+def _ratio_text(ratio: float) -> str:
+    return "not comparable" if not np.isfinite(ratio) else f"{ratio:.3g}x"
 
 
 def _quantities(n: int) -> list[tuple[int, int]]:
@@ -435,8 +505,9 @@ def _decide(mu, L, data, low, high):
     return None
 
 
-def _targets(data):
-    """Per-quantity targets from the witnesses (module docstring); None if too close to call."""
+def _targets(data, ratio: float = 0.5):
+    """Per-quantity targets from the witnesses (module docstring, there for ratio 0.5: boxes
+    that all meet them give alpha >= ratio * a); None if too close to call."""
     witness_mu = data["curvature_at"].min(axis=0)
     witness_L = data["coupling_at"].max(axis=0)
     if not _finite(witness_mu, witness_L):
@@ -447,9 +518,11 @@ def _targets(data):
     n = witness_mu.size
     a = check.margin
     root = np.sqrt(check.weights)
-    ratio = root[:, None] / root[None, :]  # sqrt(w_i / w_j)
-    slack = np.where(np.eye(n, dtype=bool), 0.0, a / (4.0 * max(n - 1, 1) * ratio))
-    return witness_mu - a / 4.0, witness_L + slack, a
+    # Each of the diagonal's drop and the off-diagonal's norm may take half of (1 - r) a.
+    share = (1.0 - ratio) / 2.0 * a               # a / 4 at the default ratio 0.5
+    sqrt_w = root[:, None] / root[None, :]        # sqrt(w_i / w_j)
+    slack = np.where(np.eye(n, dtype=bool), 0.0, share / (max(n - 1, 1) * sqrt_w))
+    return witness_mu - share, witness_L + slack, a
 
 
 def _violation(data, owner, owners, mu_target, L_target, a):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from .._bounds import Bounds, MetricBounds, Progress
+from .._errors import SGNError
 from .._game import Game
 from .._metric import BlockScalar, as_metric
 from ._branch import DEFAULT_MAX_SECONDS, interval_bounds, interval_metric_pass
@@ -44,11 +45,16 @@ class Verified:
         max_seconds: a safety limit, one deadline for the whole verified run (both passes);
             a run it cuts short says so and is not reproducible (docs/verified.md).
         executor: a concurrent.futures.Executor for the boxes (default in-process).
+        target_ratio: r in (0, 1) to keep splitting after the bounds certify, until SGN's
+            margin with them is at least r times that of the values proved at points, or the
+            box budget ends (None: stop at the first bounds that certify; see
+            `interval_bounds`).
     """
 
     max_boxes: int | None = None
     max_seconds: float = DEFAULT_MAX_SECONDS
     executor: object = None
+    target_ratio: float | None = None
     name = "interval"
     #: Interval margins are enclosures (lower bounds), not values seen at points: a metric
     #: margin below SGN's is looseness, never a sign of a missed extreme.
@@ -77,13 +83,33 @@ class Verified:
         """
         deadline = Deadline(self.max_seconds)
         search = interval_bounds(game, executor=self.executor, deadline=deadline,
-                                 max_boxes=self.max_boxes)
+                                 max_boxes=self.max_boxes, target_ratio=self.target_ratio)
         return dataclasses.replace(search.bounds, proof=VerifiedRun(search, deadline))
+
+    def contraction(self, game: Game, metric, bounds: Bounds, steps, *,
+                    progress: Progress | None = None):
+        """Proved Euler factors at `steps` and the Jacobians' spread around the centre, on the
+        bounds pass's partitions (`_contraction.interval_contraction`); None when the metric is
+        not block-scalar or the run has no time left (the steps are then SGN's)."""
+        from ._contraction import interval_contraction
+
+        run: VerifiedRun = bounds.proof
+        metric = as_metric(game, metric)
+        if type(metric) is not BlockScalar or run.deadline.expired():
+            return None
+        return interval_contraction(game, metric, run.search, steps, executor=self.executor,
+                                    deadline=run.deadline)
 
     def in_metric(self, game: Game, metric, bounds: Bounds, *,
                   progress: Progress | None = None) -> MetricBounds:
         """beta and the margin in `metric`, proved; `proof` holds the pass's record."""
         run: VerifiedRun = bounds.proof
-        found, record = interval_metric_pass(game, as_metric(game, metric).weights, run.search,
+        metric = as_metric(game, metric)
+        if not isinstance(metric, BlockScalar):
+            # The pass encloses W^1/2 J W^-1/2 entrywise and bounds blocks by weight ratios:
+            # a full block metric's S J S^-1 is not enclosed (sgn/_metric_search.py skips it).
+            raise SGNError(f"the verified metric pass proves margins in block-scalar metrics "
+                           f"only, not in a {metric.kind} metric")
+        found, record = interval_metric_pass(game, metric.weights, run.search,
                                              executor=self.executor, deadline=run.deadline)
         return dataclasses.replace(found, proof=record)

@@ -202,6 +202,21 @@ def metric_bounds(Jlo, Jhi, dims, weights) -> dict:
             "margin": lambda_min_lower(*symmetric_part(lo, hi))}
 
 
+def contraction_bounds(Jlo, Jhi, dims, weights, steps, A_c) -> dict:
+    """Per box: upper bounds on ||I - h A||_2 for each Euler step h ("euler_factors", (B, K))
+    and on ||A - A_c||_2 ("spread", (B,)), A = W^1/2 J W^-1/2 over the box's enclosure of J
+    and A_c a fixed float matrix (the direct step certificates, sgn/_step_search.py)."""
+    A = Interval(*in_metric(Jlo, Jhi, dims, weights))
+    eye = Interval(np.eye(A.lo.shape[-1])[None])
+    factors = []
+    for h in np.asarray(steps, dtype=np.float64):
+        step = ia.sub(eye, ia.mul(Interval(np.asarray(h)), A))
+        factors.append(norm2_upper(step.lo, step.hi))
+    spread = ia.sub(A, Interval(np.asarray(A_c, dtype=np.float64)[None]))
+    return {"euler_factors": np.stack(factors, axis=-1),
+            "spread": norm2_upper(spread.lo, spread.hi)}
+
+
 # --- bounds from per-block sups (each block's sup may come from its own partition) -------------
 
 def _weight_ratio(weights):

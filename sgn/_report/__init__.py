@@ -42,10 +42,15 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
         band = ("SGN's norm bounds give $alpha(r) > 0$ in the shaded band, yet SGN's test did "
                 "not certify" if cert.band is not None else
                 "No ratio certifies by SGN's test: the curve stays below zero")
+        chosen = ("the block metric $M = \"blockdiag\"(P_1, P_2)$ found from the Jacobians, "
+                  "placed at its blocks' scale ratio $(\"tr\" P_2 \\/ d_2) \\/ "
+                  "(\"tr\" P_1 \\/ d_1)$, at its metric margin $alpha$ "
+                  f"({measured(cert)} in $M$)" if cert.metric is not None else
+                  "the block weights found from the Jacobians, at their metric margin "
+                  f"$alpha$ ({measured(cert)} in $M(w)$)")
         figures.append(("margin-ratio.svg", _figures.margin_vs_ratio(data, kind),
                         f"SGN margin $alpha(r)$ against the weight ratio. {band}. The dot is "
-                        "the chosen metric, the block weights found from the Jacobians, at "
-                        f"their metric margin $alpha$ ({measured(cert)} in $M(w)$)"
+                        f"the chosen metric, {chosen}"
                         + (", which certified" if certified else "")
                         + "; it is not a point of the SGN curve. The dashed line is the "
                         "Euclidean margin $gamma$, the plain test's verdict."))
@@ -60,10 +65,13 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
     else:
         names = [p["name"] for p in cert.game["players"]]
         figures.append(("weights-coupling.svg", _figures.weights_and_coupling(data, names),
-                        "Left: the block weights of the "
-                        + ("certified " if certified else "reported ")
-                        + ("metric, found from the Jacobians (metric search). Right: SGN's "
-                           if kind == "metric" else "metric. Right: ")
+                        ("Left: SGN's own block weights (the certified metric is the block "
+                         "matrix of the table, found from the Jacobians). Right: SGN's "
+                         if cert.metric is not None else
+                         "Left: the block weights of the "
+                         + ("certified " if certified else "reported ")
+                         + ("metric, found from the Jacobians (metric search). Right: SGN's "
+                            if kind == "metric" else "metric. Right: "))
                         + "coupling gains $L_(i j) \\/ mu_i$ (row $i$ is pushed "
                         "by column $j$); small-gain needs the spectral radius of this matrix "
                         "below 1." + (" Players are numbered as in the players table."
@@ -74,9 +82,10 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
                "SGN's margin $alpha(w)$ for the weights shown")
     verdict = (' The bar marked "certifies" is the certificate\'s rate.'
                if certified else " None certifies.")
-    shown = ("the metric of the weights found from the Jacobians, "
-             f"{measured(cert)} on the region" if kind == "metric" else "the metric of the "
-             "weights shown")
+    shown = (f"the block metric found from the Jacobians, {measured(cert)} on the region"
+             if cert.metric is not None else "the metric of the weights found from the "
+             f"Jacobians, {measured(cert)} on the region" if kind == "metric" else "the metric "
+             "of the weights shown")
     figures.append(("margins.svg", _figures.margins(data, kind),
                     f"Three margins: the Euclidean test's $gamma$ (equal weights), {sgn_bar}, "
                     "and the metric margin, what the evaluated Jacobians show directly in "

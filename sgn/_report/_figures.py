@@ -65,6 +65,12 @@ def margin_vs_ratio(cert: dict, kind: str) -> bytes:
     mu = np.asarray(cert["bounds"]["curvature"], dtype=float)
     L = np.asarray(cert["bounds"]["coupling"], dtype=float)
     chosen = cert["weights"][1] / cert["weights"][0]
+    matrix = cert.get("metric")
+    if matrix is not None:
+        # a block-matrix metric has no weight ratio: place it at its blocks' scale ratio,
+        # (trace(P_2) / d_2) / (trace(P_1) / d_1), block-scalar weights' ratio when P_i = w_i I
+        P1, P2 = (np.asarray(b, dtype=float) for b in matrix["blocks"])
+        chosen = (np.trace(P2) / len(P2)) / (np.trace(P1) / len(P1))
     band = cert["band"]
     centre = chosen if np.isfinite(chosen) and chosen > 0 else 1.0
     lo, hi = centre / 1e3, centre * 1e3
@@ -91,7 +97,9 @@ def margin_vs_ratio(cert: dict, kind: str) -> bytes:
         what = (r"Euclidean $\gamma$" if kind == "euclidean" else "metric margin" if metric
                 else r"SGN $\alpha(w)$")
         ax.plot([chosen], [cert["margin"]], "o", color=RED, markersize=5,
-                label=rf"chosen $r$ = {chosen:.4g}, {what} = {cert['margin']:.4g}")
+                label=(rf"block metric (scale ratio {chosen:.4g}), {what} = "
+                       rf"{cert['margin']:.4g}") if matrix is not None else
+                rf"chosen $r$ = {chosen:.4g}, {what} = {cert['margin']:.4g}")
         # Show zero, the best margin and the Euclidean margin; the curve's tails may leave.
         top, low = max(alpha.max(), gamma, 0.0), min(gamma, alpha.max(), 0.0)
         if metric:  # the dot is off the curve: keep it in view

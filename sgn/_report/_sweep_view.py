@@ -50,8 +50,9 @@ FOOTNOTE = ("Euclidean $gamma$: the margin of the plain test with equal weights.
 
 
 #: Added when some point was certified by the metric search (issue 13).
-METRIC_FOOTNOTE = (" \"(metric)\": certified by block weights found from the Jacobians, at "
-                   "their metric margin; SGN's norm bounds do not certify there.")
+METRIC_FOOTNOTE = (" \"(metric)\": certified by block weights found from the Jacobians (or, "
+                   "higher up the metric search's ladder, block matrices), at their metric "
+                   "margin; SGN's norm bounds do not certify there.")
 
 
 def _kind(row: dict) -> str:

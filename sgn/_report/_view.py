@@ -19,6 +19,7 @@ from .._wording import (
     RK4_NOT_PROVED,
     figure,
     how_measured,
+    step_word,
     metric_route,
     sgn_steps,
     step_proofs,
@@ -181,6 +182,10 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         if est.get("outcome") != "certified" and est.get("proved_fraction") is not None:
             how += (f"; branch and bound stopped with {number(100 * est['proved_fraction'], 3)}% "
                     "of the region proved for the least-proved quantity")
+        if est.get("target_ratio") is not None and est.get("margin_ratio") is not None:
+            how += (f"; split until SGN's margin with the bounds reached "
+                    f"{number(est['margin_ratio'], 3)}x that of the values at the box centres "
+                    f"(target {number(est['target_ratio'], 3)})")
     else:
         how = ("exact: the Jacobian is constant, so one evaluation gives every bound (widened by a "
                "rounding allowance); verified" if cert.verified else
@@ -231,6 +236,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
              "largest singular value of $M^(1\\/2) J M^(-1\\/2)$ on the region"),
         _row("weights $w$", _weights(cert.weights),
              "equal: the metric of the Euclidean test" if euclidean else
+             "SGN's own weights, shown beside the block metric that certifies"
+             if cert.metric is not None else
              "block weights found from the Jacobians (metric search); only ratios matter"
              if metric else "block weights of the metric; only ratios matter"),
     ]
@@ -242,7 +249,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
     direct = steps.get("euler_bound") == "direct"
     factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
     if certified:
-        numbers += _step_rows(steps, euler, rk4_missing)
+        numbers += _step_rows(steps, euler, rk4_missing, step_word(cert))
     if cert.band is not None:
         # null in the band is infinity: the band is a half-line (no back-coupling)
         high = number(cert.band["high"], missing="\u221e")
@@ -305,7 +312,11 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "certified": certified,
         "euclidean": euclidean,
         # the metric route: how the rate was obtained, said under "What is guaranteed"
-        "route": (f"The weights were found from the Jacobians (metric search), and their "
+        "route": (f"The metric was found from the Jacobians (metric search): "
+                  f"{_matrix_words(cert.metric)}. Its metric margin $alpha$ was "
+                  f"{measured(cert)} on the region: it is the rate. SGN's small-gain test with "
+                  "the norm bounds does not certify this game.") if cert.metric is not None
+                 else (f"The weights were found from the Jacobians (metric search), and their "
                   f"metric margin $alpha$ was {measured(cert)} in $M(w)$ on the region: it is "
                   "the rate. SGN's small-gain test with the norm bounds does not certify this "
                   "game.") if metric else "",
@@ -321,6 +332,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                        "region of analysis (unconstrained play)",
         "geometry": prose(_geometry(cert)),
         "fisher": cert.geometry == "fisher",
+        # (only when true: older certificates' views stay as they were)
+        **({"block_matrix": True} if cert.metric is not None else {}),
         "bounds_how": how,
         "equilibrium": equilibrium,
         "numbers": numbers,
@@ -339,8 +352,8 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "rk4_guideline": number(steps.get("rk4_guideline"), missing=NOT_PROVED),
         "rk4_ok": steps.get("rk4_proven") is not None,
         # the sentences of "What is guaranteed" on the steps, naming the proof of each number
-        "euler_guarantee": _euler_guarantee(steps) if certified else "",
-        "rk4_guarantee": _rk4_guarantee(steps) if certified else "",
+        "euler_guarantee": _euler_guarantee(steps, step_word(cert)) if certified else "",
+        "rk4_guarantee": _rk4_guarantee(steps, step_word(cert)) if certified else "",
         "rk4_missing": prose(RK4_NOT_PROVED) if constrained else plain(NOT_PROVED),
         "scope": scope,
         "figures": figures,
@@ -361,7 +374,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
 # a direct number names its proof and shows SGN's own beside it.
 
 #: The direct Euler proof, for the largest step (typst markup).
-EULER_DIRECT_MAX = ("the region-wide Euler factor $sup_x norm(I - h J(x))_M$ is measured below "
+EULER_DIRECT_MAX = ("the region-wide Euler factor $sup_x norm(I - h J(x))_M$ is {how} below "
                     "1 here (so every smaller step contracts)")
 
 
@@ -376,17 +389,18 @@ def _spread(steps: dict) -> str:
     return number((steps.get("direct") or {}).get("rk4_spread"), 3, missing="not finite")
 
 
-def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
-    """The certificate table's rows of the step sizes."""
+def _step_rows(steps: dict, euler: str, rk4_missing, how: str = "measured") -> list[dict]:
+    """The certificate table's rows of the step sizes (`how` the direct numbers were
+    obtained, `step_word`)."""
     proof = step_proofs(steps)
     factor = number(steps.get("euler_factor"), missing=NOT_PROVED)
     rows = [
         _row(f"{euler}, max step", number(steps.get("euler_max"), missing=NOT_PROVED),
-             f"{EULER_DIRECT_MAX}; {_sgn_beside(steps, 'euler_max', '<')}"
+             f"{EULER_DIRECT_MAX.format(how=how)}; {_sgn_beside(steps, 'euler_max', '<')}"
              if proof["euler_max"] == DIRECT else
              "$2 alpha \\/ beta^2$: every smaller step contracts"),
         _row(f"{euler}, recommended", number(steps.get("euler_recommended"), missing=NOT_PROVED),
-             f"minimises the measured factor: contracts by {factor} per step"
+             f"minimises the {how} factor: contracts by {factor} per step"
              if proof["euler_recommended"] == DIRECT else
              f"$alpha \\/ beta^2$: contracts by {factor} per step"),
     ]
@@ -400,7 +414,7 @@ def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
                          + _sgn_beside(steps, "rk4_proven", "<=")))
     elif rk4 == "direct-spread":
         rows.append(_row("RK4, proven step", number(steps["rk4_proven"]),
-                         f"spread bound, measured $delta$ = {_spread(steps)} (docs/rk4.md, "
+                         f"spread bound, {how} $delta$ = {_spread(steps)} (docs/rk4.md, "
                          "section 9); " + _sgn_beside(steps, "rk4_proven", "<=")))
     else:
         rows.append(_row("RK4, proven step", number(steps.get("rk4_proven")),
@@ -410,7 +424,7 @@ def _step_rows(steps: dict, euler: str, rk4_missing) -> list[dict]:
     return rows
 
 
-def _euler_guarantee(steps: dict) -> str:
+def _euler_guarantee(steps: dict, how: str = "measured") -> str:
     """What the Euler (NPG) steps guarantee, after the method's name (typst markup)."""
     proof = step_proofs(steps)
     h_max = number(steps.get("euler_max"), missing=NOT_PROVED)
@@ -419,13 +433,13 @@ def _euler_guarantee(steps: dict) -> str:
     if proof["euler_max"] == DIRECT:
         # (SGN's own step is in the table beside this one)
         largest = (f"every step $h <= {h_max}$ contracts: the region-wide factor "
-                   f"$q(h) = sup_x norm(I - h J(x))_M$ was measured below 1 at $h = {h_max}$, "
+                   f"$q(h) = sup_x norm(I - h J(x))_M$ was {how} below 1 at $h = {h_max}$, "
                    "and $q$ is convex with $q(0) = 1$.")
     else:
         largest = (f"every step $h < {h_max}$ $(= 2 alpha \\/ beta^2)$ contracts, by the factor "
                    "$sqrt(1 - 2 h alpha + h^2 beta^2) < 1$.")
     if proof["euler_recommended"] == DIRECT:
-        best = (f"At the recommended $h = {h_rec}$, which minimises the measured factor, each "
+        best = (f"At the recommended $h = {h_rec}$, which minimises the {how} factor, each "
                 f"step shrinks distances by at least {factor}.")
     else:
         best = (f"At the recommended $h = {h_rec}$ $(= alpha \\/ beta^2)$ each step shrinks "
@@ -433,7 +447,7 @@ def _euler_guarantee(steps: dict) -> str:
     return f"{largest} {best}"
 
 
-def _rk4_guarantee(steps: dict) -> str:
+def _rk4_guarantee(steps: dict, how: str = "measured") -> str:
     """What the proven RK4 steps guarantee, after "RK4 (classic four stages):" (typst markup;
     only when a step is proven)."""
     rk4 = step_proofs(steps)["rk4_proven"]
@@ -448,7 +462,7 @@ def _rk4_guarantee(steps: dict) -> str:
                 f"{best}")
     if rk4 == "direct-spread":
         return (f"every step $h <= {h_max}$ is proven to contract by the spread bound of "
-                f"docs/rk4.md, section 9, with the measured spread $delta$ = {_spread(steps)}; "
+                f"docs/rk4.md, section 9, with the {how} spread $delta$ = {_spread(steps)}; "
                 f"{best}")
     return (f"every step $h <= {h_max}$ is proven to contract (derivation in docs/rk4.md); "
             f"{best}")
@@ -459,23 +473,50 @@ def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
     its metric margin (the certificate's margin), and SGN's own (failed) test beside it."""
     how = measured(cert)
     rows = []
-    if certified:
+    matrix = cert.metric
+    if certified and matrix is not None:
+        rows.append(_row(
+            "certified by", "metric search, " + ("eigenbasis" if matrix.get("rung") ==
+                                                 "eigenbasis" else "full blocks"),
+            f"{_matrix_words(matrix)}, found from the Jacobians; its metric margin was {how} on "
+            "the region; SGN's small-gain test does not certify with these norm bounds"))
+    elif certified:
         rows.append(_row(
             "certified by", "metric search",
             f"block weights found from the Jacobians, whose metric margin in $M(w)$ was {how} "
             "on the region; SGN's small-gain test does not certify with these norm bounds"))
-    rows.append(_row(
-        "metric margin $alpha$", number(cert.margin),
-        f"contraction rate of $F$ in the metric $M(w)$ of the weights below, {how}: "
-        "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
-        "the metric margin of the weights below, found from the Jacobians; it certifies "
-        "when $alpha > 0$"))
+    if matrix is not None:
+        rows.append(_row(
+            "metric margin $alpha$", number(cert.margin),
+            f"contraction rate of $F$ in the block metric $M$, {how}: "
+            "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
+            "the metric margin of the block metric found from the Jacobians"))
+        rows.append(_row("SGN margin $alpha(w)$", number(matrix.get("sgn_margin")),
+                         "SGN's own margin for the weights below, with the norm bounds"))
+    else:
+        rows.append(_row(
+            "metric margin $alpha$", number(cert.margin),
+            f"contraction rate of $F$ in the metric $M(w)$ of the weights below, {how}: "
+            "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
+            "the metric margin of the weights below, found from the Jacobians; it certifies "
+            "when $alpha > 0$"))
     rows.append(_row("Euclidean margin $gamma$", number(cert.bounds["euclidean_margin"]),
                      "the plain test with equal weights; it certifies when $gamma > 0$"))
     rows.append(_row("best SGN margin", number(cert.diagnostics.get("best_possible_margin")),
                      "the largest $alpha(w)$ SGN's norm bounds give for any block weights; "
                      "SGN's test does not certify here"))
     return rows
+
+
+def _matrix_words(matrix: dict) -> str:
+    """A certificate's block-matrix metric (schema version 3) in typst markup: its family and
+    each block's condition number (1 for block-scalar weights)."""
+    conds = ", ".join(number(float(np.linalg.cond(np.asarray(b, dtype=float))), 3)
+                      for b in matrix["blocks"][:6])
+    family = ("$P_i = Q_i \"diag\"(v_i) Q_i^T$ in each player's eigenbasis at the centre"
+              if matrix.get("rung") == "eigenbasis" else "a full SPD block $P_i$ per player")
+    return (f"the block metric $M = \"blockdiag\"(P_1, ..., P_N)$, {family} (condition "
+            f"numbers {conds}{', ...' if len(matrix['blocks']) > 6 else ''})")
 
 
 def _metric_gap_row(cert: Certificate) -> dict:
@@ -491,6 +532,9 @@ def _metric_gap_row(cert: Certificate) -> dict:
 
 def _geometry(cert: Certificate) -> str:
     """The metric in sgn's ASCII notation (typeset by prose())."""
+    if cert.metric is not None:
+        return ("Euclidean coordinates; the metric M is block-diagonal, an SPD block per "
+                "player (metric search)")
     if cert.geometry != "fisher":
         return "Euclidean, M(w) = blockdiag(w_i I)"
     m = cert.game.get("markov", {})
