@@ -26,7 +26,7 @@ there (while it stays in the box: an analysis region). The bounds are sampled es
 Sizes: the default hidden=3 gives d = 54 (29 + 25). The current dense estimator evaluates a
 d x d Jacobian (and, in its local search, the Jacobian's derivative) at every point, so its cost
 grows quickly with d: measured on the 2-core shared machine (load ~12, other jobs running),
-`sgn certify examples/gan_mixture.py --report ...` took 94-120 s of CPU (2.6-3.9 min wall) at
+`sgn certify examples/gan_mixture.py --report ...` took 47-120 s of CPU (2.4-3.9 min wall) at
 d = 54, and at hidden=5 (d = 108) the same run had not finished after 8 CPU-minutes. Raise
 `hidden` (hidden=5: d = 108; hidden=8: d = 219) with fewer --samples, or, for GAN-sized players
 (hidden=48 is d ~ 2,600 per player), use the matrix-free estimator of issue 14 (branch
