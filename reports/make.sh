@@ -10,7 +10,8 @@ run() {  # sgn exits 1 for "not certified": that is a result here, not a failure
     if [ "$code" -gt 1 ]; then echo "failed ($code): $*" >&2; exit "$code"; fi
 }
 for name in scalar_toy cascade too_coupled zero_sum_bilinear \
-            markov_coordination markov_matching_pennies markov_three_players cournot tanh_gan; do
+            markov_coordination markov_matching_pennies markov_three_players cournot tanh_gan \
+            gan_mixture; do
     run sgn certify "examples/$name.py" --out "reports/$name.json" --report "reports/$name.pdf"
 done
 run sgn certify examples/lifted_toy.py --param lam=1.0 \

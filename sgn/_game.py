@@ -102,6 +102,9 @@ class Game:
     search_gradient = "autodiff"
     #: Where `equilibrium` came from: "given" by the user, or "solved" by the game itself.
     equilibrium_source = "given"
+    #: The players' pytree layout (sgn/_pytree.py) of a game built by `from_pytrees`; None for
+    #: a game of flat arrays.
+    pytree_players = None
 
     def __init__(
         self,
@@ -164,6 +167,40 @@ class Game:
 
         return from_joint_field(field, dims=dims, region=region, coupling=coupling,
                                 sparsity=sparsity, **options)
+
+    @classmethod
+    def from_pytrees(
+        cls,
+        costs: Sequence[Callable],
+        players: Sequence,
+        radius,
+        *,
+        name: str = "game",
+        names: Sequence[str] | None = None,
+        constrained: bool = False,
+        equilibrium=None,
+    ) -> Game:
+        """A game whose players' strategies are pytrees (dicts of arrays, model parameters).
+
+        Args:
+            costs: N functions; cost i takes the N players' pytrees and returns player i's
+                scalar cost (JAX-traceable).
+            players: the parameter point, one pytree per player; its float leaves give the
+                player's dim, and the region is the box around it.
+            radius: half-widths of that box: a scalar for every parameter, or one entry per
+                player, each a scalar or a pytree of that player's structure whose leaves are
+                scalars or arrays of the leaves' shapes (a scalar at a node covers the leaves
+                below it).
+            equilibrium: x* when known, as one pytree per player (or the flat joint vector).
+
+        The game is the flat game on the players' raveled leaves (sgn/_pytree.py);
+        `game.pytree_players.unravel(x)` turns a joint vector (x* of a certificate) back into
+        the players' pytrees, and certificates record each player's leaves and shapes.
+        """
+        from ._pytree import from_pytrees
+
+        return from_pytrees(cls, costs, players, radius, name=name, names=names,
+                            constrained=constrained, equilibrium=equilibrium)
 
     # --- the joint vector --------------------------------------------------------------
 
@@ -337,9 +374,12 @@ class Game:
 
     def describe(self) -> dict:
         """The game as a certificate records it."""
+        players = [{"name": n, "dim": d} for n, d in zip(self.names, self.dims)]
+        if self.pytree_players is not None:
+            self.pytree_players.annotate(players)   # each player's leaves and shapes
         return {
             "name": self.name,
-            "players": [{"name": n, "dim": d} for n, d in zip(self.names, self.dims)],
+            "players": players,
             "region": {**self.region.to_dict(), "constrained": self.constrained},
         }
 

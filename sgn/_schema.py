@@ -180,6 +180,32 @@ def _interval_estimator(estimator: dict) -> None:
             _fail(f"{where}.stopped", f"must be one of {', '.join(STOPPED)}")
 
 
+def _structure(structure, where: str, dim: int) -> None:
+    """A pytree player's layout (optional, any version: a key readers may ignore): its leaf
+    count and its first leaves' paths and shapes, whose sizes add up to at most the player's
+    dim (exactly the dim when every leaf is listed)."""
+    if not isinstance(structure, dict):
+        _fail(where, "must be an object or null")
+    _count(_get(structure, "leaf_count", where), f"{where}.leaf_count", positive=True)
+    leaves = _get(structure, "leaves", where)
+    if not isinstance(leaves, list) or len(leaves) > structure["leaf_count"]:
+        _fail(f"{where}.leaves", "must be a list of at most leaf_count leaves")
+    size = 0
+    for k, leaf in enumerate(leaves):
+        at = f"{where}.leaves[{k}]"
+        if not isinstance(_get(leaf, "path", at), str):
+            _fail(f"{at}.path", "must be a string")
+        shape = _get(leaf, "shape", at)
+        if not isinstance(shape, list):
+            _fail(f"{at}.shape", "must be a list of non-negative integers")
+        for n in shape:
+            _count(n, f"{at}.shape")
+        size += math.prod(shape)
+    complete = len(leaves) == structure["leaf_count"]
+    if size > dim or (complete and size != dim):
+        _fail(f"{where}.leaves", f"hold {size} parameters, but the player's dim is {dim}")
+
+
 #: "euclidean": M(w) = blockdiag(w_i I); "fisher": M(w) = blockdiag(w_i F_i) (docs/fisher.md).
 GEOMETRIES = ("euclidean", "fisher")
 
@@ -212,6 +238,8 @@ def check_certificate(data) -> None:
         dim = _get(p, "dim", f"game.players[{k}]")
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             _fail(f"game.players[{k}].dim", "must be a positive integer")
+        if p.get("structure") is not None:
+            _structure(p["structure"], f"game.players[{k}].structure", dim)
     n, d = len(players), sum(p["dim"] for p in players)
     region = _get(game, "region", "game")
     for key in ("low", "high"):

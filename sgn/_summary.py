@@ -16,6 +16,7 @@ from ._wording import (
     sgn_steps,
     step_proofs,
     step_word,
+    structure_text,
 )
 from ._wording import figure as _g
 
@@ -61,6 +62,9 @@ def summarize(cert: Certificate) -> str:
 
     players = ", ".join(f"{p['name']} (dim {p['dim']})" for p in game["players"][:6])
     row("players", players + (f", ... ({n} players)" if n > 6 else ""))
+    structured = [p for p in game["players"][:6] if isinstance(p.get("structure"), dict)]
+    for k, p in enumerate(structured):   # pytree players: their leaves, a few per player
+        row("structure" if k == 0 else "", f"{p['name']}: {structure_text(p['structure'])}")
     region = game["region"]
     kind = "strategy set (projected dynamics)" if region["constrained"] else "analysis region"
     row("region", f"box in R^{len(region['low'])}, {kind}")

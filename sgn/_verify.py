@@ -51,6 +51,7 @@ from ._sparse_bounds import DEFAULT_SAMPLES as SPARSE_SAMPLES
 from ._weights import two_player_band
 from ._weights._sparse import margin_matrix as sparse_margin_matrix
 from ._weights._sparse import sparse_rho, sparse_tau, z_matrix_lambda_min
+from ._wording import structure_text
 
 #: Relative agreement asked of spectral radii and margins recomputed by ARPACK from a sparse
 #: coupling (iterative: converged to about this, not to rounding).
@@ -113,6 +114,15 @@ def check_same_game(cert: Certificate, game: Game) -> None:
     if dims != list(game.dims):
         raise CertificateFormatError(
             f"the certificate is for players of dims {dims}, the game has {list(game.dims)}")
+    if game.pytree_players is not None:
+        # pytree players: the same dims with other leaves would lay the joint vector out
+        # differently (each coordinate a different parameter), so the listed leaves must agree
+        for k, (p, entry) in enumerate(zip(stored["players"], game.describe()["players"])):
+            if p.get("structure") is not None and p["structure"] != entry["structure"]:
+                raise CertificateFormatError(
+                    f"the certificate's player {k + 1} ({p['name']}) has other parameter "
+                    f"leaves than the game's ({structure_text(p['structure'])}, the game has "
+                    f"{structure_text(entry['structure'])})")
     if stored["name"] != game.name:
         raise CertificateFormatError(
             f"the certificate is for the game {stored['name']!r}, not {game.name!r}")

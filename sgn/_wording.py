@@ -103,3 +103,19 @@ def sgn_steps(steps: dict | None) -> dict:
     ones, else the table itself (version 1, or no direct proof was computed)."""
     steps = steps or {}
     return steps.get("alpha_beta") or steps
+
+
+def shape_text(shape) -> str:
+    """An array shape as '2x16' ('scalar' for shape ())."""
+    return "x".join(str(n) for n in shape) if shape else "scalar"
+
+
+def structure_text(structure: dict, k: int = 4) -> str:
+    """A pytree player's structure (certificate key game.players[i].structure) in one short
+    phrase: 'b1 8, b2 8, b3 2, w1 2x8, ... (6 leaves)'. A player that is one array has the
+    empty path and reads 'array 3x4'."""
+    leaves = structure.get("leaves") or []
+    count = structure.get("leaf_count", len(leaves))
+    shown = ", ".join(f"{leaf.get('path') or 'array'} {shape_text(leaf.get('shape') or [])}"
+                      for leaf in leaves[:k])
+    return shown + (f", ... ({count} leaves)" if count > k else "")

@@ -23,6 +23,7 @@ from .._wording import (
     metric_route,
     sgn_steps,
     step_proofs,
+    structure_text,
 )
 
 
@@ -314,7 +315,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
                  f"to $x^*$ shrink.")
 
     alpha = number(cert.margin)
-    return {
+    view = {
         "title": cert.game["name"],
         "tool": f"sgn {cert.tool.get('version', '')}".strip(),
         "status_kind": cert.status.value,
@@ -370,6 +371,13 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "scope": scope,
         "figures": figures,
     }
+    # pytree players: their leaves and shapes, one short line each (names and paths are user
+    # text, set as plain strings); the key is absent for games of flat players
+    structure = [{"name": p["name"], "text": structure_text(p["structure"])}
+                 for p in players[:12] if isinstance(p.get("structure"), dict)]
+    if structure:
+        view["structure"] = structure
+    return view
 
 
 # --- the step sizes, each named by the proof that gave it ----------------------------------------
