@@ -52,6 +52,15 @@ def perron_weights(mu: np.ndarray, L: np.ndarray, tau: float,
     if n_comp == 1:
         return np.exp(log_w - log_w[0])
     height = _component_heights(edges, label, n_comp)[label]
+    return stacked_weights(log_w, height, lambda w: sgn_margin(w, mu, L), tau, target_gap)
+
+
+def stacked_weights(log_w, height, margin_of, tau: float, target_gap: float):
+    """Weights of a reducible coupling: each strong component's Perron weights (`log_w`, each
+    component's top at 0), components lifted by `decades` powers of ten per level of
+    `height` in the condensation, trying 1, 2, ... decades (while the weights' spread stays
+    within MAX_DECADES) until the margin `margin_of(w)` is within target_gap of tau; the best
+    weights tried."""
     spread = float(log_w.max() - log_w.min())
     best, best_margin = None, -np.inf
     for decades in np.arange(1.0, 61.0):
@@ -59,7 +68,7 @@ def perron_weights(mu: np.ndarray, L: np.ndarray, tau: float,
             break
         trial = log_w + decades * np.log(10.0) * height
         w = np.exp(trial - trial[0])
-        margin = sgn_margin(w, mu, L)
+        margin = margin_of(w)
         if margin > best_margin:
             best, best_margin = w, margin
         if margin >= tau - target_gap:

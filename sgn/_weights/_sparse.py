@@ -26,7 +26,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from ._margin import _positive
-from ._perron import EDGE_THRESHOLD, MAX_DECADES, _perron_log_weights
+from ._perron import EDGE_THRESHOLD, _perron_log_weights, stacked_weights
 
 #: Below this many players (or members of a component), dense eigen-solves: exact and fast.
 DENSE_LIMIT = 64
@@ -243,19 +243,7 @@ def sparse_perron_weights(mu, L, tau: float, target_gap: float) -> np.ndarray | 
     if n_comp == 1:
         return np.exp(log_w - log_w[0])
     height = _heights(edges, label, n_comp)[label]
-    spread = float(log_w.max() - log_w.min())
-    best, best_margin = None, -np.inf
-    for decades in np.arange(1.0, 61.0):
-        if spread / np.log(10) + decades * height.max() > MAX_DECADES:
-            break
-        trial = log_w + decades * np.log(10.0) * height
-        w = np.exp(trial - trial[0])
-        margin = sparse_margin(w, mu, L)
-        if margin > best_margin:
-            best, best_margin = w, margin
-        if margin >= tau - target_gap:
-            break
-    return best
+    return stacked_weights(log_w, height, lambda w: sparse_margin(w, mu, L), tau, target_gap)
 
 
 def _sparse_perron_log_weights(mu, L) -> np.ndarray | None:
