@@ -259,7 +259,7 @@ def check_certificate(data) -> None:
     bounds = _get(data, "bounds")
     _numbers(_get(bounds, "curvature", "bounds"), "bounds.curvature", n)
     coupling = _get(bounds, "coupling", "bounds")
-    if version >= SPARSE_SCHEMA_VERSION and isinstance(coupling, dict):
+    if version >= 3 and isinstance(coupling, dict):   # version 3: sparse couplings too
         _coo(coupling, "bounds.coupling", n)
     else:
         if not isinstance(coupling, list) or len(coupling) != n:
