@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ._margin import sgn_margin
@@ -51,7 +52,7 @@ def perron_weights(mu: np.ndarray, L: np.ndarray, tau: float,
         log_w[members] = inner - inner.max()
     if n_comp == 1:
         return np.exp(log_w - log_w[0])
-    height = _component_heights(edges, label, n_comp)[label]
+    height = component_heights(edges, label, n_comp)[label]
     return stacked_weights(log_w, height, lambda w: sgn_margin(w, mu, L), tau, target_gap)
 
 
@@ -92,16 +93,29 @@ def _perron_log_weights(mu: np.ndarray, L: np.ndarray) -> np.ndarray | None:
     return np.log(v) - np.log(u)
 
 
-def _component_heights(edges: np.ndarray, label: np.ndarray, n_comp: int) -> np.ndarray:
-    """Longest chain of components each component pushes (0 for those that push nobody)."""
-    pushes = np.zeros((n_comp, n_comp), dtype=bool)  # pushes[b, a]: component b pushes a
-    i, j = np.nonzero(edges)
-    pushes[label[j], label[i]] = True
-    np.fill_diagonal(pushes, False)
+def component_heights(edges, label: np.ndarray, n_comp: int) -> np.ndarray:
+    """Longest chain of components each component pushes (0 for those that push nobody), for
+    `edges` dense or scipy.sparse (edges[i, j]: j pushes i): O(edges), so the dense and the
+    sparse routes share it."""
+    C = sp.coo_matrix(edges)
+    b, a = label[C.col], label[C.row]        # component b pushes component a
+    keep = a != b
+    pushes = sp.csr_matrix((np.ones(int(keep.sum())), (b[keep], a[keep])),
+                           shape=(n_comp, n_comp))
+    pushes.sum_duplicates()
+    pushes.data[:] = 1.0
+    # Kahn's order on the reversed graph: a component's height is known once every component
+    # it pushes has its own.
+    out_degree = np.diff(pushes.indptr)
+    pushed_by = pushes.T.tocsr()
     height = np.zeros(n_comp, dtype=np.int64)
-    for _ in range(n_comp):  # longest-path relaxation on a DAG: n_comp rounds suffice
-        reach = np.where(pushes, height[None, :] + 1, 0).max(axis=1)
-        if np.array_equal(reach, height):
-            break
-        height = np.maximum(height, reach)
+    ready = list(np.flatnonzero(out_degree == 0))
+    remaining = out_degree.copy()
+    while ready:
+        a = ready.pop()
+        for b in pushed_by.indices[pushed_by.indptr[a]:pushed_by.indptr[a + 1]]:
+            height[b] = max(height[b], height[a] + 1)
+            remaining[b] -= 1
+            if remaining[b] == 0:
+                ready.append(b)
     return height

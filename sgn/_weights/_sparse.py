@@ -26,7 +26,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from ._margin import _positive
-from ._perron import EDGE_THRESHOLD, _perron_log_weights, stacked_weights
+from ._perron import EDGE_THRESHOLD, _perron_log_weights, component_heights, stacked_weights
 
 #: Below this many players (or members of a component), dense eigen-solves: exact and fast.
 DENSE_LIMIT = 64
@@ -242,7 +242,7 @@ def sparse_perron_weights(mu, L, tau: float, target_gap: float) -> np.ndarray | 
         log_w[members] = inner - inner.max()
     if n_comp == 1:
         return np.exp(log_w - log_w[0])
-    height = _heights(edges, label, n_comp)[label]
+    height = component_heights(edges, label, n_comp)[label]
     return stacked_weights(log_w, height, lambda w: sparse_margin(w, mu, L), tau, target_gap)
 
 
@@ -259,30 +259,4 @@ def _sparse_perron_log_weights(mu, L) -> np.ndarray | None:
     if not ((u > 0).all() and (v > 0).all()):
         return None
     return np.log(v) - np.log(u)
-
-
-def _heights(edges: sp.csr_matrix, label: np.ndarray, n_comp: int) -> np.ndarray:
-    """Longest chain of components each component pushes (as _perron._component_heights)."""
-    C = edges.tocoo()
-    b, a = label[C.col], label[C.row]        # component b pushes component a
-    keep = a != b
-    pushes = sp.csr_matrix((np.ones(int(keep.sum())), (b[keep], a[keep])),
-                           shape=(n_comp, n_comp))
-    pushes.sum_duplicates()
-    pushes.data[:] = 1.0
-    # Kahn's order on the reversed graph: a component's height is known once every component
-    # it pushes has its own.
-    out_degree = np.diff(pushes.indptr)
-    pushed_by = pushes.T.tocsr()
-    height = np.zeros(n_comp, dtype=np.int64)
-    ready = list(np.flatnonzero(out_degree == 0))
-    remaining = out_degree.copy()
-    while ready:
-        a = ready.pop()
-        for b in pushed_by.indices[pushed_by.indptr[a]:pushed_by.indptr[a + 1]]:
-            height[b] = max(height[b], height[a] + 1)
-            remaining[b] -= 1
-            if remaining[b] == 0:
-                ready.append(b)
-    return height
 
