@@ -3,7 +3,7 @@
     PYTHONPATH=. python benchmarks/bench_conservatism.py [--only lift,lq,matrix,nonlinear]
         [--lams 0.25,0.5,0.75,1,1.25,1.375] [--games 20] [--levels weak,strong] [--frac 0.5]
         [--matrix-games 20] [--seed 0] [--no-best] [--examples scalar_toy,cascade,...]
-        [--points 256] [--verify-seconds 20] [--no-verify] [--skip-verify tanh_gan]
+        [--points 256] [--verify-seconds 20] [--target-ratio R] [--no-verify] [--skip-verify tanh_gan]
 
 About 3 minutes at the defaults on 2 shared cores; --games, --matrix-games, --points and
 --verify-seconds scale it up. The functions bench_lift, bench_lq, bench_matrix and
@@ -100,7 +100,7 @@ def cert_scale(cert, J, dims) -> np.ndarray:
 
 def rung_of(cert) -> str | None:
     """Which metric certified: sgn, euclidean, scalar (weights from the metric search),
-    eigenbasis or block (a block-matrix metric); None when not certified."""
+    eigenbasis, block or joint (a matrix metric); None when not certified."""
     if not cert.certified:
         return None
     by = cert.diagnostics.get("certified_by")
@@ -630,7 +630,7 @@ def sample_jacobians(game, points: int, seed: int = 0, extra=()) -> np.ndarray:
 
 
 def bench_nonlinear(examples=EXAMPLES, *, verify: bool = True, verify_seconds: float = 20.0,
-                    points: int = 256, skip_verify=()) -> list[dict]:
+                    points: int = 256, skip_verify=(), target_ratio=None) -> list[dict]:
     rows = []
     for name in examples:
         game = sgn.load_game(ROOT / "examples" / f"{name}.py")
@@ -646,7 +646,8 @@ def bench_nonlinear(examples=EXAMPLES, *, verify: bool = True, verify_seconds: f
         row["h_spectral_eq"] = (spectral_euler_threshold(
             np.asarray(game.jacobian_fn(np.asarray(eq)), float)) if eq is not None else None)
         if verify and name not in skip_verify:
-            vcert, vseconds = timed_certify(game, method="interval", max_seconds=verify_seconds)
+            vcert, vseconds = timed_certify(game, method="interval", max_seconds=verify_seconds,
+                                            target_ratio=target_ratio)
             row.update(v_status=vcert.status.value, v_margin=vcert.margin,
                        v_verified=vcert.verified, v_seconds=vseconds,
                        v_euler=steps_of(vcert)[0])
@@ -654,9 +655,10 @@ def bench_nonlinear(examples=EXAMPLES, *, verify: bool = True, verify_seconds: f
     return rows
 
 
-def print_nonlinear(rows, verify_seconds: float) -> None:
+def print_nonlinear(rows, verify_seconds: float, target_ratio=None) -> None:
     print(f"4. bundled nonlinear examples: sampled (default) against verified (method="
-          f"'interval', max_seconds={verify_seconds:g})")
+          f"'interval', max_seconds={verify_seconds:g}"
+          + ("" if target_ratio is None else f", target_ratio={target_ratio:g}") + ")")
     print("   est. margin = min over the sampled points of lambda_min(sym A(x)) at the sampled "
           "certificate's weights\n   (an estimate from above of the true margin in that metric)")
     head = (f"{'example':<11} {'d':>3} {'sampled':<10} {'margin':>9} {'est.':>9} "
@@ -759,6 +761,10 @@ def main(argv=None) -> int:
                     help="sampled points for the nonlinear examples' estimated thresholds")
     ap.add_argument("--verify-seconds", type=float, default=20.0,
                     help="max_seconds of each verified (interval) certify call")
+    ap.add_argument("--target-ratio", type=float, default=None,
+                    help="target_ratio of the verified certificates (sgn certify "
+                    "--target-ratio): keep splitting boxes until the verified margin is this "
+                    "share of the margin proved at the box centres")
     ap.add_argument("--no-verify", action="store_true", help="skip the verified certificates")
     ap.add_argument("--skip-verify", default="", help="examples not to verify, comma-separated")
     args = ap.parse_args(argv)
@@ -786,8 +792,9 @@ def main(argv=None) -> int:
         nonlinear = bench_nonlinear(
             [x for x in args.examples.split(",") if x], verify=not args.no_verify,
             verify_seconds=args.verify_seconds, points=args.points,
-            skip_verify=set(filter(None, args.skip_verify.split(","))))
-        print_nonlinear(nonlinear, args.verify_seconds)
+            skip_verify=set(filter(None, args.skip_verify.split(","))),
+            target_ratio=args.target_ratio)
+        print_nonlinear(nonlinear, args.verify_seconds, args.target_ratio)
         print(flush=True)
     print_targets(lift, lq, nonlinear)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")

@@ -14,6 +14,18 @@ The stages are public too, and compose the same way:
 __version__ = "0.1.0"
 
 import importlib
+import os
+import sys
+
+# Float64 from `import sgn` on, without importing JAX (most of a second): JAX reads this
+# variable when it is first imported. Arrays a game file makes with jax.numpy after `import
+# sgn` are then float64 even before the first sgn name loads sgn._config (which switches the
+# flag itself); arrays made before `import sgn` are caught by the game's float32 check
+# (sgn/_game.py `single_precision`).
+if "jax" in sys.modules:
+    sys.modules["jax"].config.update("jax_enable_x64", True)
+else:
+    os.environ["JAX_ENABLE_X64"] = "1"
 
 #: Where each public name lives. `import sgn` loads none of them (nor JAX, which alone takes
 #: most of a second): a name is imported the first time it is used, so `sgn --help` and

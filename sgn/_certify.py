@@ -536,6 +536,15 @@ def _sampling_record(bounds: Bounds, metric: MetricBounds) -> dict:
     }}
 
 
+def _single_precision(game: Game) -> str | None:
+    """game.single_precision, or None for a game kind that does not trace one program of F
+    (a check must not stop a certificate: it only adds a note)."""
+    try:
+        return getattr(game, "single_precision", None)
+    except Exception:   # noqa: BLE001  a program this check does not understand
+        return None
+
+
 def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
     notes = []
     if game.non_smooth is not None and bounds.method == "sampled":
@@ -543,6 +552,12 @@ def _notes(game: Game, bounds: Bounds, status: Status) -> list[str]:
                      "bounds see only JAX's derivative of F, so where F has a kink or a jump "
                      "(abs, where, floor, a custom derivative rule that disagrees with F) the "
                      "certificate does not cover it; `sgn simulate` shows what play does")
+    narrow = _single_precision(game)
+    if narrow is not None:
+        notes.append(f"F holds {narrow}: those numbers were rounded to about 7 digits before "
+                     "sgn saw them (an array made with jax.numpy before float64 was on, or a "
+                     "float32 dtype), so the certificate is about the game with the rounded "
+                     "numbers; make the game's arrays after `import sgn`, or with dtype float64")
     if bounds.method == "interval":
         notes.append("every bound is enclosed by interval arithmetic with outward rounding over "
                      "a partition of the region (branch and bound), and the last scalar steps "

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import _config  # noqa: F401  (enables float64 before any array is made)
 from ._errors import GameDefinitionError
-from ._jaxpr import non_smooth_operation, out_of_range_index, output_depends_on_input
+from ._jaxpr import (low_precision, non_smooth_operation, out_of_range_index,
+                     output_depends_on_input)
 from ._metric import BlockScalar
 from ._shared import compiled
 
@@ -285,8 +286,7 @@ class Game:
         misses its kinks or jumps, or may disagree with F. Read off the traced program of F;
         the list of smooth operations errs on the side of leaving out.
         """
-        found = non_smooth_operation(jax.make_jaxpr(self.pseudo_gradient)(
-            jnp.asarray(self.region.centre)))
+        found = non_smooth_operation(self._field_program)
         if found is None and self.costs is not None:
             # Differentiating a cost inlines a custom derivative rule into F: F's program then
             # shows the rule's output, not that a rule (which may disagree with the cost) was
@@ -296,6 +296,18 @@ class Game:
                 if found is not None:
                     break
         return found
+
+    @cached_property
+    def single_precision(self) -> str | None:
+        """Where F computes with floats narrower than float64, in words, or None (sgn/_jaxpr.py
+        `low_precision`): such numbers were rounded to about 7 digits before sgn saw them,
+        so the certificate is about the game with those rounded numbers."""
+        return low_precision(self._field_program)
+
+    @cached_property
+    def _field_program(self):
+        """F's traced program at the region's centre, read by the checks above."""
+        return jax.make_jaxpr(self.pseudo_gradient)(jnp.asarray(self.region.centre))
 
     # --- checks at construction ----------------------------------------------------------
 

@@ -58,6 +58,40 @@ def non_smooth_operation(closed: ClosedJaxpr) -> str | None:
     return None
 
 
+def low_precision(closed: ClosedJaxpr) -> str | None:
+    """Where the program holds floating-point values narrower than float64 (float32, float16,
+    bfloat16), in words (e.g. "a float32 constant of shape (9, 9)"), or None.
+
+    sgn traces games with float64 players, so such values come from the game itself: most
+    often an array made with jax.numpy before float64 was switched on (JAX's default is
+    float32), whose numbers were rounded to about 7 digits when it was made.
+    """
+    from jax.extend.core import subjaxprs
+
+    def narrow(dtype) -> bool:
+        return (dtype is not None and np.issubdtype(dtype, np.floating)
+                and np.dtype(dtype).itemsize < 8)
+
+    for const in closed.consts:
+        if narrow(getattr(const, "dtype", None)):
+            return f"a {np.dtype(const.dtype)} constant of shape {tuple(np.shape(const))}"
+    stack = [closed.jaxpr]
+    while stack:
+        jaxpr = stack.pop()
+        for eqn in jaxpr.eqns:
+            for v in eqn.invars + eqn.outvars:
+                dtype = getattr(getattr(v, "aval", None), "dtype", None)
+                if narrow(dtype):
+                    return f"{np.dtype(dtype)} values (in `{eqn.primitive.name}`)"
+        for sub in subjaxprs(jaxpr):
+            for const in getattr(sub, "consts", ()):
+                if narrow(getattr(const, "dtype", None)):
+                    return (f"a {np.dtype(const.dtype)} constant of shape "
+                            f"{tuple(np.shape(const))}")
+            stack.append(getattr(sub, "jaxpr", sub))
+    return None
+
+
 #: Known-value propagation evaluates only small integer and boolean intermediate arrays: the
 #: index arithmetic JAX emits around an indexing operation, never the game's own numbers.
 _MOST_FOLDED_ENTRIES = 65536

@@ -142,18 +142,23 @@ class Fisher(BlockScalar):
 @jax.tree_util.register_pytree_node_class
 @dataclasses.dataclass(frozen=True, eq=False)
 class BlockMatrix:
-    """M = blockdiag(P_1, ..., P_N): a symmetric positive definite matrix per player.
+    """M = blockdiag(P_1, ..., P_N): a symmetric positive definite matrix per player; or, as
+    the last rung of the metric ladder, one SPD matrix P over all coordinates ("joint").
 
     Found by the metric search (sgn/_metric_search.py) when neither SGN's test nor the
     Euclidean one certifies: either each player's eigenbasis with one weight per direction
-    (P_i = Q_i diag(v_i) Q_i^T, "eigenbasis") or a full block from the LMI ("block").
+    (P_i = Q_i diag(v_i) Q_i^T, "eigenbasis"), a full block from the LMI ("block"), or a
+    joint matrix that mixes the players ("joint": `blocks` holds that one d x d matrix and
+    `dims` stays the players'; every stage below reads it through `scale`, `norm`, `offset`
+    and the diagonals, which do not care whether M is block-diagonal).
 
     `scale` is the exact congruence S J S^-1 with S = M^1/2 the symmetric square root (one
     eigen-solve per block), so lambda_min(sym .) and ||.||_2 of it are the metric margin and
     beta in M; `norm` is ||S v||_2 = sqrt(v^T M v).
 
     Attributes:
-        blocks: P_1..P_N, scaled so that trace(P_1) / d_1 = 1 (only ratios matter).
+        blocks: P_1..P_N, scaled so that trace(P_1) / d_1 = 1 (only ratios matter); for a
+            joint metric the one matrix P, whose diagonal blocks are the P_i.
         dims: the players' dimensions.
         weights: w_i = trace(P_i) / d_i (w_1 = 1): M = blockdiag(w_i Pbar_i) with Pbar_i of
             mean eigenvalue 1, the reading the stages that think in block weights use (the
@@ -161,7 +166,7 @@ class BlockMatrix:
         diagonal: M's diagonal (length d): the M-length of a unit step along each coordinate
             is its square root.
         root, inverse_root: S = M^1/2 and S^-1, dense d x d (block-diagonal).
-        rung: how it was found: "eigenbasis" or "block".
+        rung: how it was found: "eigenbasis", "block" or "joint".
         rotations, fine_weights: the eigenbasis recipe (Q_i and the d direction weights),
             None for a full block: what `to_dict` records so the metric can be rebuilt.
     """
@@ -182,24 +187,30 @@ class BlockMatrix:
 
     @classmethod
     def from_blocks(cls, blocks, *, rung: str = "block", rotations=None,
-                    fine_weights=None, normalise: bool = True) -> BlockMatrix:
+                    fine_weights=None, normalise: bool = True,
+                    players: tuple[int, ...] | None = None) -> BlockMatrix:
         """The metric of these blocks; ValueError when one is not symmetric positive definite
         (callers reading a certificate turn it into their own error). normalise=False keeps
         blocks that are already scaled (a certificate's), so that rebuilding one gives the
-        very same numbers."""
+        very same numbers. A joint metric (rung "joint") is one d x d block, and `players`
+        (the players' dims) says how its diagonal blocks split into players."""
         blocks = [np.atleast_2d(np.asarray(b, dtype=np.float64)) for b in blocks]
         if not blocks:
             raise ValueError("a block metric needs at least one block")
+        if rung == "joint":
+            if len(blocks) != 1 or players is None or sum(players) != blocks[0].shape[0]:
+                raise ValueError("a joint metric is one matrix of the game's dimension")
         for k, b in enumerate(blocks):
             if b.ndim != 2 or b.shape[0] != b.shape[1] or not np.isfinite(b).all():
                 raise ValueError(f"block {k + 1} must be a finite square matrix")
             if not np.allclose(b, b.T, rtol=1e-10, atol=1e-12 * np.max(np.abs(b))):
                 raise ValueError(f"block {k + 1} is not symmetric")
-        first = np.trace(blocks[0]) / blocks[0].shape[0] if normalise else 1.0
+        dims = (tuple(int(n) for n in players) if rung == "joint" else
+                tuple(b.shape[0] for b in blocks))
+        first = np.trace(blocks[0][:dims[0], :dims[0]]) / dims[0] if normalise else 1.0
         if not first > 0:
             raise ValueError("block 1 is not positive definite")
         blocks = [0.5 * (b + b.T) / first for b in blocks]
-        dims = tuple(b.shape[0] for b in blocks)
         d = sum(dims)
         root, inverse_root = np.zeros((d, d)), np.zeros((d, d))
         start = 0
@@ -214,7 +225,11 @@ class BlockMatrix:
             start = stop
         # symmetric to the last bit, so that S^T = S holds exactly in the arithmetic
         root, inverse_root = 0.5 * (root + root.T), 0.5 * (inverse_root + inverse_root.T)
-        weights = np.array([np.trace(b) / b.shape[0] for b in blocks])
+        # w_i = trace(P_i) / d_i, P_i player i's diagonal block of M
+        offsets = np.cumsum((0,) + dims)
+        own = (blocks if rung != "joint" else
+               [blocks[0][a:b, a:b] for a, b in zip(offsets[:-1], offsets[1:])])
+        weights = np.array([np.trace(b) / b.shape[0] for b in own])
         diagonal = np.concatenate([np.diag(b) for b in blocks])
         return cls(tuple(blocks), dims, weights, diagonal, root, inverse_root, rung,
                    None if rotations is None else tuple(np.asarray(q, dtype=np.float64)
@@ -269,7 +284,7 @@ class BlockMatrix:
                                      "direction weights build")
             else:
                 metric = cls.from_blocks(data["blocks"], rung=data.get("rung", "block"),
-                                         normalise=False)
+                                         normalise=False, players=dims)
         except (ValueError, TypeError, KeyError) as exc:
             raise CertificateFormatError(f"certificate key 'metric' is not a block metric: "
                                          f"{exc}") from None

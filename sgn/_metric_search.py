@@ -16,7 +16,12 @@ stopping at the first whose measured margin is positive (docs/method.md, "The me
 2. each player's eigenbasis of sym(J_ii) at the region's centre, one weight per direction:
    M = blockdiag(Q_i diag(v_i) Q_i^T), the block-scalar search on the finer partition
    ("eigenbasis", sgn/_weights/_lmi.py `eigenbasis_blocks`);
-3. a full symmetric positive definite block per player ("block").
+3. a full symmetric positive definite block per player ("block");
+4. one symmetric positive definite matrix over all coordinates, mixing the players ("joint").
+   For a constant Jacobian this rung certifies every stable game (Lyapunov: a stable J has a
+   P with sym(P J) > 0), up to the LMI's condition-number cap; it is the last resort because
+   its metric no longer splits by player, so what it says is about the joint dynamics only
+   (each player's own distance to x* is not bounded by that player's term alone).
 
 On the Jacobians at a few scenario points (the centre and the points where the bounds found
 their extremes) each is a linear matrix inequality, solved by sgn/_weights/_lmi.py. The LMI's
@@ -65,12 +70,13 @@ SPREAD_POINTS = 16
 MAX_SCENARIOS = 48
 
 
-#: Largest dimension d for the eigenbasis rung and the full block rung (module docstring).
+#: Largest dimension d for the eigenbasis, full-block and joint rungs (module docstring).
 MAX_EIGENBASIS_DIM = 32
 MAX_BLOCK_DIM = 24
+MAX_JOINT_DIM = 24
 
 #: The rungs above block-scalar weights, in the order tried.
-MATRIX_RUNGS = ("eigenbasis", "block")
+MATRIX_RUNGS = ("eigenbasis", "block", "joint")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +89,7 @@ class MetricFound:
             beside a block-matrix metric (their margin is replaced, SGN's is in `sgn_margin`).
         bounds: the estimator's pass in the metric found.
         metric: the metric object (BlockScalar or BlockMatrix).
-        rung: "scalar", "eigenbasis" or "block".
+        rung: "scalar", "eigenbasis", "block" or "joint".
         sgn_margin: SGN's own alpha(w) for its weights (with the norm bounds).
         notes: rungs skipped, and why (for the certificate).
     """
@@ -123,14 +129,15 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
     notes = []
     skip = _why_not_matrix(game, estimator)
     for rung in MATRIX_RUNGS:
-        limit = MAX_EIGENBASIS_DIM if rung == "eigenbasis" else MAX_BLOCK_DIM
+        limit = {"eigenbasis": MAX_EIGENBASIS_DIM, "block": MAX_BLOCK_DIM,
+                 "joint": MAX_JOINT_DIM}[rung]
         if skip is None and game.dim > limit:
             notes.append(f"the {RUNG_NAMES[rung]} metric search was skipped: d = {game.dim} > "
                          f"{limit}, where its semidefinite programs take minutes "
                          "(sgn/_metric_search.py)")
             continue
         if skip is not None:
-            notes.append(f"the block-matrix metric searches (eigenbasis, full blocks) were "
+            notes.append(f"the matrix metric searches (eigenbasis, full blocks, joint) were "
                          f"skipped: {skip}")
             break
         found = _rung(game, estimator, bounds, points, rung, tol, progress)
@@ -147,7 +154,8 @@ def search_weights(game: Game, estimator, bounds: Bounds, sgn_weights: Weights, 
 
 #: How a certificate names each rung.
 RUNG_NAMES = {"scalar": "block-scalar", "eigenbasis": "eigenbasis (one weight per direction of "
-              "each player's own block)", "block": "full-block (an SPD matrix per player)"}
+              "each player's own block)", "block": "full-block (an SPD matrix per player)",
+              "joint": "joint (one SPD matrix over all players' coordinates)"}
 
 
 def _why_not_matrix(game: Game, estimator) -> str | None:
@@ -200,8 +208,10 @@ def _rung(game: Game, estimator, bounds: Bounds, points: np.ndarray, rung: str, 
             found = search_metric(Js, game.dims, "scalar")
         elif rung == "eigenbasis":
             found = search_metric(partition.rotate(Js), partition.dims, "scalar")
-        else:
+        elif rung == "block":
             found = search_metric(Js, game.dims, "block")
+        else:       # one block over all coordinates
+            found = search_metric(Js, (game.dim,), "block")
         if found.blocks is None or not found.margin > tol:
             return None          # not even the scenario points contract in this family
         if rung == "scalar":
@@ -210,7 +220,7 @@ def _rung(game: Game, estimator, bounds: Bounds, points: np.ndarray, rung: str, 
         elif rung == "eigenbasis":
             metric = BlockMatrix.from_eigenbasis(partition.rotations, found.weights)
         else:
-            metric = BlockMatrix.from_blocks(found.blocks, rung="block")
+            metric = BlockMatrix.from_blocks(found.blocks, rung=rung, players=game.dims)
         measured = _measure(game, estimator, metric, bounds, progress)
         if measured.margin > tol:
             return metric, measured

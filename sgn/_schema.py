@@ -28,7 +28,7 @@ SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
 #: `metric.rung` values: how a block-matrix metric was found (sgn/_metric_search.py).
-METRIC_RUNGS = ("eigenbasis", "block")
+METRIC_RUNGS = ("eigenbasis", "block", "joint")
 
 STEP_KEYS = ("euler_max", "euler_recommended", "euler_factor", "rk4_guideline", "rk4_proven",
              "rk4_recommended", "rk4_factor")
@@ -322,9 +322,10 @@ def _metric(data: dict, version: int, dims: list) -> None:
     if _get(metric, "rung", "metric") not in METRIC_RUNGS:
         _fail("metric.rung", f"must be one of {', '.join(METRIC_RUNGS)}")
     blocks = _get(metric, "blocks", "metric")
-    if not isinstance(blocks, list) or len(blocks) != len(dims):
-        _fail("metric.blocks", f"must be a list of {len(dims)} matrices")
-    for k, (block, m) in enumerate(zip(blocks, dims)):
+    sizes = [sum(dims)] if metric["rung"] == "joint" else dims   # joint: one d x d matrix
+    if not isinstance(blocks, list) or len(blocks) != len(sizes):
+        _fail("metric.blocks", f"must be a list of {len(sizes)} matrices")
+    for k, (block, m) in enumerate(zip(blocks, sizes)):
         _matrix(block, f"metric.blocks[{k}]", m)
     if "rotations" in metric:
         rotations = metric["rotations"]

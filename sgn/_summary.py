@@ -362,6 +362,9 @@ def metric_words(metric: dict) -> str:
     family certified, and how far from block-scalar weights it is (each block's condition
     number: 1 for w_i I)."""
     conds = [np.linalg.cond(np.asarray(b, dtype=float)) for b in metric["blocks"]]
+    if metric.get("rung") == "joint":
+        return ("M = P, one SPD matrix over all players' coordinates, found from the Jacobians "
+                f"(metric search; it mixes the players); cond P = {conds[0]:.3g}")
     family = ("each player's eigenbasis at the centre, one weight per direction: P_i = Q_i "
               "diag(v_i) Q_i^T" if metric.get("rung") == "eigenbasis" else
               "a full SPD block per player")

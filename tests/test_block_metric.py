@@ -254,7 +254,7 @@ def test_verified_runs_skip_the_matrix_rungs_with_a_note():
     game = linear_game(J, dims, "matrix-nl", nonlinear=0.02)   # not constant: interval runs
     cert = sgn.certify(game, method="interval", max_boxes=64, max_seconds=60)
     assert cert.metric is None and not cert.certified
-    assert any("block-matrix metric searches" in n and "verified metric pass" in n
+    assert any("matrix metric searches" in n and "verified metric pass" in n
                for n in cert.notes)
 
 
@@ -302,10 +302,11 @@ def test_constrained_games_and_large_games_skip_the_matrix_rungs(monkeypatch):
 
     monkeypatch.setattr(_metric_search, "MAX_EIGENBASIS_DIM", 4)
     monkeypatch.setattr(_metric_search, "MAX_BLOCK_DIM", 4)
+    monkeypatch.setattr(_metric_search, "MAX_JOINT_DIM", 4)
     cert = sgn.certify(linear_game(J, dims, "large"))
     assert cert.metric is None and not cert.certified
     skipped = [n for n in cert.notes if "was skipped: d = 5 > 4" in n]
-    assert len(skipped) == 2
+    assert len(skipped) == 3
 
 
 # --- 4. the certificate: JSON, verify, simulate, older versions -------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 from .._certificate import Certificate, Status
 from .._io import check_writable, write_atomic
 from . import _figures
-from ._view import certificate_view, margin_test, measured, number
+from ._view import certificate_view, margin_test, measured, metric_name, number
 
 __all__ = ["number", "render_report", "render_sweep_report"]
 
@@ -42,7 +42,11 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
         band = ("SGN's norm bounds give $alpha(r) > 0$ in the shaded band, yet SGN's test did "
                 "not certify" if cert.band is not None else
                 "No ratio certifies by SGN's test: the curve stays below zero")
-        chosen = ("the block metric $M = \"blockdiag\"(P_1, P_2)$ found from the Jacobians, "
+        chosen = ("the joint metric $M = P$ found from the Jacobians, placed at the scale "
+                  "ratio of its diagonal blocks $(\"tr\" P_(2 2) \\/ d_2) \\/ "
+                  "(\"tr\" P_(1 1) \\/ d_1)$, at its metric margin $alpha$ "
+                  f"({measured(cert)} in $M$)" if metric_name(cert) == "joint metric" else
+                  "the block metric $M = \"blockdiag\"(P_1, P_2)$ found from the Jacobians, "
                   "placed at its blocks' scale ratio $(\"tr\" P_2 \\/ d_2) \\/ "
                   "(\"tr\" P_1 \\/ d_1)$, at its metric margin $alpha$ "
                   f"({measured(cert)} in $M$)" if cert.metric is not None else
@@ -91,7 +95,8 @@ def render_report(cert: Certificate, out, *, game=None, simulation=None) -> Path
                "SGN's margin $alpha(w)$ for the weights shown")
     verdict = (' The bar marked "certifies" is the certificate\'s rate.'
                if certified else " None certifies.")
-    shown = (f"the block metric found from the Jacobians, {measured(cert)} on the region"
+    shown = (f"the {metric_name(cert)} found from the Jacobians, {measured(cert)} on the "
+             "region"
              if cert.metric is not None else "the metric of the weights found from the "
              f"Jacobians, {measured(cert)} on the region" if kind == "metric" else "the metric "
              "of the weights shown")

@@ -69,7 +69,13 @@ def margin_vs_ratio(cert: dict, kind: str) -> bytes:
     if matrix is not None:
         # a block-matrix metric has no weight ratio: place it at its blocks' scale ratio,
         # (trace(P_2) / d_2) / (trace(P_1) / d_1), block-scalar weights' ratio when P_i = w_i I
-        P1, P2 = (np.asarray(b, dtype=float) for b in matrix["blocks"])
+        # (a joint metric's P_i are its diagonal blocks)
+        if matrix.get("rung") == "joint":
+            d1 = cert["game"]["players"][0]["dim"]
+            P = np.asarray(matrix["blocks"][0], dtype=float)
+            P1, P2 = P[:d1, :d1], P[d1:, d1:]
+        else:
+            P1, P2 = (np.asarray(b, dtype=float) for b in matrix["blocks"])
         chosen = (np.trace(P2) / len(P2)) / (np.trace(P1) / len(P1))
     band = cert["band"]
     centre = chosen if np.isfinite(chosen) and chosen > 0 else 1.0

@@ -240,7 +240,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
              "largest singular value of $M^(1\\/2) J M^(-1\\/2)$ on the region"),
         _row("weights $w$", _weights(cert.weights),
              "equal: the metric of the Euclidean test" if euclidean else
-             "SGN's own weights, shown beside the block metric that certifies"
+             f"SGN's own weights, shown beside the {metric_name(cert)} that certifies"
              if cert.metric is not None else
              "block weights found from the Jacobians (metric search); only ratios matter"
              if metric else "block weights of the metric; only ratios matter"),
@@ -347,6 +347,7 @@ def certificate_view(cert: Certificate, figures: list[dict]) -> dict:
         "fisher": cert.geometry == "fisher",
         # (only when true: older certificates' views stay as they were)
         **({"block_matrix": True} if cert.metric is not None else {}),
+        **({"joint_metric": True} if metric_name(cert) == "joint metric" else {}),
         "bounds_how": how,
         "equilibrium": equilibrium,
         "numbers": numbers,
@@ -489,8 +490,8 @@ def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
     matrix = cert.metric
     if certified and matrix is not None:
         rows.append(_row(
-            "certified by", "metric search, " + ("eigenbasis" if matrix.get("rung") ==
-                                                 "eigenbasis" else "full blocks"),
+            "certified by", "metric search, " + {"eigenbasis": "eigenbasis", "joint": "joint"}
+            .get(matrix.get("rung"), "full blocks"),
             f"{_matrix_words(matrix)}, found from the Jacobians; its metric margin was {how} on "
             "the region; SGN's small-gain test does not certify with these norm bounds"))
     elif certified:
@@ -501,9 +502,9 @@ def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
     if matrix is not None:
         rows.append(_row(
             "metric margin $alpha$", number(cert.margin),
-            f"contraction rate of $F$ in the block metric $M$, {how}: "
+            f"contraction rate of $F$ in the {metric_name(cert)} $M$, {how}: "
             "$min_x lambda_min (\"sym\"(M^(1\\/2) J(x) M^(-1\\/2)))$" if certified else
-            "the metric margin of the block metric found from the Jacobians"))
+            f"the metric margin of the {metric_name(cert)} found from the Jacobians"))
         rows.append(_row("SGN margin $alpha(w)$", number(matrix.get("sgn_margin")),
                          "SGN's own margin for the weights below, with the norm bounds"))
     else:
@@ -521,11 +522,21 @@ def _metric_rows(cert: Certificate, certified: bool) -> list[dict]:
     return rows
 
 
+def metric_name(cert: Certificate) -> str:
+    """What the report calls a certificate's matrix metric: "joint metric" for the ladder's
+    last rung (one matrix over all coordinates), "block metric" for the others."""
+    rung = (cert.metric or {}).get("rung")
+    return "joint metric" if rung == "joint" else "block metric"
+
+
 def _matrix_words(matrix: dict) -> str:
     """A certificate's block-matrix metric (schema version 3) in typst markup: its family and
     each block's condition number (1 for block-scalar weights)."""
     conds = ", ".join(number(float(np.linalg.cond(np.asarray(b, dtype=float))), 3)
                       for b in matrix["blocks"][:6])
+    if matrix.get("rung") == "joint":
+        return (f"the joint metric $M = P$, one SPD matrix over all players' coordinates, which "
+                f"mixes the players (condition number {conds})")
     family = ("$P_i = Q_i \"diag\"(v_i) Q_i^T$ in each player's eigenbasis at the centre"
               if matrix.get("rung") == "eigenbasis" else "a full SPD block $P_i$ per player")
     return (f"the block metric $M = \"blockdiag\"(P_1, ..., P_N)$, {family} (condition "
@@ -545,6 +556,9 @@ def _metric_gap_row(cert: Certificate) -> dict:
 
 def _geometry(cert: Certificate) -> str:
     """The metric in sgn's ASCII notation (typeset by prose())."""
+    if cert.metric is not None and cert.metric.get("rung") == "joint":
+        return ("Euclidean coordinates; the metric M is one SPD matrix over all coordinates "
+                "(metric search, joint rung)")
     if cert.metric is not None:
         return ("Euclidean coordinates; the metric M is block-diagonal, an SPD block per "
                 "player (metric search)")
