@@ -36,7 +36,20 @@ SMOOTH = frozenset({
     "sin", "cos", "tan", "atan", "sinh", "cosh", "tanh", "asinh", "logistic", "sqrt", "rsqrt",
     "cbrt", "erf", "reduce_sum", "cumsum", "split", "convert_element_type", "pjit", "jit",
     "closed_call", "core_call", "symbolic_zeros", "zeros_like", "broadcast",
+    # Indexing is linear in the array indexed, for given indices; indices that depend on the
+    # players pass through a float-to-integer cast or a comparison first, which is named.
+    "gather", "scatter-add", "scatter_add", "dynamic_slice", "dynamic_update_slice",
 })
+
+
+def _floating(v) -> bool:
+    dtype = getattr(getattr(v, "aval", None), "dtype", None)
+    return dtype is not None and np.issubdtype(dtype, np.inexact)
+
+
+def _calls(eqn) -> bool:
+    """Whether the equation runs a nested program (a call, a loop, a custom rule)."""
+    return any(hasattr(p, "eqns") or hasattr(p, "jaxpr") for p in eqn.params.values())
 
 
 def non_smooth_operation(closed: ClosedJaxpr) -> str | None:
@@ -49,6 +62,11 @@ def non_smooth_operation(closed: ClosedJaxpr) -> str | None:
         jaxpr = stack.pop()
         for eqn in jaxpr.eqns:
             name = eqn.primitive.name
+            if not any(_floating(v) for v in eqn.invars) and not _calls(eqn):
+                # index arithmetic (integers and booleans only, e.g. the wrap-around JAX emits
+                # around x[idx]): it cannot depend on the players except through an operation
+                # with a float input, which this loop sees
+                continue
             if name not in SMOOTH:
                 return name
             if name == "convert_element_type" and not np.issubdtype(

@@ -142,3 +142,22 @@ def test_verify_refuses_a_verified_claim_on_a_non_smooth_game():
     data["estimator"]["method"] = "interval"
     result = sgn.verify(sgn.Certificate.from_dict(data), game, samples=256)
     assert "verified.smooth" in [c.name for c in result.failures]
+
+
+def test_index_arithmetic_is_not_taken_for_a_kink():
+    """x[idx] with constant indices makes JAX emit integer comparisons and selects (negative
+    index wrap-around) and a gather: smooth in x, so no note; indices computed from x, or a
+    comparison of x, are still named."""
+    import jax
+
+    from sgn._jaxpr import non_smooth_operation
+
+    idx = jnp.asarray([2, 0, 1, 1])
+
+    def program(f):
+        return non_smooth_operation(jax.make_jaxpr(f)(jnp.ones(3)))
+
+    assert program(lambda x: jnp.zeros(3).at[idx[:3]].add(jnp.tanh(x[idx])[:3])) is None
+    assert program(lambda x: x[jnp.floor(x).astype(int)]) == "floor"
+    assert program(lambda x: x[x.astype(int)]).startswith("a cast to int")
+    assert program(lambda x: jnp.where(x > 0, x, 0.0)) == "gt"
