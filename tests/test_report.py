@@ -956,3 +956,19 @@ def test_a_loose_interval_curvature_is_not_a_call_for_regularisation():
     data["estimator"]["centre_values"]["curvature"][0] = -0.2   # a centre shows mu_1 <= 0
     shown = _remedy_text(sgn.Certificate.from_dict(data))
     assert "regularisation" in shown and "too loose" not in shown
+
+
+def test_a_box_around_a_point_is_named_by_its_half_width():
+    """A pytree game's region (parameters +- r) in words, not its first four spans."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from sgn._report._view import _region
+
+    centre = np.linspace(-1.0, 2.0, 54)
+    box = SimpleNamespace(game={"region": {"low": (centre - 0.1).tolist(),
+                                           "high": (centre + 0.1).tolist()}})
+    assert "half-width 0.1" in _region(box)["text"] and "d = 54" in _region(box)["text"]
+    box.game["region"]["high"][7] += 0.5                 # not one half-width: the spans
+    assert _region(box)["text"].replace("\u2212", "-").startswith("[-1.1, -0.9] \u00d7")

@@ -144,12 +144,19 @@ def plain(text: str) -> list[dict]:
 
 
 def _region(cert: Certificate) -> dict:
-    """A uniform box as {low, high, power} (typeset [low, high]^d), else a list of spans."""
+    """A uniform box as {low, high, power} (typeset [low, high]^d), a box of one half-width
+    around a point in words, else a list of spans."""
     low = np.asarray(cert.game["region"]["low"], dtype=float)
     high = np.asarray(cert.game["region"]["high"], dtype=float)
     d = low.size
     if np.all(low == low[0]) and np.all(high == high[0]):
         return {"low": number(low[0]), "high": number(high[0]), "power": str(d), "text": ""}
+    half = 0.5 * (high - low)
+    if d > 4 and np.allclose(half, half[0], rtol=1e-12, atol=0.0):
+        # a box around a given point (a pytree game's parameters): its half-width says it all
+        return {"low": "", "high": "", "power": "", "text":
+                f"the box of half-width {number(half[0])} around the centre point the "
+                f"certificate records (d = {d})"}
     times = " \u00d7 "
     spans = times.join(f"[{number(a)}, {number(b)}]" for a, b in zip(low[:4], high[:4]))
     more = f"{times}..." if d > 4 else ""
