@@ -165,7 +165,8 @@ class BlockMatrix:
             basin's per-player radii, `inverse_diagonal`).
         diagonal: M's diagonal (length d): the M-length of a unit step along each coordinate
             is its square root.
-        root, inverse_root: S = M^1/2 and S^-1, dense d x d (block-diagonal).
+        root, inverse_root: S = M^1/2 and S^-1, dense d x d (block-diagonal but for a joint
+            metric).
         rung: how it was found: "eigenbasis", "block" or "joint".
         rotations, fine_weights: the eigenbasis recipe (Q_i and the d direction weights),
             None for a full block: what `to_dict` records so the metric can be rebuilt.
