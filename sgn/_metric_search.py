@@ -38,7 +38,9 @@ Rungs 2 and 3 are tried only where their certificate would hold and their cost i
 - not for a constrained game: projected dynamics contract in M only when the projection onto
   the box is non-expansive in M, which holds for block-scalar weights and fails in general for
   a rotated or full block (SPEC section 7);
-- not past MAX_EIGENBASIS_DIM / MAX_BLOCK_DIM coordinates: Clarabel's cost per solve grows
+- not past MAX_EIGENBASIS_DIM / MAX_BLOCK_DIM / MAX_JOINT_DIM coordinates (the joint rung
+  has d (d + 1) / 2 unknowns: with six scenarios, at load ~16, 6 s at d = 16, 36 s at d = 20,
+  137 s at d = 24): Clarabel's cost per solve grows
   about as d^4 (measured on two shared cores with three scenarios: eigenbasis 1.4 s at d = 24,
   6.2 s at d = 32; block 3.3 s at d = 24, 10 s at d = 32, ~15 s per scenario at d = 64), and a
   search solves several problems with up to 48 scenarios.
@@ -73,7 +75,7 @@ MAX_SCENARIOS = 48
 #: Largest dimension d for the eigenbasis, full-block and joint rungs (module docstring).
 MAX_EIGENBASIS_DIM = 32
 MAX_BLOCK_DIM = 24
-MAX_JOINT_DIM = 24
+MAX_JOINT_DIM = 16
 
 #: The rungs above block-scalar weights, in the order tried.
 MATRIX_RUNGS = ("eigenbasis", "block", "joint")
