@@ -253,7 +253,7 @@ def test_verified_runs_try_the_matrix_rungs():
     """Under --verify a varying Jacobian's matrix rungs are no longer skipped: their margins
     are proved by the block-matrix metric pass (tests/test_verified_block_metric.py checks the
     numbers against dense computations)."""
-    J, dims, _ = matrix_only_game(1, skew=1.0)
+    J, dims, _ = matrix_only_game(0)
     game = linear_game(J, dims, "matrix-nl", nonlinear=0.02)   # not constant: interval runs
     cert = sgn.certify(game, method="interval", max_boxes=64, max_seconds=60)
     assert cert.certified and cert.verified and cert.metric is not None
