@@ -135,7 +135,7 @@ class Verified:
             run.partitions[metric_key(metric)] = partition
             return dataclasses.replace(found, proof=record)
         if not isinstance(metric, BlockScalar):
-            # The Fisher metric changes from point to point: not enclosed (see `refusal`).
+            # No other kind of metric is enclosed (a Fisher game is refused: `refusal`).
             raise SGNError(f"the verified metric pass proves margins in block-scalar and "
                            f"block-matrix metrics only, not in a {metric.kind} metric")
         found, record = interval_metric_pass(game, metric.weights, run.search,
