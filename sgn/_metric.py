@@ -320,21 +320,36 @@ class BlockMatrix:
 
         - the two products: |fl(S J T) - S J T| <= 2 d eps |S| |J| |T| entrywise, so in norm at
           most 2 d eps ||S||_F ||J||_F ||T||_F;
+        - S and T standing for P^1/2 and P^-1/2 only to rounding: at most ||S J T||_2 times
+          `root_error()` (see there).
+        """
+        J = np.asarray(J, dtype=np.float64)
+        d = J.shape[-1]
+        eps = np.finfo(float).eps
+        nS, nT, nJ = (float(np.linalg.norm(a)) for a in (self.root, self.inverse_root, J))
+        nA = float(np.linalg.norm(self.scale(J), 2))
+        error = 2 * d * eps * nS * nJ * nT + (nA + 2 * d * eps * nS * nJ * nT) * self.root_error()
+        return float(_config.ROUNDING_SLACK_FACTOR * error)
+
+    def root_error(self) -> float:
+        """E + eta: the relative error of taking the float S and T for P^1/2 and P^-1/2, so
+        that ||S J S^-1 - A_P||_2 <= (E + eta) ||S J T||_2 to first order, for every J (before
+        the slack factor the callers apply, ROUNDING_SLACK_FACTOR):
+
         - T is S^-1 only to rounding: S J T = S J S^-1 (I + E), E = S T - I, which moves the
           result by at most ||S J S^-1||_2 ||E||_2;
         - S is the exact square root of S^2, not of P: the margin and norms in S^2 and in P
           differ by a relative eta <= ||S^2 - P||_2 ||P^-1||_2 (as x^T P x and x^T S^2 x do),
           so by at most eta ||A||_2 more.
         E and S^2 - P are computed in floating point; their own rounding (d eps ||S|| ||T||
-        and d eps ||S||^2) is added before use.
+        and d eps ||S||^2) is added before use. It depends on the metric alone, so the exact
+        pass (`rounding_error`) and the interval passes (sgn/_interval/_congruence.py, whose
+        products S J T are enclosed rigorously) share it.
         """
-        J = np.asarray(J, dtype=np.float64)
-        d = J.shape[-1]
-        eps = np.finfo(float).eps
         S, T = self.root, self.inverse_root
-        nS, nT, nJ = (float(np.linalg.norm(a)) for a in (S, T, J))
-        A = self.scale(J)
-        nA = float(np.linalg.norm(A, 2))
+        d = S.shape[-1]
+        eps = np.finfo(float).eps
+        nS, nT = float(np.linalg.norm(S)), float(np.linalg.norm(T))
         E = float(np.linalg.norm(S @ T - np.eye(d), 2)) + d * eps * nS * nT
         P = np.zeros((d, d))
         start = 0
@@ -343,8 +358,7 @@ class BlockMatrix:
             start += len(b)
         P_inverse = float(np.linalg.norm(T @ T, 2)) * (1.0 + E) ** 2
         eta = (float(np.linalg.norm(S @ S - P, 2)) + d * eps * nS ** 2) * P_inverse
-        error = 2 * d * eps * nS * nJ * nT + (nA + 2 * d * eps * nS * nJ * nT) * (E + eta)
-        return float(_config.ROUNDING_SLACK_FACTOR * error)
+        return E + eta
 
     def to_dict(self) -> dict:
         """What a certificate records: the blocks, or the eigenbasis recipe that rebuilds

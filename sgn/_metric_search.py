@@ -30,11 +30,12 @@ then measures (sampled) or proves (verified) in the metric found, on the whole r
 that pass finds a point where the metric does not contract, the point joins the scenarios and
 the LMI is solved again (a cutting plane), a few times at most.
 
-Rungs 2 and 3 are tried only where their certificate would hold and their cost is bounded:
-- not under a verified estimator, unless the Jacobian is constant: its metric pass encloses
-  W^1/2 J W^-1/2 for block weights only (an enclosure of S J S^-1 with a constant dense S is
-  not written yet); a constant Jacobian is measured exactly instead (one evaluation with its
-  rounding allowance, as for exact bounds);
+Under a verified estimator the matrix rungs' margins are proved by its block-matrix metric
+pass (sgn/_interval/_matrix_pass.py: S J S^-1 enclosed over a partition of its own, with the
+rounding of S and S^-1 accounted for); a constant Jacobian is measured exactly instead (one
+evaluation with its rounding allowance, as for exact bounds), which is both tighter and cheaper.
+
+Rungs 2 to 4 are tried only where their certificate would hold and their cost is bounded:
 - not for a constrained game: projected dynamics contract in M only when the projection onto
   the box is non-expansive in M, which holds for block-scalar weights and fails in general for
   a rotated or full block (SPEC section 7);
@@ -162,10 +163,6 @@ RUNG_NAMES = {"scalar": "block-scalar", "eigenbasis": "eigenbasis (one weight pe
 
 def _why_not_matrix(game: Game, estimator) -> str | None:
     """Why a block-matrix metric would not make a certificate here, or None."""
-    if not getattr(estimator, "measures_points", True) and not game.has_constant_jacobian:
-        return ("the verified metric pass proves margins in block-scalar metrics only (an "
-                "enclosure of M^1/2 J M^-1/2 for a full block M is not implemented); "
-                "`sgn certify` without --verify tries them")
     if game.constrained:
         return ("the game is constrained, and the projection onto its box is non-expansive in "
                 "block-scalar metrics only, so projected play is not covered in a rotated or "
@@ -174,12 +171,13 @@ def _why_not_matrix(game: Game, estimator) -> str | None:
 
 
 def _measure(game: Game, estimator, metric, bounds: Bounds, progress) -> MetricBounds:
-    """The estimator's pass in `metric`; for a block matrix under a verified estimator (which
-    encloses block-scalar metrics only) on a constant Jacobian, the exact pass instead: one
-    evaluation anywhere is the Jacobian everywhere, and its eigen-solves are widened by their
-    rounding allowance (sgn/_bounds.py `_exact_extremes`), a proof as the exact bounds are."""
+    """The estimator's pass in `metric`; for a block matrix under a verified estimator on a
+    constant Jacobian, the exact pass instead: one evaluation anywhere is the Jacobian
+    everywhere, and its eigen-solves are widened by their rounding allowance (sgn/_bounds.py
+    `_exact_extremes`), a proof as the exact bounds are, tighter than enclosing S J S^-1 over
+    boxes and without branching."""
     if getattr(estimator, "measures_points", True) or getattr(metric, "kind", "") != \
-            "block_matrix":
+            "block_matrix" or not game.has_constant_jacobian:
         return estimator.in_metric(game, metric, bounds, progress=progress)
     from ._bounds import estimate_in_metric
 

@@ -17,7 +17,10 @@ Every claim of the certificate is checked one of four ways (`Check.how`):
   the certified metric, the Euclidean margin gamma and Lipschitz constant;
 - "re-proved": the curvature and coupling bounds of an interval certificate, proved again by
   branch and bound with the certificate's box budget (the boxes it enclosed, as recorded;
-  seconds are only a safety limit); a stored bound tighter than the one re-proved fails.
+  seconds are only a safety limit); a stored bound tighter than the one re-proved fails. In a
+  block-matrix metric (the metric ladder's eigenbasis, full-block or joint rung) the margin
+  and beta are proved again in the metric the certificate records, by the block-matrix metric
+  pass with the boxes it enclosed, and the direct steps' factors on that pass's partition.
 
 Certificates made matrix-free (estimator.operator "matrix-free"), and every game above
 _config.MATRIX_FREE_DIM coordinates, are re-sampled by sgn.MatrixFree: no d x d Jacobian is
@@ -625,6 +628,7 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
     try:
         proved = interval_bounds(game, max_boxes=max_boxes, max_seconds=max_seconds,
                                  target_ratio=target_ratio)
+        in_metric, partition = _reproved_block_metric(cert, game, max_seconds)
     except UnsupportedPrimitive as exc:
         return [Check("reproved", False, "interval", None,
                       f"the certificate claims interval bounds, but the game cannot be "
@@ -658,20 +662,66 @@ def _reproved(cert: Certificate, game: Game, max_seconds: float | None) -> list[
                 f"coupling {_label(i, j)}: stored {L[i, j]:.9g}, re-proved {p:.9g}"
                 + ("" if ok else f": the stored bound is below what interval arithmetic "
                                  f"proves by {p - L[i, j]:.3g}{hint}"), how="re-proved"))
-    return checks + _reproved_steps(cert, game, proved, hint)
+    return checks + in_metric + _reproved_steps(cert, game, proved, hint, partition)
 
 
-def _reproved_steps(cert: Certificate, game: Game, proved, hint: str) -> list[Check]:
+def _reproved_block_metric(cert: Certificate, game: Game, max_seconds: float):
+    """(checks, partition): a certified interval certificate in a block-matrix metric has its
+    margin and beta proved again in the metric it records, by the block-matrix metric pass
+    with the boxes the certificate's pass enclosed (the same partition, so the same numbers);
+    the partition is where its direct steps are enclosed again. A constant Jacobian's margin
+    was measured exactly (re-measured in `_resampled`), its steps on the region as one box.
+    ([], None) for other certificates."""
+    if cert.status is not Status.CERTIFIED or cert.metric is None:
+        return [], None
+    region = game.region
+    if game.has_constant_jacobian:
+        return [], (region.low[None, :], region.high[None, :])
+    from ._interval._budget import Deadline
+    from ._interval._matrix_pass import interval_matrix_pass
+
+    metric = certificate_metric(game, cert)
+    recorded = (cert.estimator.get("passes") or {}).get("metric") or {}
+    enclosed = recorded.get("boxes_enclosed")
+    found, record, partition = interval_matrix_pass(
+        game, metric, max_boxes=int(enclosed) if enclosed else None,
+        deadline=Deadline(max_seconds))
+    hint = (f"; the re-proof hit its time limit ({max_seconds:g} s) after "
+            f"{record.boxes_enclosed} of {record.max_boxes} boxes, so this is not re-proved "
+            "(nor refuted): raise --max-seconds to re-prove it" if record.cut_by_time else "")
+    margin, beta = float(cert.margin), float(cert.bounds["lipschitz"])
+    checks = []
+    ok = margin <= found.margin + _allowance(margin, found.margin, 1e-300)
+    checks.append(Check(
+        "reproved.metric_margin", ok, margin, found.margin,
+        f"margin in the certificate's {cert.metric.get('rung', 'block')} metric: stored "
+        f"{margin:.9g}, re-proved {found.margin:.9g}"
+        + ("" if ok else f": the stored margin is above what interval arithmetic proves in "
+                         f"the recorded metric by {margin - found.margin:.3g}{hint}"),
+        how="re-proved"))
+    ok = beta >= found.lipschitz - _allowance(beta, found.lipschitz, 1e-300)
+    checks.append(Check(
+        "reproved.lipschitz", ok, beta, found.lipschitz,
+        f"Lipschitz beta in the certificate's metric: stored {beta:.9g}, re-proved "
+        f"{found.lipschitz:.9g}"
+        + ("" if ok else f": the stored bound is below what interval arithmetic proves by "
+                         f"{found.lipschitz - beta:.3g}{hint}"), how="re-proved"))
+    return checks, partition
+
+
+def _reproved_steps(cert: Certificate, game: Game, proved, hint: str,
+                    partition=None) -> list[Check]:
     """The direct steps' Euler factors and spread of a verified certificate, enclosed again
-    over the re-proved partition (the same partition, so the same numbers): a stored value
-    below what the enclosures prove is not proved."""
+    over the re-proved partition (the same partition, so the same numbers), in the
+    certificate's metric (a block-matrix one on `partition`, `_reproved_block_metric`'s): a
+    stored value below what the enclosures prove is not proved."""
     direct = (cert.step_sizes or {}).get("direct")
     if cert.status is not Status.CERTIFIED or not direct:
         return []
     from ._interval._contraction import interval_contraction
 
-    found = interval_contraction(game, game.metric(cert.weights), proved,
-                                 direct["euler_steps"])
+    found = interval_contraction(game, certificate_metric(game, cert), proved,
+                                 direct["euler_steps"], partition=partition)
     if found is None:
         return []
     checks = []

@@ -249,13 +249,16 @@ def test_an_unstable_game_is_not_certified_by_any_rung():
 
 # --- 3. the rungs that are skipped, and why ------------------------------------------------
 
-def test_verified_runs_skip_the_matrix_rungs_with_a_note():
+def test_verified_runs_try_the_matrix_rungs():
+    """Under --verify a varying Jacobian's matrix rungs are no longer skipped: their margins
+    are proved by the block-matrix metric pass (tests/test_verified_block_metric.py checks the
+    numbers against dense computations)."""
     J, dims, _ = matrix_only_game(0)
     game = linear_game(J, dims, "matrix-nl", nonlinear=0.02)   # not constant: interval runs
     cert = sgn.certify(game, method="interval", max_boxes=64, max_seconds=60)
-    assert cert.metric is None and not cert.certified
-    assert any("matrix metric searches" in n and "verified metric pass" in n
-               for n in cert.notes)
+    assert cert.certified and cert.verified and cert.metric is not None
+    assert cert.metric["rung"] in ("eigenbasis", "block", "joint")
+    assert not any("matrix metric searches" in n for n in cert.notes)
 
 
 def test_verified_run_on_a_constant_jacobian_proves_the_block_metric_exactly():
@@ -272,16 +275,23 @@ def test_verified_run_on_a_constant_jacobian_proves_the_block_metric_exactly():
     assert result.ok, [c.message for c in result.failures]
 
 
-def test_verified_metric_pass_refuses_a_block_matrix():
-    from sgn._interval import Verified
+def test_verified_metric_pass_proves_a_block_matrix_margin():
+    """The verified estimator's metric pass takes a block matrix (here the identity, so the
+    Euclidean margin): a proved lower bound, at most the dense minimum at every point, with
+    the pass's record."""
+    from sgn._interval import PassRecord, Verified
 
     J, dims, _ = matrix_only_game(0)
     game = linear_game(J, dims, "m", nonlinear=0.02)
     estimator = Verified(max_boxes=16, max_seconds=30)
     bounds = estimator.bounds(game)
     metric = BlockMatrix.from_blocks([np.eye(m) for m in dims])
-    with pytest.raises(sgn.SGNError, match="block-scalar metrics only"):
-        estimator.in_metric(game, metric, bounds)
+    found = estimator.in_metric(game, metric, bounds)
+    assert isinstance(found.proof, PassRecord)
+    rng = np.random.default_rng(3)
+    seen = min(np.linalg.eigvalsh(0.5 * (Jx + Jx.T))[0] for Jx in
+               (J + 0.02 * np.diag(np.cos(x)) for x in rng.uniform(-1.0, 1.0, (200, len(J)))))
+    assert found.margin <= seen < 0
 
 
 def test_constrained_games_and_large_games_skip_the_matrix_rungs(monkeypatch):

@@ -108,6 +108,9 @@ class BatchTask:
     weights: np.ndarray | None = None  # None: SGN bounds and witnesses; else: metric bounds
     #: (Euler steps, A_c) with weights: the contraction pass's norms instead (`_contraction`).
     contraction: tuple | None = None
+    #: A block-matrix metric (`_congruence.Congruence`), in place of weights: its metric pass
+    #: (`_matrix_pass`), or with `contraction` its contraction pass.
+    congruence: object = None
 
 
 def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
@@ -119,6 +122,9 @@ def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
     enclosure = resolve(task.enclosure)
     Jlo, Jhi, smear, centre = enclosure.with_centre(task.low, task.high)
     width = task.high - task.low
+    if task.congruence is not None:
+        return _congruence_batch(task.congruence, Jlo, Jhi, smear, centre, width,
+                                 task.contraction)
     if task.contraction is not None:
         return contraction_bounds(Jlo, Jhi, enclosure.dims, task.weights, *task.contraction)
     if task.weights is not None:
@@ -129,14 +135,28 @@ def bound_batch(task: BatchTask) -> dict[str, np.ndarray]:
     return out
 
 
+def _congruence_batch(congruence, Jlo, Jhi, smear, centre, width, contraction):
+    """A block-matrix metric's per-box numbers (sgn/_interval/_congruence.py): the contraction
+    norms, or the metric bounds with the values proved at the centres and each box's smear
+    summed over the blocks (S J S^-1 mixes every entry of J), shape (B, d)."""
+    from ._congruence import congruence_bounds, congruence_contraction, congruence_witnesses
+
+    if contraction is not None:
+        return congruence_contraction(congruence, Jlo, Jhi, *contraction)
+    out = congruence_bounds(congruence, Jlo, Jhi)
+    out.update(congruence_witnesses(congruence, centre.lo, centre.hi))
+    out["smear"] = width if smear is None else smear.sum(axis=(1, 2))
+    return out
+
+
 def box_centres(low, high):
     return np.clip(0.5 * low + 0.5 * high, low, high)
 
 
 def map_batches(enclosure, low, high, *, weights=None, executor=None,
                 batch_size: int | None = None, deadline: Deadline | None = None,
-                partial: bool = False, contraction: tuple | None = None
-                ) -> dict[str, np.ndarray]:
+                partial: bool = False, contraction: tuple | None = None,
+                congruence=None) -> dict[str, np.ndarray]:
     """Bound every box, batch by batch, on `executor` (None: in this process), in box order.
 
     batch_size None: one batch per worker (`batch_size_for`); in-process with a deadline,
@@ -145,9 +165,11 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
 
     Once `deadline` passes, raises OutOfTime; with `partial`, returns instead the boxes done by
     then, a leading part of them in order (OutOfTime only when none is).
+
+    `congruence` (a block-matrix metric, `_congruence.Congruence`) stands in for `weights`.
     """
     if batch_size is None and executor is None and deadline is not None:
-        results = _paced(enclosure, low, high, weights, deadline, contraction)
+        results = _paced(enclosure, low, high, weights, deadline, contraction, congruence)
     else:
         if batch_size is None:
             batch_size = batch_size_for(low.shape[0], 1 if executor is None
@@ -155,7 +177,7 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         tasks = [BatchTask(enclosure, low[k:k + batch_size], high[k:k + batch_size], weights,
-                           contraction) for k in range(0, low.shape[0], batch_size)]
+                           contraction, congruence) for k in range(0, low.shape[0], batch_size)]
         results = run(bound_batch, tasks, enclosure, executor,
                       lambda task, program: dataclasses.replace(task, enclosure=program),
                       deadline=deadline)
@@ -166,7 +188,7 @@ def map_batches(enclosure, low, high, *, weights=None, executor=None,
 
 
 def _paced(enclosure, low, high, weights, deadline: Deadline,
-           contraction: tuple | None = None) -> list[dict]:
+           contraction: tuple | None = None, congruence=None) -> list[dict]:
     """In-process batches while the deadline has not passed (read before each): the first
     batch is small, the next ones take about PACE_SHARE of the time left at the pace measured
     so far on the deadline's clock (never more than the usual batch), so one small batch at
@@ -177,7 +199,8 @@ def _paced(enclosure, low, high, weights, deadline: Deadline,
     while at < boxes and not deadline.expired():
         begun = deadline.now()
         results.append(bound_batch(BatchTask(enclosure, low[at:at + size],
-                                             high[at:at + size], weights, contraction)))
+                                             high[at:at + size], weights, contraction,
+                                             congruence)))
         done = min(size, boxes - at)
         at += done
         per_box = max(deadline.now() - begun, 1e-9) / done

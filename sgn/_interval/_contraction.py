@@ -13,6 +13,11 @@ bounds the sup on the region. What the step search builds on these (the chord th
 factors, the RK4 spread bound around A_c) is the same as for sampled bounds; the norm of the
 RK4 polynomial at A_c itself is computed in floating point, like the exact (constant
 Jacobian) path's.
+
+A block-matrix metric (eigenbasis, full blocks, joint) encloses A = S J S^-1 instead
+(`_congruence.congruence_contraction`: rigorous products, plus the allowance for S and S^-1
+standing for M^1/2 and M^-1/2 only to rounding), on one partition: the one its metric pass
+refined (`_matrix_pass`), given as `partition`.
 """
 
 from __future__ import annotations
@@ -28,22 +33,31 @@ from ._enclose import jacobian_enclosure
 
 
 def interval_contraction(game: Game, metric, search, steps, *, executor=None,
-                         deadline: Deadline | None = None) -> ContractionBounds | None:
+                         deadline: Deadline | None = None,
+                         partition: tuple | None = None) -> ContractionBounds | None:
     """Proved upper bounds on q(h) at each step and on the spread around A_c, over the
     region (module doc), or None when the deadline leaves no time for them (the steps are
-    then SGN's alone)."""
+    then SGN's alone). Block weights: on `search`'s partitions (the bounds pass's); a
+    block-matrix metric: on `partition` (low, high), which must cover the region."""
     steps = np.sort(np.asarray(steps, dtype=np.float64))
-    weights = np.asarray(metric.weights, dtype=np.float64)
-    weights = weights / weights[0]
     centre = game.region.centre
     A_c = metric.scale(np.asarray(game.bound_jacobians_fn(jnp.asarray(centre))[1]))
-    low, high, owner = search.partition_low, search.partition_high, search.partition_owner
+    if getattr(metric, "kind", "") == "block_matrix":
+        from ._congruence import Congruence
+
+        low, high = partition
+        owner, count = np.zeros(low.shape[0], dtype=np.int64), 1
+        options = {"congruence": Congruence.of(metric)}
+    else:
+        weights = np.asarray(metric.weights, dtype=np.float64)
+        low, high, owner = search.partition_low, search.partition_high, search.partition_owner
+        count = len(_quantities(game.n_players))
+        options = {"weights": weights / weights[0]}
     try:
-        found = map_batches(jacobian_enclosure(game), low, high, weights=weights,
-                            executor=executor, deadline=deadline, contraction=(steps, A_c))
+        found = map_batches(jacobian_enclosure(game), low, high, executor=executor,
+                            deadline=deadline, contraction=(steps, A_c), **options)
     except OutOfTime:
         return None
-    count = len(_quantities(game.n_players))
     factors = np.array([_best_over_partitions(found["euler_factors"][:, k], owner, count,
                                               np.max, min) for k in range(steps.size)])
     spread = _best_over_partitions(found["spread"], owner, count, np.max, min)

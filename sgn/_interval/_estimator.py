@@ -16,7 +16,7 @@ import dataclasses
 from .._bounds import Bounds, MetricBounds, Progress
 from .._errors import SGNError
 from .._game import Game
-from .._metric import BlockScalar, as_metric
+from .._metric import BlockMatrix, BlockScalar, as_metric
 from ._branch import DEFAULT_MAX_SECONDS, interval_bounds, interval_metric_pass
 from ._budget import Deadline
 
@@ -29,10 +29,21 @@ class VerifiedRun:
         search: the bounds pass's branch and bound (`IntervalBounds`).
         deadline: the run's one deadline (made when the bounds pass starts); the metric pass
             spends from it, and the certificate quotes its elapsed time.
+        partitions: the final partition (low, high) of each block-matrix metric pass run so
+            far, by the metric's content (`metric_key`): the contraction pass in that metric
+            encloses the step factors on it.
     """
 
     search: object
     deadline: Deadline
+    partitions: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+
+def metric_key(metric) -> bytes:
+    """A block-matrix metric's identity for `VerifiedRun.partitions`: its S and S^-1, bit for
+    bit (the ladder passes the metric it measured on to the step search, but equal content is
+    what matters)."""
+    return metric.root.tobytes() + metric.inverse_root.tobytes()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,28 +99,45 @@ class Verified:
 
     def contraction(self, game: Game, metric, bounds: Bounds, steps, *,
                     progress: Progress | None = None):
-        """Proved Euler factors at `steps` and the Jacobians' spread around the centre, on the
-        bounds pass's partitions (`_contraction.interval_contraction`); None when the metric is
-        not block-scalar or the run has no time left (the steps are then SGN's)."""
+        """Proved Euler factors at `steps` and the Jacobians' spread around the centre
+        (`_contraction.interval_contraction`): for block weights on the bounds pass's
+        partitions; for a block-matrix metric on the partition its metric pass refined (the
+        region as one box when none ran: a constant Jacobian, measured exactly). None for
+        other metrics, or when the run has no time left (the steps are then SGN's)."""
         from ._contraction import interval_contraction
 
         run: VerifiedRun = bounds.proof
         metric = as_metric(game, metric)
-        if type(metric) is not BlockScalar or run.deadline.expired():
+        if type(metric) not in (BlockScalar, BlockMatrix) or run.deadline.expired():
             return None
+        partition = None
+        if isinstance(metric, BlockMatrix):
+            region = game.region
+            partition = run.partitions.get(metric_key(metric),
+                                           (region.low[None, :], region.high[None, :]))
         return interval_contraction(game, metric, run.search, steps, executor=self.executor,
-                                    deadline=run.deadline)
+                                    deadline=run.deadline, partition=partition)
 
     def in_metric(self, game: Game, metric, bounds: Bounds, *,
                   progress: Progress | None = None) -> MetricBounds:
-        """beta and the margin in `metric`, proved; `proof` holds the pass's record."""
+        """beta and the margin in `metric`, proved; `proof` holds the pass's record.
+
+        Block weights: `interval_metric_pass` (the bounds pass's partitions, refined);
+        a block-matrix metric: `interval_matrix_pass` (S J S^-1 enclosed on a partition of its
+        own, kept in `proof.partitions` for the contraction pass)."""
         run: VerifiedRun = bounds.proof
         metric = as_metric(game, metric)
+        if isinstance(metric, BlockMatrix):
+            from ._matrix_pass import interval_matrix_pass
+
+            found, record, partition = interval_matrix_pass(
+                game, metric, executor=self.executor, deadline=run.deadline)
+            run.partitions[metric_key(metric)] = partition
+            return dataclasses.replace(found, proof=record)
         if not isinstance(metric, BlockScalar):
-            # The pass encloses W^1/2 J W^-1/2 entrywise and bounds blocks by weight ratios:
-            # a full block metric's S J S^-1 is not enclosed (sgn/_metric_search.py skips it).
-            raise SGNError(f"the verified metric pass proves margins in block-scalar metrics "
-                           f"only, not in a {metric.kind} metric")
+            # No other kind of metric is enclosed (a Fisher game is refused: `refusal`).
+            raise SGNError(f"the verified metric pass proves margins in block-scalar and "
+                           f"block-matrix metrics only, not in a {metric.kind} metric")
         found, record = interval_metric_pass(game, metric.weights, run.search,
                                              executor=self.executor, deadline=run.deadline)
         return dataclasses.replace(found, proof=record)

@@ -76,7 +76,16 @@ def eigenvalue_range(A):
     with np.errstate(invalid="ignore", over="ignore"):
         b_low = np.min(down(np.diagonal(B.lo, axis1=-2, axis2=-1) - radius), axis=-1)
         b_high = np.max(up(np.diagonal(B.hi, axis1=-2, axis2=-1) + radius), axis=-1)
-    gram = ia.matmul(Vt, Interval(V))
+    return ostrowski(b_low, b_high, V)
+
+
+def ostrowski(b_low, b_high, V):
+    """Bounds on the extreme eigenvalues of symmetric X from bounds b_low <= lambda_min and
+    b_high >= lambda_max of V^T X V, V nearly orthogonal: lambda_k(V^T X V) = theta_k
+    lambda_k(X) with theta_k in [1 - eps, 1 + eps], eps >= ||V^T V - I||_2 (enclosed).
+    (-inf, inf) where eps >= 1/2 or a bound is not finite."""
+    n = V.shape[-1]
+    gram = ia.matmul(Interval(_transpose(V)), Interval(V))
     departure = ia.sub(gram, ia.point(np.eye(n)))
     eps = _row_sum_norm(ia.magnitude(departure))  # >= ||V^T V - I||_2 (symmetric)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
