@@ -166,7 +166,7 @@ def _why_not_matrix(game: Game, estimator) -> str | None:
     if game.constrained:
         return ("the game is constrained, and the projection onto its box is non-expansive in "
                 "block-scalar metrics only, so projected play is not covered in a rotated or "
-                "full block metric")
+                "full block or joint metric")
     return None
 
 
