@@ -100,6 +100,16 @@ class Game:
     #: that refines sampled extremes gets its ascent direction.
     geometry = "euclidean"
     search_gradient = "autodiff"
+    #: How the sampled screen evaluates a round of Jacobians: "vmap" (one batched program) or
+    #: "map" (one point after another inside one program: faster for Jacobians built from
+    #: loops, e.g. a large Markov game's linear solves, but not the same bits).
+    jacobian_batching = "vmap"
+    #: (starts, evaluations) caps on the sampled estimator's local search for this game, or
+    #: None: the estimator's own (a large Markov game's plan, docs/fisher.md "Scale").
+    search_limits = None
+    #: Entries the game adds to the certificate's estimator record (a large Markov game: which
+    #: plan ran and what it changed); empty for most games.
+    estimator_notes: dict = {}
     #: Where `equilibrium` came from: "given" by the user, or "solved" by the game itself.
     equilibrium_source = "given"
     #: The players' pytree layout (sgn/_pytree.py) of a game built by `from_pytrees`; None for
