@@ -107,6 +107,9 @@ class Game:
     #: (starts, evaluations) caps on the sampled estimator's local search for this game, or
     #: None: the estimator's own (a large Markov game's plan, docs/fisher.md "Scale").
     search_limits = None
+    #: Sample points `certify` takes when neither samples nor an estimator is given (None:
+    #: sgn.Sampled's default, _config.DEFAULT_SAMPLES).
+    default_samples = None
     #: Entries the game adds to the certificate's estimator record (a large Markov game: which
     #: plan ran and what it changed); empty for most games.
     estimator_notes: dict = {}
@@ -370,7 +373,7 @@ class Game:
     def _check_finite_at_centre(self):
         x0 = jnp.asarray(self.region.centre)
         if self.costs is not None:
-            values = [f(*self.split(x0)) for f in self.costs]
+            values = _costs_at(self.costs, self.split, x0)
             bad = [i for i, v in enumerate(values) if not np.isfinite(np.asarray(v))]
             if bad:
                 raise GameDefinitionError(
@@ -395,6 +398,21 @@ class Game:
 
     def __repr__(self) -> str:
         return f"Game(name={self.name!r}, dims={list(self.dims)}, region={self.region!r})"
+
+
+def _costs_at(costs, split, x0) -> list:
+    """Every cost at x0, for the finiteness check at construction.
+
+    One compiled program rather than op by op: eagerly, each primitive of every cost is
+    compiled on its own (a Markov game's costs: 54 small programs, ~5 s of a 6 s build,
+    benchmarks/README.md "Issue 15"); the values only decide whether the game is finite, no
+    number a certificate reports comes from them. A cost that cannot be traced is evaluated as
+    before, so its error is the one it always gave.
+    """
+    try:
+        return jax.jit(lambda x: [f(*split(x)) for f in costs])(x0)
+    except Exception:   # noqa: BLE001  (the eager call below raises the cost's own error)
+        return [f(*split(x0)) for f in costs]
 
 
 def _check_dims(dims) -> tuple[int, ...]:

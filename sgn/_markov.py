@@ -90,6 +90,13 @@ LARGE_GAME_SIZE = 128
 LARGE_SEARCH_STARTS = 4
 LARGE_SEARCH_STEPS = 40
 
+#: The large plan's sample points when certify is given neither samples nor an estimator
+#: (standard: _config.DEFAULT_SAMPLES = 4096). At d >= 100 coordinates 4096 points cover the
+#: cube no better than 1024 (neither reaches its vertices), the local search does the
+#: pushing, and at S = 30 with 3 x 3 actions the Jacobians of 1024 points for both passes fit
+#: the screen's memo (_screening.MEMO_BYTES), so the metric pass computes none again.
+LARGE_SAMPLES = 1024
+
 
 class MarkovGame(Game):
     """An entropy-regularised tabular Markov game; players learn softmax policies by NPG.
@@ -147,6 +154,7 @@ class MarkovGame(Game):
             self.search_gradient = "autodiff"
             self.jacobian_batching = "map"
             self.search_limits = (LARGE_SEARCH_STARTS, LARGE_SEARCH_STEPS)
+            self.default_samples = LARGE_SAMPLES
             self.estimator_notes = {"markov_plan": {
                 "plan": "large",
                 "chosen": ("automatically: S * prod(actions) = "
@@ -157,6 +165,7 @@ class MarkovGame(Game):
                 "search_gradient": self.search_gradient,
                 "search_limits": {"starts": LARGE_SEARCH_STARTS,
                                   "max_evaluations": LARGE_SEARCH_STEPS},
+                "default_samples": LARGE_SAMPLES,
             }}
         self.transitions, self.rewards, self.initial = P, R, rho
         self.actions = actions
