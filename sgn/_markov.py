@@ -133,12 +133,8 @@ class MarkovGame(Game):
                  radius: float = DEFAULT_RADIUS, name: str = "markov game",
                  names: Sequence[str] | None = None, equilibrium=None,
                  solve_derivatives: str | None = None, plan: str = "auto"):
-        if plan not in PLANS:
-            raise GameDefinitionError(f"plan must be one of {PLANS}, got {plan!r}")
         P, R, rho, actions = _check_tables(transitions, rewards, initial)
-        self.plan_requested = plan
-        self.plan = plan if plan != "auto" else (
-            "large" if P.shape[0] * math.prod(actions) > LARGE_GAME_SIZE else "standard")
+        self.plan = choose_plan(P.shape[0], actions, plan)
         if solve_derivatives is None:
             solve_derivatives = "closed-form" if self.plan == "large" else "elimination"
         if solve_derivatives not in SOLVE_DERIVATIVES:
@@ -371,6 +367,16 @@ class MarkovGame(Game):
         return (f"MarkovGame(name={self.name!r}, states={self.states}, "
                 f"actions={list(self.actions)}, discount={self.discount}, "
                 f"entropy={self.entropy})")
+
+
+def choose_plan(states: int, actions: Sequence[int], plan: str = "auto") -> str:
+    """The plan a game of this size is bounded with: `plan` itself unless "auto", which is
+    "large" when states x joint actions exceeds LARGE_GAME_SIZE, else "standard"."""
+    if plan not in PLANS:
+        raise GameDefinitionError(f"plan must be one of {PLANS}, got {plan!r}")
+    if plan != "auto":
+        return plan
+    return "large" if states * math.prod(actions) > LARGE_GAME_SIZE else "standard"
 
 
 def regularised_equilibrium(field, jacobian, d: int, *, max_steps: int = 2000) -> np.ndarray:
