@@ -63,10 +63,10 @@ LARGE = ((30, 3),)      # (states, actions per player)
 
 # --- the child: one measurement in a fresh process -------------------------------------------
 
-def random_game(states: int, actions: int, seed: int = 0, solve_derivatives=None):
+def random_game(states: int, actions: int, seed: int = 0, solve_derivatives=None, plan=None):
     """A seeded random general-sum 2-player Markov game (as examples/markov_three_players.py).
 
-    solve_derivatives is passed on only when given (older sgn has no such option)."""
+    solve_derivatives and plan are passed on only when given (older sgn has no such options)."""
     import numpy as np
 
     import sgn
@@ -76,6 +76,7 @@ def random_game(states: int, actions: int, seed: int = 0, solve_derivatives=None
     P = rng.dirichlet(np.ones(states), size=shape)          # P[s, a_1, a_2, s']
     rewards = [rng.uniform(-1.0, 1.0, size=shape) for _ in range(2)]
     option = {} if solve_derivatives is None else {"solve_derivatives": solve_derivatives}
+    option.update({} if plan is None else {"plan": plan})
     return sgn.MarkovGame(transitions=P, rewards=rewards, discount=0.8, entropy=1.0,
                           entropy_weighting="occupancy",
                           name=f"random S={states} A={actions}", **option)
@@ -92,7 +93,7 @@ def child(spec: dict, samples: int, warm: int) -> dict:
         game = load_game(EXAMPLES[spec["name"]], {})
     else:
         game = random_game(spec["states"], spec["actions"], spec.get("seed", 0),
-                           spec.get("solve_derivatives"))
+                           spec.get("solve_derivatives"), spec.get("plan"))
     t_build = time.perf_counter() - t0
 
     t0, c0 = time.perf_counter(), time.process_time()
@@ -117,6 +118,8 @@ def child(spec: dict, samples: int, warm: int) -> dict:
         "warm": statistics.median(warm_times) if warm_times else float("nan"),
         "status": str(cert.status.value), "margin": float(cert.margin),
         "dim": int(game.dim), "states": int(game.states), "actions": list(game.actions),
+        "plan": getattr(game, "plan", "standard"), "samples": int(cert.to_dict()["estimator"]
+                                                                 ["samples"]),
     }
 
 
