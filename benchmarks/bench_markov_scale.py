@@ -15,10 +15,10 @@ sgn's in-process API keeps no compilation cache on disk, and each child is a new
 Against today's path in the same run: the coordination game with the sgn of --baseline DIR
 (a checkout of main before this work, e.g. `git worktree add --detach /tmp/old main`) or, without
 one, plan="standard" here (the same path, kept bit for bit). Today's path at S = 30 does not
-finish in reasonable time, so it is probed, not run: in one fresh process, the screen's
-Jacobians on --probe-points points and 3 steps of its local search (one step = the bound
-Jacobians at 2 d + 1 central-difference points), each after its compile, and the whole run is
-extrapolated from them (printed as a projection, with its formula).
+finish in reasonable time, so it is probed, not run: in one fresh process, the screen on
+--probe-points points (twice: compile + run, then run) and 3 steps of its local search (the
+first compiles; one step = the bound Jacobians at 2 d + 1 central-difference points), and the
+whole run is extrapolated from them (printed as a projection, with its formula).
 
 --growth adds the large plan at S = 60 with 3 x 3 and S = 30 with 4 x 4 actions (cold, one
 process each), for growth with states and actions.
@@ -68,7 +68,7 @@ def probe_child(spec: dict, points: int) -> dict:
     jax.block_until_ready(search(z, 0, None))
     first_step = time.perf_counter() - t0
     steps = []
-    for k in range(3):
+    for k in range(2):
         z = jnp.asarray(np.full(game.dim, 0.4 + 0.05 * k))
         t0 = time.perf_counter()
         jax.block_until_ready(search(z, 0, None))
