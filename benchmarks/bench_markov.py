@@ -96,6 +96,7 @@ def child(spec: dict, samples: int, warm: int) -> dict:
                            spec.get("solve_derivatives"), spec.get("plan"))
     t_build = time.perf_counter() - t0
 
+    samples = samples if samples > 0 else None      # 0: certify's default for this game
     t0, c0 = time.perf_counter(), time.process_time()
     cert = sgn.certify(game, samples=samples, seed=0)
     t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
@@ -183,7 +184,8 @@ def against_baseline(runs: dict, old_runs: dict, baseline: str) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=4096,
-                    help="certify's sample count (default: sgn's default, 4096)")
+                    help="certify's sample count (default 4096; 0: certify's own default for "
+                         "each game, e.g. a large Markov game's 1024)")
     ap.add_argument("--repeats", type=int, default=3, help="fresh processes per game")
     ap.add_argument("--warm", type=int, default=1, help="warm certify calls per process (median)")
     ap.add_argument("--quick", action="store_true", help="1 repeat, 1 warm call")

@@ -104,6 +104,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-100", action="store_true", help="skip S = 100 with 4 x 4 actions")
     ap.add_argument("--growth", action="store_true", help="add S = 60, 3 x 3 and S = 30, 4 x 4")
     ap.add_argument("--probe-points", type=int, default=64)
+    ap.add_argument("--skip", nargs="*", default=(), choices=("coordination", "probe"),
+                    help="leave out the coordination rows or today's-path probe")
     ap.add_argument("--timeout", type=float, default=3600.0)
     ap.add_argument("--probe-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -129,7 +131,7 @@ def main(argv=None) -> int:
     # 1. the coordination game, today's path and this one alternating
     coord = {"kind": "example", "name": "markov_coordination"}
     new, old = [], []
-    for _ in range(args.repeats):
+    for _ in range(0 if "coordination" in args.skip else args.repeats):
         if old_root:
             old.append(with_total(measure(coord, 4096, 0, args.timeout, old_root)))
         else:
@@ -146,7 +148,7 @@ def main(argv=None) -> int:
     large = {}
     for S, A in sizes:
         spec = {"kind": "random", "states": S, "actions": A}
-        large[(S, A)] = [with_total(measure(spec, 4096, 0, args.timeout))
+        large[(S, A)] = [with_total(measure(spec, 0, 0, args.timeout))   # 0: the plan's samples
                          for _ in range(args.large_repeats)]
         r = large[(S, A)][-1]
         note(f"S={S} {A}x{A} ({r['plan']} plan, d = {r['dim']}, {r['samples']} samples): "
@@ -157,24 +159,34 @@ def main(argv=None) -> int:
     probe_spec = {"kind": "random", "states": 30, "actions": 3}
     if old_root is None:
         probe_spec["plan"] = "standard"
-    probe = run_probe(probe_spec, args.probe_points, args.timeout, old_root or ROOT)
-    note(f"today's path at S=30 3x3 probed: {json.dumps({k: round(v, 4) for k, v in probe.items()})}")
+    probe = (None if "probe" in args.skip else
+             run_probe(probe_spec, args.probe_points, args.timeout, old_root or ROOT))
+    if probe:
+        note(f"today's path at S=30 3x3 probed: {json.dumps({k: round(v, 4) for k, v in probe.items()})}")
 
     print()
     print("Targets (wall seconds, medians; cold = build + first certify in a fresh process)")
-    print(line("coordination, first certificate (now)", new, 2.0, "cold"))
-    print(line("coordination, first certificate (today's path)", old, None, "cold"))
-    print(line("coordination, build + first certificate (now)", new, None))
-    print(line("coordination, build + first certificate (today's)", old, None))
-    ratio = statistics.median(r["cold"] for r in old) / statistics.median(r["cold"] for r in new)
-    cpu = (statistics.median(r["cold_cpu"] for r in old)
-           / statistics.median(r["cold_cpu"] for r in new))
-    print(f"  coordination first certificate today / now: wall {ratio:.2f}x, cpu {cpu:.2f}x; "
-          f"same certificate bits in every run: "
-          f"{len({r['digest'] for r in new + old}) == 1}")
+    if new:
+        print(line("coordination, first certificate (now)", new, 2.0, "cold"))
+        print(line("coordination, first certificate (today's path)", old, None, "cold"))
+        print(line("coordination, build (now)", new, None, "build"))
+        print(line("coordination, build (today's)", old, None, "build"))
+        print(line("coordination, build + first certificate (now)", new, None))
+        print(line("coordination, build + first certificate (today's)", old, None))
+        for key in ("build", "cold"):
+            ratio = (statistics.median(r[key] for r in old)
+                     / statistics.median(r[key] for r in new))
+            print(f"  coordination {key} today / now: wall {ratio:.2f}x")
+        cpu = (statistics.median(r["cold_cpu"] for r in old)
+               / statistics.median(r["cold_cpu"] for r in new))
+        print(f"  coordination first certificate cpu today / now: {cpu:.2f}x; same certificate "
+              f"bits in every run: {len({r['digest'] for r in new + old}) == 1}")
     for (S, A), runs in large.items():
         target = {(30, 3): 120.0, (100, 4): 600.0}.get((S, A))
         print(line(f"S={S} {A}x{A} cold, large plan (d = {runs[0]['dim']})", runs, target))
+    if probe is None:
+        print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
+        return 0
     d = probe["dim"]
     # today's run: the screen of 4096 points in each of two passes (its Jacobian memo is off at
     # this size) and 128 climbs (16 starts x 8 quantities); at S = 8 they averaged ~14
