@@ -323,7 +323,8 @@ class MarkovGame(Game):
 
     #: The local search differentiates the bounds numerically: autodiff would take third
     #: derivatives of a program with linear solves, which costs far more to compile than the
-    #: 2 d + 1 extra evaluations per step cost to run on these small games.
+    #: 2 d + 1 extra evaluations per step cost to run on these small games. The large plan
+    #: (docs/fisher.md, "Scale") sets "autodiff" per game: there 2 d + 1 is hundreds.
     search_gradient = "central-difference"
 
     # --- the regularised equilibrium ----------------------------------------------------
