@@ -373,7 +373,7 @@ class Game:
     def _check_finite_at_centre(self):
         x0 = jnp.asarray(self.region.centre)
         if self.costs is not None:
-            values = _costs_at(self.costs, self.split, x0)
+            values = _costs_at(self, x0)
             bad = [i for i, v in enumerate(values) if not np.isfinite(np.asarray(v))]
             if bad:
                 raise GameDefinitionError(
@@ -400,19 +400,23 @@ class Game:
         return f"Game(name={self.name!r}, dims={list(self.dims)}, region={self.region!r})"
 
 
-def _costs_at(costs, split, x0) -> list:
+def _costs_at(game, x0) -> np.ndarray | list:
     """Every cost at x0, for the finiteness check at construction.
 
     One compiled program rather than op by op: eagerly, each primitive of every cost is
     compiled on its own (a Markov game's costs: 54 small programs, ~5 s of a 6 s build,
-    benchmarks/README.md "Issue 15"); the values only decide whether the game is finite, no
-    number a certificate reports comes from them. A cost that cannot be traced is evaluated as
-    before, so its error is the one it always gave.
+    benchmarks/README.md "Issue 15, continued"); the values only decide whether the game is
+    finite, no number a certificate reports comes from them. Compiled through sgn._shared, so
+    the games of a sweep share it (compiled once per program structure). A cost that cannot be
+    traced is evaluated as before, so its error is the one it always gave.
     """
+    from ._shared import compiled
+
     try:
-        return jax.jit(lambda x: [f(*split(x)) for f in costs])(x0)
+        return compiled(game, ("cost_values",), "finite at centre",
+                        lambda g: g.cost_values)(x0)
     except Exception:   # noqa: BLE001  (the eager call below raises the cost's own error)
-        return [f(*split(x0)) for f in costs]
+        return [f(*game.split(x0)) for f in game.costs]
 
 
 def _check_dims(dims) -> tuple[int, ...]:

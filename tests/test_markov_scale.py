@@ -21,6 +21,7 @@ import sgn
 from sgn import _config, _markov
 from sgn._errors import GameDefinitionError
 from sgn._markov import LARGE_GAME_SIZE, choose_plan
+from sgn._summary import summarize
 
 SAMPLES = 128
 SEEDS = (0, 1)
@@ -120,6 +121,12 @@ def test_large_plan_is_recorded_and_the_standard_plan_adds_nothing(pairs):
     assert note["solve_derivatives"] == "closed-form"
     assert note["search_gradient"] == "autodiff" and note["jacobian_batching"] == "map"
     assert large["samples"] == SAMPLES          # given samples win over the plan's default
+    # the record survives the certificate's JSON and its reader, and the summary names the plan
+    cert = pairs[0][3]
+    again = sgn.Certificate.from_json(cert.to_json())
+    assert again.to_dict()["estimator"]["markov_plan"] == note
+    assert "large-game plan" in summarize(cert)
+    assert "large-game plan" not in summarize(pairs[0][2])
 
 
 def test_large_plan_search_is_capped_recorded_and_finds_real_extremes(pairs):
