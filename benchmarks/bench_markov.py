@@ -29,7 +29,9 @@ is not certified skips the equilibrium and basin work).
 --baseline DIR also runs every game with the sgn of another checkout (e.g. `git worktree add
 --detach /tmp/old main`), interleaved with this one's, and prints old/new ratios and whether
 the two certificates are bit for bit the same (their JSON without timing fields).
---large adds S = 30 states with 3 x 3 actions (issue 15's target: under 2 minutes cold).
+--large adds S = 30 states with 3 x 3 actions (issue 15's target: under 2 minutes cold; it takes
+MarkovGame's large plan, docs/fisher.md "Scale", so against a baseline its bits differ; the
+targets have their own script, bench_markov_scale.py).
 --closed-form builds the random games with MarkovGame(solve_derivatives="closed-form"), the
 optional derivative that is not bit-identical (compare against a --baseline without it).
 """
