@@ -1,4 +1,4 @@
-"""Benchmark: issue 15's Markov targets, and how the large-game plan grows (docs/fisher.md, "Scale").
+"""Benchmark: issue 15's Markov targets, and the large-game plan's growth (docs/fisher.md).
 
     python benchmarks/bench_markov_scale.py [--baseline DIR] [--repeats 3] [--no-100]
                                             [--growth] [--probe-points 64]
@@ -82,7 +82,8 @@ def run_probe(spec: dict, points: int, timeout: float, root: Path) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--probe-child", json.dumps(spec),
            "--probe-points", str(points)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                         check=False, env=dict(os.environ, PYTHONPATH=f"{root}:{ROOT / 'benchmarks'}"))
+                         check=False,
+                         env=dict(os.environ, PYTHONPATH=f"{root}:{ROOT / 'benchmarks'}"))
     if out.returncode != 0:
         raise RuntimeError(f"probe {spec} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -162,7 +163,8 @@ def main(argv=None) -> int:
     probe = (None if "probe" in args.skip else
              run_probe(probe_spec, args.probe_points, args.timeout, old_root or ROOT))
     if probe:
-        note(f"today's path at S=30 3x3 probed: {json.dumps({k: round(v, 4) for k, v in probe.items()})}")
+        rounded = {k: round(v, 4) for k, v in probe.items()}
+        note(f"today's path at S=30 3x3 probed: {json.dumps(rounded)}")
 
     print()
     print("Targets (wall seconds, medians; cold = build + first certify in a fresh process)")
