@@ -29,7 +29,9 @@ is not certified skips the equilibrium and basin work).
 --baseline DIR also runs every game with the sgn of another checkout (e.g. `git worktree add
 --detach /tmp/old main`), interleaved with this one's, and prints old/new ratios and whether
 the two certificates are bit for bit the same (their JSON without timing fields).
---large adds S = 30 states with 3 x 3 actions (issue 15's target: under 2 minutes cold).
+--large adds S = 30 states with 3 x 3 actions (issue 15's target: under 2 minutes cold; it takes
+MarkovGame's large plan, docs/fisher.md "Scale", so against a baseline its bits differ; the
+targets have their own script, bench_markov_scale.py).
 --closed-form builds the random games with MarkovGame(solve_derivatives="closed-form"), the
 optional derivative that is not bit-identical (compare against a --baseline without it).
 """
@@ -63,10 +65,10 @@ LARGE = ((30, 3),)      # (states, actions per player)
 
 # --- the child: one measurement in a fresh process -------------------------------------------
 
-def random_game(states: int, actions: int, seed: int = 0, solve_derivatives=None):
+def random_game(states: int, actions: int, seed: int = 0, solve_derivatives=None, plan=None):
     """A seeded random general-sum 2-player Markov game (as examples/markov_three_players.py).
 
-    solve_derivatives is passed on only when given (older sgn has no such option)."""
+    solve_derivatives and plan are passed on only when given (older sgn has no such options)."""
     import numpy as np
 
     import sgn
@@ -76,6 +78,7 @@ def random_game(states: int, actions: int, seed: int = 0, solve_derivatives=None
     P = rng.dirichlet(np.ones(states), size=shape)          # P[s, a_1, a_2, s']
     rewards = [rng.uniform(-1.0, 1.0, size=shape) for _ in range(2)]
     option = {} if solve_derivatives is None else {"solve_derivatives": solve_derivatives}
+    option.update({} if plan is None else {"plan": plan})
     return sgn.MarkovGame(transitions=P, rewards=rewards, discount=0.8, entropy=1.0,
                           entropy_weighting="occupancy",
                           name=f"random S={states} A={actions}", **option)
@@ -92,9 +95,10 @@ def child(spec: dict, samples: int, warm: int) -> dict:
         game = load_game(EXAMPLES[spec["name"]], {})
     else:
         game = random_game(spec["states"], spec["actions"], spec.get("seed", 0),
-                           spec.get("solve_derivatives"))
+                           spec.get("solve_derivatives"), spec.get("plan"))
     t_build = time.perf_counter() - t0
 
+    samples = samples if samples > 0 else None      # 0: certify's default for this game
     t0, c0 = time.perf_counter(), time.process_time()
     cert = sgn.certify(game, samples=samples, seed=0)
     t_cold, c_cold = time.perf_counter() - t0, time.process_time() - c0
@@ -117,6 +121,8 @@ def child(spec: dict, samples: int, warm: int) -> dict:
         "warm": statistics.median(warm_times) if warm_times else float("nan"),
         "status": str(cert.status.value), "margin": float(cert.margin),
         "dim": int(game.dim), "states": int(game.states), "actions": list(game.actions),
+        "plan": getattr(game, "plan", "standard"), "samples": int(cert.to_dict()["estimator"]
+                                                                 ["samples"]),
     }
 
 
@@ -180,7 +186,8 @@ def against_baseline(runs: dict, old_runs: dict, baseline: str) -> list[str]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=4096,
-                    help="certify's sample count (default: sgn's default, 4096)")
+                    help="certify's sample count (default 4096; 0: certify's own default for "
+                         "each game, e.g. a large Markov game's 1024)")
     ap.add_argument("--repeats", type=int, default=3, help="fresh processes per game")
     ap.add_argument("--warm", type=int, default=1, help="warm certify calls per process (median)")
     ap.add_argument("--quick", action="store_true", help="1 repeat, 1 warm call")

@@ -169,6 +169,7 @@ def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None 
     )
     if method.samples < 1:
         raise GameDefinitionError("samples must be >= 1")
+    method = search_plan(game, method)
     n = game.n_players
     if game.has_constant_jacobian:
         points = game.region.centre[None, :]
@@ -194,7 +195,7 @@ def estimate_bounds(game: Game, *, samples: int | None = None, seed: int | None 
     search = {} if exact else {"starts": method.refine_starts if method.refine_steps > 0 else 0,
                                "max_evaluations": method.refine_steps}
     return Bounds(mu, L, gamma, beta, name, exact, method.samples, method.seed, evaluated, points,
-                  locations, allowances, search)
+                  locations, allowances, search, estimator_record=dict(game.estimator_notes))
 
 
 def estimate_in_metric(game: Game, metric, bounds: Bounds, *,
@@ -202,7 +203,7 @@ def estimate_in_metric(game: Game, metric, bounds: Bounds, *,
                        progress: Progress | None = None) -> MetricBounds:
     """beta and the margin in `metric` (a metric object, or block weights w for
     game.metric(w)), on the points `bounds` used, then refined."""
-    method = method or Sampled(samples=bounds.samples, seed=bounds.seed)
+    method = search_plan(game, method or Sampled(samples=bounds.samples, seed=bounds.seed))
     metric = as_metric(game, metric)
     if bounds.exact:
         worst, where, allowances, evaluated = _exact_extremes(game, "metric", _metric_families,
@@ -244,7 +245,7 @@ def estimate_contraction(game: Game, metric, bounds: Bounds, steps, *,
                          progress: Progress | None = None) -> ContractionBounds:
     """sup_x ||I - h A(x)||_2 at each of the (two) Euler steps h, and the spread of A around
     its value at the region's centre, on the points `bounds` used, then refined."""
-    method = method or Sampled(samples=bounds.samples, seed=bounds.seed)
+    method = search_plan(game, method or Sampled(samples=bounds.samples, seed=bounds.seed))
     metric = as_metric(game, metric)
     steps = np.sort(np.asarray(steps, dtype=np.float64))
     if steps.shape != (CONTRACTION_STEPS,):
@@ -262,6 +263,18 @@ def estimate_contraction(game: Game, metric, bounds: Bounds, steps, *,
             progress, priority=np.arange(CONTRACTION_STEPS + 1))
     return ContractionBounds(steps, worst[:-1], float(worst[-1]), centre, evaluated,
                              {"euler_factors": allowances[:-1], "spread": float(allowances[-1])})
+
+
+def search_plan(game: Game, method: Sampled) -> Sampled:
+    """`method` with its local search capped by the game's `search_limits` (starts, evaluations
+    per start), when it has any: a large Markov game's plan (docs/fisher.md, "Scale"). What is
+    returned is what runs, and so what the certificate records and the allowance rests on."""
+    limits = game.search_limits
+    if limits is None:
+        return method
+    starts, steps = limits
+    return dataclasses.replace(method, refine_starts=min(method.refine_starts, int(starts)),
+                               refine_steps=min(method.refine_steps, int(steps)))
 
 
 # --- what is measured: badness vectors (each entry is maximised) -------------------------------

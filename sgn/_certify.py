@@ -62,6 +62,8 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
         progress: optional callback progress(done, total, description) for long work.
     """
     if estimator is None and method == "sampled":
+        if samples is None:
+            samples = game.default_samples     # a large Markov game's plan; None: the default
         estimator = auto_estimator(game)       # matrix-free for large games, else None (dense)
     given = estimator
     estimator = _estimator(method, estimator, samples, seed, executor, max_boxes, max_seconds,

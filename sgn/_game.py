@@ -101,6 +101,19 @@ class Game:
     #: that refines sampled extremes gets its ascent direction.
     geometry = "euclidean"
     search_gradient = "autodiff"
+    #: How the sampled screen evaluates a round of Jacobians: "vmap" (one batched program) or
+    #: "map" (one point after another inside one program: faster for Jacobians built from
+    #: loops, e.g. a large Markov game's linear solves, but not the same bits).
+    jacobian_batching = "vmap"
+    #: (starts, evaluations) caps on the sampled estimator's local search for this game, or
+    #: None: the estimator's own (a large Markov game's plan, docs/fisher.md "Scale").
+    search_limits = None
+    #: Sample points `certify` takes when neither samples nor an estimator is given (None:
+    #: sgn.Sampled's default, _config.DEFAULT_SAMPLES).
+    default_samples = None
+    #: Entries the game adds to the certificate's estimator record (a large Markov game: which
+    #: plan ran and what it changed); empty for most games.
+    estimator_notes: dict = {}
     #: Where `equilibrium` came from: "given" by the user, or "solved" by the game itself.
     equilibrium_source = "given"
     #: The players' pytree layout (sgn/_pytree.py) of a game built by `from_pytrees`; None for
@@ -372,7 +385,7 @@ class Game:
     def _check_finite_at_centre(self):
         x0 = jnp.asarray(self.region.centre)
         if self.costs is not None:
-            values = [f(*self.split(x0)) for f in self.costs]
+            values = _costs_at(self, x0)
             bad = [i for i, v in enumerate(values) if not np.isfinite(np.asarray(v))]
             if bad:
                 raise GameDefinitionError(
@@ -397,6 +410,25 @@ class Game:
 
     def __repr__(self) -> str:
         return f"Game(name={self.name!r}, dims={list(self.dims)}, region={self.region!r})"
+
+
+def _costs_at(game, x0) -> np.ndarray | list:
+    """Every cost at x0, for the finiteness check at construction.
+
+    One compiled program rather than op by op: eagerly, each primitive of every cost is
+    compiled on its own (a Markov game's costs: 54 small programs, ~5 s of a 6 s build,
+    benchmarks/README.md "Issue 15, continued"); the values only decide whether the game is
+    finite, no number a certificate reports comes from them. Compiled through sgn._shared, so
+    the games of a sweep share it (compiled once per program structure). A cost that cannot be
+    traced is evaluated as before, so its error is the one it always gave.
+    """
+    from ._shared import compiled
+
+    try:
+        return compiled(game, ("cost_values",), "finite at centre",
+                        lambda g: g.cost_values)(x0)
+    except Exception:   # noqa: BLE001  (the eager call below raises the cost's own error)
+        return [f(*game.split(x0)) for f in game.costs]
 
 
 def _check_dims(dims) -> tuple[int, ...]:

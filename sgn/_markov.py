@@ -69,6 +69,34 @@ ENTROPY_WEIGHTINGS = ("uniform", "occupancy")
 #: digits (benchmarks/README.md, "Markov games"), which is why it is not the default.
 SOLVE_DERIVATIVES = ("elimination", "closed-form")
 
+#: How a game is bounded (docs/fisher.md, "Scale"): "standard" is the path every game took
+#: before issue 15's large-game work, kept bit for bit; "large" trades the last bits of the
+#: results for speed (closed-form solve derivatives, Jacobians one point at a time, an autodiff
+#: search gradient and a shorter local search: `LARGE_SEARCH_STARTS`, `LARGE_SEARCH_STEPS`).
+#: "auto" (the default) picks "large" above `LARGE_GAME_SIZE`.
+PLANS = ("auto", "standard", "large")
+
+#: "auto" takes the large plan when states x joint actions (S * prod(A_i)) exceeds this. The
+#: largest games of the Markov benchmark's default table are S = 16 with 2 x 2 actions (64) and
+#: S = 2 with 8 x 8 (128): every game it runs (and every bundled example) keeps the standard
+#: plan and today's bits. Past it the standard plan stops finishing in useful time (S = 16,
+#: 2 x 2: ~2 min warm; S = 30, 3 x 3 = 270: one search step 62 s, hours in all;
+#: benchmarks/README.md, "Issue 15").
+LARGE_GAME_SIZE = 128
+
+#: The large plan's local search: starts per quantity and most evaluations per start (the
+#: standard plan: _config.REFINE_STARTS = 16, REFINE_STEPS = 200). Four starts still give the
+#: search allowance a spread of three finite ends (sgn._bounds.search_allowance).
+LARGE_SEARCH_STARTS = 4
+LARGE_SEARCH_STEPS = 40
+
+#: The large plan's sample points when certify is given neither samples nor an estimator
+#: (standard: _config.DEFAULT_SAMPLES = 4096). At d >= 100 coordinates 4096 points cover the
+#: cube no better than 1024 (neither reaches its vertices), the local search does the
+#: pushing, and at S = 30 with 3 x 3 actions the Jacobians of 1024 points for both passes fit
+#: the screen's memo (_screening.MEMO_BYTES), so the metric pass computes none again.
+LARGE_SAMPLES = 1024
+
 
 class MarkovGame(Game):
     """An entropy-regularised tabular Markov game; players learn softmax policies by NPG.
@@ -86,10 +114,16 @@ class MarkovGame(Game):
         name, names: shown in certificates and reports.
         equilibrium: reduced logits of the regularised equilibrium, when known (checked);
             otherwise it is found by natural policy gradient and Newton's method.
-        solve_derivatives: "elimination" (default) or "closed-form": how the derivatives of
-            the occupancy and value solves are taken (`SOLVE_DERIVATIVES`); "closed-form"
+        solve_derivatives: "elimination" or "closed-form": how the derivatives of the
+            occupancy and value solves are taken (`SOLVE_DERIVATIVES`); "closed-form"
             computes the bound Jacobians faster as states grow (measured 7x at 30 states,
-            a whole certify 1.3x CPU at 8) and agrees with the default to rounding only.
+            a whole certify 1.3x CPU at 8) and agrees with "elimination" to rounding only.
+            Default: "elimination" on the standard plan, "closed-form" on the large one.
+        plan: "auto" (default), "standard" or "large" (`PLANS`): how the game is bounded.
+            "standard" is the original path, bit for bit; "large" is several times faster on
+            large games and agrees with it to rounding and search variation only (docs/
+            fisher.md, "Scale"); "auto" takes "large" when S * prod(actions) exceeds
+            `LARGE_GAME_SIZE`. The certificate's estimator record says which plan ran.
     """
 
     geometry = "fisher"
@@ -98,7 +132,11 @@ class MarkovGame(Game):
                  initial=None, entropy_weighting: str = "uniform",
                  radius: float = DEFAULT_RADIUS, name: str = "markov game",
                  names: Sequence[str] | None = None, equilibrium=None,
-                 solve_derivatives: str = "elimination"):
+                 solve_derivatives: str | None = None, plan: str = "auto"):
+        P, R, rho, actions = _check_tables(transitions, rewards, initial)
+        self.plan = choose_plan(P.shape[0], actions, plan)
+        if solve_derivatives is None:
+            solve_derivatives = "closed-form" if self.plan == "large" else "elimination"
         if solve_derivatives not in SOLVE_DERIVATIVES:
             raise GameDefinitionError(
                 f"solve_derivatives must be one of {SOLVE_DERIVATIVES}, got "
@@ -106,7 +144,25 @@ class MarkovGame(Game):
         self.solve_derivatives = solve_derivatives
         self._solve = (solve_diagonally_dominant if solve_derivatives == "elimination"
                        else solve_shared_factorisation)
-        P, R, rho, actions = _check_tables(transitions, rewards, initial)
+        if self.plan == "large":
+            # Per instance: _shared.compiled keys its programs on search_gradient, so games
+            # of the two plans never share a compiled search.
+            self.search_gradient = "autodiff"
+            self.jacobian_batching = "map"
+            self.search_limits = (LARGE_SEARCH_STARTS, LARGE_SEARCH_STEPS)
+            self.default_samples = LARGE_SAMPLES
+            self.estimator_notes = {"markov_plan": {
+                "plan": "large",
+                "chosen": ("automatically: S * prod(actions) = "
+                           f"{P.shape[0] * math.prod(actions)} > {LARGE_GAME_SIZE}"
+                           if plan == "auto" else "given"),
+                "solve_derivatives": solve_derivatives,
+                "jacobian_batching": self.jacobian_batching,
+                "search_gradient": self.search_gradient,
+                "search_limits": {"starts": LARGE_SEARCH_STARTS,
+                                  "max_evaluations": LARGE_SEARCH_STEPS},
+                "default_samples": LARGE_SAMPLES,
+            }}
         self.transitions, self.rewards, self.initial = P, R, rho
         self.actions = actions
         self.states = P.shape[0]
@@ -267,7 +323,8 @@ class MarkovGame(Game):
 
     #: The local search differentiates the bounds numerically: autodiff would take third
     #: derivatives of a program with linear solves, which costs far more to compile than the
-    #: 2 d + 1 extra evaluations per step cost to run on these small games.
+    #: 2 d + 1 extra evaluations per step cost to run on these small games. The large plan
+    #: (docs/fisher.md, "Scale") sets "autodiff" per game: there 2 d + 1 is hundreds.
     search_gradient = "central-difference"
 
     # --- the regularised equilibrium ----------------------------------------------------
@@ -303,12 +360,24 @@ class MarkovGame(Game):
         }
         if self.solve_derivatives != "elimination":   # (the default's record is unchanged)
             out["markov"]["solve_derivatives"] = self.solve_derivatives
+        if self.plan != "standard":
+            out["markov"]["plan"] = self.plan
         return out
 
     def __repr__(self) -> str:
         return (f"MarkovGame(name={self.name!r}, states={self.states}, "
                 f"actions={list(self.actions)}, discount={self.discount}, "
                 f"entropy={self.entropy})")
+
+
+def choose_plan(states: int, actions: Sequence[int], plan: str = "auto") -> str:
+    """The plan a game of this size is bounded with: `plan` itself unless "auto", which is
+    "large" when states x joint actions exceeds LARGE_GAME_SIZE, else "standard"."""
+    if plan not in PLANS:
+        raise GameDefinitionError(f"plan must be one of {PLANS}, got {plan!r}")
+    if plan != "auto":
+        return plan
+    return "large" if states * math.prod(actions) > LARGE_GAME_SIZE else "standard"
 
 
 def regularised_equilibrium(field, jacobian, d: int, *, max_steps: int = 2000) -> np.ndarray:

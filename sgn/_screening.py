@@ -140,7 +140,7 @@ def _matrices_program(family: Family):
     return lambda J, J_step, params: family.matrices(jnp, J, J_step, params)
 
 
-def _jacobian_program(game):
+def _jacobian_program(game, batching: str = "vmap"):
     """Jacobians at a batch of points, NaN wherever the gradient or a cost is not finite.
 
     XLA compiles a vmapped Jacobian much more slowly when the program also returns anything
@@ -148,7 +148,14 @@ def _jacobian_program(game):
     "How the estimator gets its speed"). So J carries the flags itself
     (_shared._checked_bound_jacobians), and J_step comes back as None when it is J (the
     Euclidean geometry).
+
+    batching="map" evaluates the points one after another (jax.lax.map) in the same program:
+    for Jacobians made of loops (a Markov game's eliminations) the batched loops ran 3-5x
+    slower per point than one point at a time (benchmarks/README.md, "Issue 15"), but the
+    values differ from vmap's in the last bits, so only games that ask for it get it.
     """
+    if batching == "map":
+        return lambda X: jax.lax.map(game.checked_bound_jacobians, X)
     return jax.vmap(game.checked_bound_jacobians)
 
 
@@ -212,8 +219,11 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
     Q = sum(f.size for f in families)
     total, d = points.shape
     size = int(min(ROUND_POINTS, _memory_round(d), total))
-    jacobians = compiled(game, ("checked_bound_jacobians",), ("jacobians", size),
-                         _jacobian_program)
+    batching = game.jacobian_batching
+    jacobians = compiled(game, ("checked_bound_jacobians",),
+                         ("jacobians", size) if batching == "vmap" else
+                         ("jacobians", size, batching),
+                         lambda g: _jacobian_program(g, batching))
     # One program per distinct matrices function (families may share one: the metric's two
     # read the same scaled J), each waited for: XLA's CPU runtime runs independent programs
     # (and independent parts of one program) at once, and on two cores that was much slower

@@ -118,7 +118,9 @@ def summarize(cert: Certificate) -> str:
         markov = game.get("markov", {})
         row("geometry", f"Fisher (natural policy gradient); {markov.get('states')} states, "
             f"actions {markov.get('actions')}, discount {markov.get('discount')}, entropy "
-            f"{markov.get('entropy')} ({markov.get('entropy_weighting')})")
+            f"{markov.get('entropy')} ({markov.get('entropy_weighting')})"
+            + ("; large-game plan (docs/fisher.md, \"Scale\")"
+               if markov.get("plan") == "large" else ""))
     if cert.status is Status.CERTIFIED and steps is not None:
         row("flow", f"||x(t) - y(t)||_M <= exp(-{_g(cert.margin)} t) ||x(0) - y(0)||_M")
         euler = "npg" if cert.geometry == "fisher" else "euler"
