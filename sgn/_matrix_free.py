@@ -83,13 +83,13 @@ class MatrixFree:
             depend on it (sgn/_matrix_free_ship.py).
     """
 
-    samples: int = 32
+    samples: int = 64
     seed: int = _config.DEFAULT_SEED
     screen_iterations: int = 12
     iterations: int = 40
     restarts: int = 6
     rtol: float = 1e-8
-    refine_starts: int = 3
+    refine_starts: int = 8
     refine_steps: int = 100
     batch_bytes: int | None = None
     executor: object = dataclasses.field(default=None, compare=False, repr=False)
