@@ -20,10 +20,11 @@ of the parameters and the activations) plus a k x d Krylov basis.
 Which points. A screen of `samples` points (the centre first, then box vertices and a Sobol
 set, as sgn.Sampled draws them) gets a few Lanczos steps per quantity, vmapped over batches of
 points sized from free memory. From each quantity's worst few screen points a local search then
-climbs the extreme: at x, Lanczos (to convergence, restarted) gives the value and its Krylov
-vector v; the gradient of x -> v^T sym(J(x)) v with v held fixed (for a simple eigenvalue, the
-eigenvalue's own gradient) is one more product, and the search steps along it in the box,
-re-running Lanczos from v at the new point.
+climbs to a local extreme (L-BFGS-B in box coordinates, as sgn.Sampled's): at x, Lanczos (to
+convergence, restarted, warm-started from the previous point's vector) gives the value and its
+Krylov vectors a, b; the gradient of x -> a^T J(x) b with the vectors held fixed (for a simple
+eigenvalue, the eigenvalue's own gradient) is one more product. Screen batches and searches
+are independent tasks, run here or on an executor (sgn/_matrix_free_ship.py).
 
 What the numbers are. Estimates, twice over: sampled points (the true extreme on the region may
 lie elsewhere) and Krylov values, which approach the extreme from inside the spectrum. Each
