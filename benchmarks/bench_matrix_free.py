@@ -3,6 +3,13 @@
     python benchmarks/bench_matrix_free.py                       # the default sizes
     python benchmarks/bench_matrix_free.py --hidden 48 --skip-dense
     python benchmarks/bench_matrix_free.py --hidden 5 12 22 48 --dense-cap 600
+    python benchmarks/bench_matrix_free.py --wide 1000 10000 100000 --repeats 3
+
+--wide D: instead of the MLP game, `wide_game(D)`: two players of D / 2 coordinates each,
+diagonal quadratic plus cosine own costs and tanh couplings through a shifted copy of the other
+player (a product is O(D), so D = 10^5 fits in memory: the issue's largest two-player size),
+with closed-form curvatures and couplings. --repeats runs each size that many times (each its
+own subprocess) and the medians are printed.
 
 The game is a small GAN on flat parameter vectors: a generator 4 -> h -> h -> 2 and a
 discriminator 2 -> h -> h -> 1, both tanh, on a fixed batch of 64 points of a 2-D mixture of
@@ -28,14 +35,15 @@ sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
 import numpy as np, sgn
 sys.path.insert(0, {here!r})
-from bench_matrix_free import mlp_game
-game = mlp_game({hidden})
+from bench_matrix_free import mlp_game, wide_game
+game = {maker}
 estimator = {{"dense": sgn.Sampled(), "matrix-free": sgn.MatrixFree()}}[{kind!r}]
 t1 = time.perf_counter()
 cert = sgn.certify(game, estimator=estimator)
 t2 = time.perf_counter()
 print(json.dumps({{"d": game.dim, "setup": t1 - t0, "seconds": t2 - t1,
                   "status": cert.status.value, "margin": cert.margin,
+                  "evaluated": cert.estimator.get("jacobian_evaluations"),
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 
@@ -90,11 +98,42 @@ def mlp_game(hidden: int, *, seed: int = 0, radius: float = 0.05, batch: int = 6
                     names=["generator", "discriminator"])
 
 
-def run(hidden: int, kind: str, cap: float | None) -> dict:
+def wide_game(dim: int, *, lam1: float = 0.8, lam2: float = 0.6):
+    """Two players x, y of dim // 2 coordinates on the box [-1, 1]^dim:
+
+        f_1 = 1/2 sum h_1 x^2 + 0.05 sum cos x + lam1 x . tanh(y + 0.5 roll(y, 1))
+        f_2 = 1/2 sum h_2 y^2 + 0.05 sum cos y - lam2 y . tanh(x + 0.5 roll(x, -1))
+
+    h_1 from 1 to 3, h_2 from 2 to 4, so mu_1 = 1 - 0.05 and mu_2 = 2 - 0.05 (at x = 0, y = 0);
+    J_12 = lam1 diag(sech^2(.)) (I + 0.5 P), largest at y = 0: L_12 = 1.5 lam1, L_21 =
+    1.5 lam2. Every product is O(dim): no matrix is stored.
+    """
+    import jax.numpy as jnp
+    import numpy as np
+
+    import sgn
+
+    n = dim // 2
+    h1, h2 = jnp.linspace(1.0, 3.0, n), jnp.linspace(2.0, 4.0, n)
+
+    def f1(x, y):
+        return (0.5 * jnp.sum(h1 * x ** 2) + 0.05 * jnp.sum(jnp.cos(x))
+                + lam1 * x @ jnp.tanh(y + 0.5 * jnp.roll(y, 1)))
+
+    def f2(x, y):
+        return (0.5 * jnp.sum(h2 * y ** 2) + 0.05 * jnp.sum(jnp.cos(y))
+                - lam2 * y @ jnp.tanh(x + 0.5 * jnp.roll(x, -1)))
+
+    return sgn.Game([f1, f2], [n, n], sgn.Box(-np.ones(2 * n), np.ones(2 * n)),
+                    name=f"wide-{2 * n}")
+
+
+def run(hidden: int, kind: str, cap: float | None, wide: int | None = None) -> dict:
     import pathlib
 
     here = pathlib.Path(__file__).resolve().parent
-    code = RUNNER.format(root=str(here.parent), here=str(here), hidden=hidden, kind=kind)
+    maker = f"mlp_game({hidden})" if wide is None else f"wide_game({wide})"
+    code = RUNNER.format(root=str(here.parent), here=str(here), maker=maker, kind=kind)
     start = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -118,7 +157,12 @@ def main():
     parser.add_argument("--cap", type=float, default=1800.0,
                         help="seconds after which a matrix-free run is stopped")
     parser.add_argument("--skip-dense", action="store_true")
+    parser.add_argument("--wide", type=int, nargs="+", default=None,
+                        help="total sizes D of the wide two-player game (matrix-free only)")
+    parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()
+    if args.wide:
+        return wide(args)
     rows = []
     print(f"{'h':>4} {'d':>7} {'estimator':>12} {'certify s':>10} {'setup s':>8} "
           f"{'peak MB':>8}  status / note", flush=True)
@@ -141,6 +185,25 @@ def main():
         if len(pair) == 2:
             print(f"h = {h}: dense / matrix-free time {pair['dense']['seconds'] / pair['matrix-free']['seconds']:.2f}x, "
                   f"memory {pair['dense']['maxrss_mb'] / pair['matrix-free']['maxrss_mb']:.2f}x")
+
+
+def wide(args):
+    """The wide game at each size, matrix-free, `repeats` subprocesses each: medians."""
+    import statistics
+
+    print(f"{'d':>7} {'runs':>4} {'certify s (median)':>19} {'peak MB (median)':>17}  "
+          f"all times / status", flush=True)
+    for dim in args.wide:
+        runs = [run(0, "matrix-free", args.cap, wide=dim) for _ in range(args.repeats)]
+        done = [r for r in runs if r.get("seconds") is not None]
+        if not done:
+            print(f"{dim:>7} {len(runs):>4} {'-':>19} {'-':>17}  {runs[0]['note']}", flush=True)
+            continue
+        print(f"{done[0]['d']:>7} {len(done):>4} "
+              f"{statistics.median(r['seconds'] for r in done):>19.1f} "
+              f"{statistics.median(r['maxrss_mb'] for r in done):>17.0f}  "
+              f"{[round(r['seconds'], 1) for r in done]} {done[0]['status']} "
+              f"(margin {done[0]['margin']:.4g}, setup {done[0]['setup']:.1f} s)", flush=True)
 
 
 if __name__ == "__main__":

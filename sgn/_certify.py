@@ -53,7 +53,9 @@ def certify(game: Game, *, samples: int | None = None, seed: int | None = None,
             coordinates, docs/matrix-free.md) or `Verified()`; when given, it decides the
             method.
         optimizer: how weights are chosen (default `Perron()`; `SDPBisection()`, `LPWeights()`).
-        executor: a concurrent.futures.Executor for the interval work (default in-process).
+        executor: a concurrent.futures.Executor (threads, or Dask: sgn._interval.dask_executor)
+            for the interval work, a sparse game's sample points, or the matrix-free screen
+            and searches (default in-process; the results do not depend on it).
         max_boxes, max_seconds: the branch-and-bound budget of method="interval".
         target_ratio: method="interval" only: keep splitting boxes after the bounds certify
             until SGN's margin is at least this share (in (0, 1)) of the margin the values
@@ -102,9 +104,11 @@ def _estimator(method, estimator, samples, seed, executor, max_boxes, max_second
         raise SGNError("target_ratio asks branch and bound for tighter proved bounds: it "
                        "applies to method=\"interval\" only (or give Verified(target_ratio=...))")
     if _is_matrix_free(estimator) and method == "sampled":
+        # (its screen batches and local searches go to the executor: sgn/_matrix_free_ship.py)
         return dataclasses.replace(
             estimator, samples=estimator.samples if samples is None else int(samples),
-            seed=estimator.seed if seed is None else int(seed))
+            seed=estimator.seed if seed is None else int(seed),
+            executor=estimator.executor if executor is None else executor)
     if method == "interval" and sampled:
         from ._interval import Verified
         from ._interval._branch import check_target_ratio

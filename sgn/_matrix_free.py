@@ -20,10 +20,11 @@ of the parameters and the activations) plus a k x d Krylov basis.
 Which points. A screen of `samples` points (the centre first, then box vertices and a Sobol
 set, as sgn.Sampled draws them) gets a few Lanczos steps per quantity, vmapped over batches of
 points sized from free memory. From each quantity's worst few screen points a local search then
-climbs the extreme: at x, Lanczos (to convergence, restarted) gives the value and its Krylov
-vector v; the gradient of x -> v^T sym(J(x)) v with v held fixed (for a simple eigenvalue, the
-eigenvalue's own gradient) is one more product, and the search steps along it in the box,
-re-running Lanczos from v at the new point.
+climbs to a local extreme (L-BFGS-B in box coordinates, as sgn.Sampled's): at x, Lanczos (to
+convergence, restarted, warm-started from the previous point's vector) gives the value and its
+Krylov vectors a, b; the gradient of x -> a^T J(x) b with the vectors held fixed (for a simple
+eigenvalue, the eigenvalue's own gradient) is one more product. Screen batches and searches
+are independent tasks, run here or on an executor (sgn/_matrix_free_ship.py).
 
 What the numbers are. Estimates, twice over: sampled points (the true extreme on the region may
 lie elsewhere) and Krylov values, which approach the extreme from inside the spectrum. Each
@@ -41,12 +42,15 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.optimize
+import threadpoolctl
 
 from . import _config
-from ._bounds import Bounds, MetricBounds, Progress, search_allowance
+from ._bounds import SEARCH_FTOL, SEARCH_GTOL, Bounds, MetricBounds, Progress, search_allowance
 from ._errors import GameDefinitionError, SGNError
 from ._game import Game, not_finite_error
 from ._krylov import smallest_eigenvalue
+from ._matrix_free_ship import Programs, programs_of
 from ._metric import as_metric
 from ._sampling import sample_points
 from ._shared import compiled
@@ -75,17 +79,21 @@ class MatrixFree:
             are still measured to convergence).
         batch_bytes: memory for one vmapped batch of screen points (default: a sixteenth of
             free memory, at most 1 GiB).
+        executor: a concurrent.futures.Executor (threads, or Dask: sgn._interval.dask_executor)
+            for the screen batches and the local searches (None: here); the results do not
+            depend on it (sgn/_matrix_free_ship.py).
     """
 
-    samples: int = 32
+    samples: int = 64
     seed: int = _config.DEFAULT_SEED
     screen_iterations: int = 12
     iterations: int = 40
     restarts: int = 6
     rtol: float = 1e-8
-    refine_starts: int = 3
-    refine_steps: int = 8
+    refine_starts: int = 8
+    refine_steps: int = 100
     batch_bytes: int | None = None
+    executor: object = dataclasses.field(default=None, compare=False, repr=False)
     name = "matrix-free"
     #: Values are measured at points (like sgn.Sampled), so a metric margin below SGN's shows
     #: that the bounds missed an extreme.
@@ -239,6 +247,8 @@ def _screen_program(iterations):
     badness at every point with `iterations` Lanczos steps each, no restart (lower estimates)."""
     def make(game):
         def one(x, scale, kinds, masks_r, masks_c, key):
+            key = jax.random.wrap_key_data(key)     # raw key data: exportable (shipping)
+
             def quantity(_, item):
                 q, kind, mask_r, mask_c = item
                 k = jax.random.fold_in(key, q)
@@ -260,6 +270,7 @@ def _point_program(iterations):
     the residual is within rtol (both traced: one program for quick and converged runs)."""
     def make(game):
         def measure(x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol):
+            key = jax.random.wrap_key_data(key)
             return _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations,
                             restarts, rtol)
         return measure
@@ -336,66 +347,63 @@ MAX_BATCH = 64
 
 def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, kind) -> _Found:
     """Each quantity's worst badness over the screen, refined by local search, with its
-    Ritz residual and search allowance."""
+    Ritz residual and search allowance. Screen batches and searches are independent tasks,
+    run here or on `estimator.executor` (sgn/_matrix_free_ship.py), with the same results."""
     d, Q = game.dim, len(quantities)
-    scale = jnp.ones(d) if scale is None else jnp.asarray(scale)
-    kinds, masks_r, masks_c = (jnp.asarray(a) for a in _masks(game, quantities))
-    key = jax.random.key(estimator.seed)
-    # 1. The screen.
-    screen = compiled(game, ("pseudo_gradient",),
-                      ("matrix-free", "screen", estimator.screen_iterations),
-                      _screen_program(estimator.screen_iterations))
+    scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
+    kinds, masks_r, masks_c = _masks(game, quantities)
+    programs = Programs(
+        compiled(game, ("pseudo_gradient",),
+                 ("matrix-free", "screen", estimator.screen_iterations),
+                 _screen_program(estimator.screen_iterations)),
+        compiled(game, ("pseudo_gradient",), ("matrix-free", "point", estimator.iterations),
+                 _point_program(estimator.iterations)),
+        compiled(game, ("pseudo_gradient",), ("matrix-free", "gradient"), _gradient_program))
     batch = min(_batch_size(game, estimator, Q), len(points))
-    values = np.empty((len(points), Q))
+    task = _Task(programs, scale, kinds, masks_r, masks_c,
+                 np.asarray(jax.random.key_data(jax.random.key(estimator.seed))),
+                 game.region.low, game.region.width, int(estimator.restarts),
+                 float(estimator.rtol), int(estimator.refine_steps))
+    executor = estimator.executor
+    if executor is not None:
+        task = dataclasses.replace(task, work=programs.ship(
+            (np.zeros((batch, d)), scale, kinds, masks_r, masks_c, task.key),
+            (scale, scale, kinds[0], masks_r[0], masks_c[0], scale, task.key,
+             np.int64(task.restarts), np.float64(task.rtol)),
+            (scale, scale, scale)))
+    # 1. The screen, in batches padded to one shape (one compiled program).
+    chunks = []
     for start in range(0, len(points), batch):
-        if progress:
-            progress(start, len(points), f"screening {kind} (matrix-free)")
         chunk = points[start:start + batch]
-        padded = np.vstack([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)])
-        values[start:start + len(chunk)] = np.asarray(
-            screen(jnp.asarray(padded), scale, kinds, masks_r, masks_c, key))[:len(chunk)]
+        chunks.append(np.vstack([chunk, np.repeat(chunk[-1:], batch - len(chunk), axis=0)]))
+    values = np.vstack(_run(executor, _screen_task, [(task, c) for c in chunks], progress,
+                            f"screening {kind} (matrix-free)"))[:len(points)]
     bad = ~np.isfinite(values).all(axis=1)
     if bad.any():
         raise not_finite_error(points[int(np.flatnonzero(bad)[0])])
     products = len(points) * Q
-    # 2. Converged runs at each quantity's worst screen points, and the search from them.
+    # 2. Converged runs at each quantity's worst screen points, and the search from them
+    # (start vectors drawn here, in a fixed order, before any search runs).
     starts = max(1, min(estimator.refine_starts, len(points)))
     order = np.argsort(-values, axis=0, kind="stable")[:starts]        # (starts, Q)
-    measure_at = compiled(game, ("pseudo_gradient",),
-                          ("matrix-free", "point", estimator.iterations),
-                          _point_program(estimator.iterations))
-    gradient = compiled(game, ("pseudo_gradient",), ("matrix-free", "gradient"),
-                        _gradient_program)
-    low, width = game.region.low, game.region.width
+    rng = np.random.default_rng(estimator.seed)
+    jobs = [(task, q, points[order[s, q]], rng.standard_normal(d))
+            for q in range(Q) for s in range(starts)]
+    trails = _run(executor, _search_task, jobs, progress,
+                  f"refining {kind} extremes (matrix-free)")
     best = np.full(Q, -np.inf)
     best_res, best_at = np.zeros(Q), np.repeat(points[:1], Q, axis=0)
     ends, first = np.full((Q, starts), -np.inf), np.full(Q, -np.inf)
     visited, evaluated = [], len(points)
-    rng = np.random.default_rng(estimator.seed)
-    for q in range(Q):
-        if progress:
-            progress(q, Q, f"refining {kind} extremes (matrix-free)")
-
-        def measure(x, v, converged=False, q=q):
-            # The climb's runs are warm-started from the previous point's Krylov vector, so
-            # one Lanczos run per step keeps converging along the way; the runs that count
-            # (each start's first and last point) restart until the residual is within rtol.
-            return measure_at(x, scale, kinds[q], masks_r[q], masks_c[q], v, key,
-                              estimator.restarts if converged else 0, estimator.rtol)
-
-        for s in range(starts):
-            x = points[order[s, q]]
-            trail = _climb(measure, gradient, x, rng.standard_normal(d),
-                           estimator.refine_steps, low, width)
-            evaluated += trail.evaluations
-            products += trail.evaluations
-            first[q] = max(first[q], trail.start_value)
-            ends[q, s] = trail.value
-            visited.append(trail.x)
-            if trail.value > best[q]:
-                best[q], best_res[q], best_at[q] = trail.value, trail.residual, trail.x
-    if progress:
-        progress(Q, Q, f"refining {kind} extremes (matrix-free)")
+    for k, trail in enumerate(trails):
+        q, s = divmod(k, starts)
+        evaluated += trail.evaluations
+        products += trail.evaluations
+        first[q] = max(first[q], trail.start_value)
+        ends[q, s] = trail.value
+        visited.append(trail.x)
+        if trail.value > best[q]:
+            best[q], best_res[q], best_at[q] = trail.value, trail.residual, trail.x
     if not np.isfinite(best).all():
         raise not_finite_error(best_at[int(np.flatnonzero(~np.isfinite(best))[0])])
     search = (search_allowance(ends, first) if estimator.refine_steps > 0
@@ -403,6 +411,66 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
     return _Found(best, best_res, search, best_at,
                   np.vstack([points, np.asarray(visited).reshape(-1, d)]), evaluated, products,
                   batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """What a screen batch or a search needs besides its own points: the programs (bound
+    here, or shipped) and the quantities' arrays, all plain data."""
+
+    work: object
+    scale: np.ndarray
+    kinds: np.ndarray
+    masks_r: np.ndarray
+    masks_c: np.ndarray
+    key: np.ndarray            # raw PRNG key data
+    low: np.ndarray
+    width: np.ndarray
+    restarts: int
+    rtol: float
+    refine_steps: int
+
+
+def _screen_task(task: _Task, chunk: np.ndarray) -> np.ndarray:
+    """Every quantity's screen value at a batch of points, (B, Q)."""
+    programs = programs_of(task.work)
+    return np.asarray(programs.screen(jnp.asarray(chunk), task.scale, task.kinds,
+                                      task.masks_r, task.masks_c, task.key))
+
+
+def _search_task(task: _Task, q: int, x0: np.ndarray, v0: np.ndarray) -> _Trail:
+    """One local search of quantity q from x0 (`_climb`)."""
+    programs = programs_of(task.work)
+    kind, mask_r, mask_c = task.kinds[q], task.masks_r[q], task.masks_c[q]
+    restarts, rtol = np.int64(task.restarts), np.float64(task.rtol)
+
+    def measure(x, v, converged):
+        # The search's runs are one cycle each, warm-started from the previous point's Krylov
+        # vector, so they keep converging along the way (one consistent kind of value for
+        # L-BFGS-B to compare); the best point is then restarted until the residual is within
+        # rtol. (Restarting every run cost up to 7 cycles per step where one cycle cannot
+        # reach rtol: a clustered extreme, such as a large diagonal own block.)
+        return programs.measure(x, task.scale, kind, mask_r, mask_c, v, task.key,
+                                restarts if converged else np.int64(0), rtol)
+
+    return _climb(measure, programs.gradient, x0, v0, task.refine_steps, task.low, task.width)
+
+
+def _run(executor, fn, jobs, progress, what):
+    """fn(*job) for every job, in order: here (with progress), or on the executor (all
+    submitted at once, gathered in submission order)."""
+    if executor is None:
+        results = []
+        for k, job in enumerate(jobs):
+            if progress:
+                progress(k, len(jobs), what)
+            results.append(fn(*job))
+    else:
+        futures = [executor.submit(fn, *job) for job in jobs]
+        results = [f.result() for f in futures]
+    if progress:
+        progress(len(jobs), len(jobs), what)
+    return results
 
 
 @dataclasses.dataclass
@@ -414,43 +482,59 @@ class _Trail:
     evaluations: int
 
 
-def _climb(measure, gradient, x0, v0, steps, low, width) -> _Trail:
-    """Ascend one quantity's badness from x0: Lanczos at x gives the value and the Krylov
-    vectors (a, b); the step follows the gradient of a^T J(x) b (vectors fixed), scaled to the
-    box (each coordinate in units of its width, the largest move a fraction `t` of the box),
-    projected back into the box; a step that does not raise the value is undone and its length
-    cut, one that does is lengthened. The best point measured is kept: every value is a real
-    (converged Krylov) measurement."""
-    x = np.asarray(x0, dtype=np.float64)
-    value, residual, vector, a, b = measure(jnp.asarray(x), jnp.asarray(v0), True)
-    value, residual = float(value), float(residual)
-    start, evaluations, t, moved = value, 1, INITIAL_STEP, False
-    while evaluations <= steps and t >= MIN_STEP and np.isfinite(value):
-        g = np.asarray(gradient(jnp.asarray(x), a, b)) * width
-        top = float(np.max(np.abs(g))) if g.size else 0.0
-        if not (np.isfinite(top) and top > 0):
-            break
-        z = np.clip((x - low) / np.where(width > 0, width, 1.0) + t * g / top, 0.0, 1.0)
-        x_new = low + z * width
-        found = measure(jnp.asarray(x_new), vector)
-        evaluations += 1
-        if float(found[0]) > value:
-            x, value, residual = x_new, float(found[0]), float(found[1])
-            vector, a, b = found[2:]
-            t, moved = min(1.0, 2.0 * t), True
-        else:
-            t *= 0.25
-    if moved:
-        # The end point to convergence, from its own Krylov vector (the value can only grow:
+def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
+    """Ascend one quantity's badness from x0 to a local extreme: L-BFGS-B in box coordinates
+    (as sgn.Sampled's search, with its tolerances), each evaluation a Lanczos cycle at x
+    (warm-started from the previous point's Krylov vector) giving the value and the vectors
+    (a, b), and the gradient of a^T J(x) b with the vectors fixed (for a simple extreme, the
+    extreme's own gradient). The best point measured is kept, whatever the optimiser reports
+    (every value is a Krylov measurement, inside the spectrum), and measured again to
+    convergence from its own vector.
+
+    Why a search that runs to a local extreme: the allowance added to each bound is the spread
+    of the searches' ends (`search_allowance`), which says how far apart the local extremes
+    lie only when the searches reach them. The fixed eight-step ascent used before stopped
+    short of them; a fresh seed's search, stopping short elsewhere, then beat stored bounds on
+    most seeds (benchmarks/README.md, "Matrix-free verify with fresh seeds").
+    """
+    x0 = np.asarray(x0, dtype=np.float64)
+    safe = np.where(width > 0, width, 1.0)
+    state = {"vector": jnp.asarray(v0), "x": x0, "value": -np.inf, "residual": 0.0,
+             "start": None, "evaluations": 0}
+
+    def negated(z):
+        x = low + np.clip(z, 0.0, 1.0) * width
+        state["evaluations"] += 1
+        value, residual, vector, a, b = measure(jnp.asarray(x), state["vector"], False)
+        value = float(value)
+        if state["start"] is None:
+            state["start"] = value
+        if not np.isfinite(value):
+            return np.finfo(np.float64).max / 4, np.zeros_like(x)
+        state["vector"] = vector
+        if value > state["value"]:
+            state.update(x=x, value=value, residual=float(residual), best_vector=vector)
+        g = np.asarray(gradient(jnp.asarray(x), a, b), dtype=np.float64) * width
+        if not np.isfinite(g).all():
+            return -value, np.zeros_like(x)
+        return -value, -g
+
+    if max_evaluations > 0:
+        with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+            scipy.optimize.minimize(
+                negated, np.clip((x0 - low) / safe, 0.0, 1.0), jac=True, method="L-BFGS-B",
+                bounds=scipy.optimize.Bounds(0.0, 1.0),
+                options={"maxfun": max_evaluations, "maxiter": max_evaluations,
+                         "ftol": SEARCH_FTOL, "gtol": SEARCH_GTOL})
+    else:
+        negated((x0 - low) / safe)
+    if np.isfinite(state["value"]):
+        # The best point to convergence, from its own Krylov vector (the value can only grow:
         # the restarted space contains that vector).
-        found = measure(jnp.asarray(x), vector, True)
-        evaluations += 1
-        if float(found[0]) >= value:
-            value, residual = float(found[0]), float(found[1])
-    return _Trail(x, value, residual, start, evaluations)
-
-
-#: The search's first move, as the largest coordinate change in units of the box's width, and
-#: the move below which it stops.
-INITIAL_STEP = 0.25
-MIN_STEP = 1e-3
+        value, residual = (float(v) for v in measure(jnp.asarray(state["x"]),
+                                                      state["best_vector"], True)[:2])
+        state["evaluations"] += 1
+        if value >= state["value"]:
+            state.update(value=value, residual=residual)
+    start = state["start"] if state["start"] is not None else -np.inf
+    return _Trail(state["x"], state["value"], state["residual"], start, state["evaluations"])

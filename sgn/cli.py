@@ -160,7 +160,8 @@ def _emit(fmt: str, data: dict, text: str) -> None:
                    "matrix-free above 1024 coordinates.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local",
               show_default=True, help="Where --verify's boxes are bounded (or a sparse game's "
-                                      "sample points evaluated): in-process, or on Dask "
+                                      "sample points evaluated, or matrix-free bounds "
+                                      "screened and searched): in-process, or on Dask "
                                       "(pip install 'small-gain-nash[dask]').")
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Dask scheduler address (default: a local cluster).")
@@ -191,10 +192,13 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
         raise click.BadParameter("--verify proves bounds by intervals; matrix-free bounds are "
                                  "sampled estimates: drop one", param_hint="--jacobian")
     game = load_game(game_file, parse_params(params))
-    if executor == "dask" and not prove and not hasattr(game, "entry_pattern"):
-        # (a sparse game's sample points go to Dask without --verify: sgn.SparseSampled)
-        raise click.BadParameter("--executor dask spreads --verify's work; add --verify",
-                                 param_hint="--executor")
+    if executor == "dask" and not prove and not hasattr(game, "entry_pattern") and not (
+            jacobian == "matrix-free" or (jacobian == "auto" and _auto_matrix_free(game))):
+        # (without --verify, a sparse game's sample points go to Dask (sgn.SparseSampled), and
+        # so do a matrix-free run's screen batches and searches (sgn.MatrixFree))
+        raise click.BadParameter("--executor dask spreads --verify's work, a sparse game's "
+                                 "samples or matrix-free bounds; add --verify or "
+                                 "--jacobian matrix-free", param_hint="--executor")
     options = {"method": "interval", "max_boxes": max_boxes, "max_seconds": max_seconds,
                "target_ratio": target_ratio} if prove else {}
     if not prove and jacobian != "auto":
@@ -217,6 +221,13 @@ def certify(game_file, params, samples, seed, out, report, prove, max_boxes, max
         render_report(cert, report, game=game)
     _emit(fmt, cert.to_dict(), summarize(cert))
     sys.exit(EXIT_CERTIFIED if cert.certified else EXIT_NOT_CERTIFIED)
+
+
+def _auto_matrix_free(game) -> bool:
+    """`--jacobian auto` reads this game matrix-free (sgn._certify.auto_estimator)."""
+    from ._certify import auto_estimator
+
+    return auto_estimator(game) is not None
 
 
 #: `sgn simulate` only: some run was outside the certificate, so nothing was promised for it

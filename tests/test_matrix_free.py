@@ -140,14 +140,14 @@ def test_certify_agrees_with_dense():
     assert again.estimator["operator"] == "matrix-free"
     check = sgn.verify(again, game)
     assert any(c.name == "estimator.operator" and c.how == "sampled" for c in check.checks)
-    # Every recomputed, traced and re-measured claim holds. A fresh seed may beat a sampled
-    # bound (32 screen points and a short search, a rule-of-thumb allowance): measured here,
-    # L_2,1 by 3e-5 and another coupling by 2.4e-4, under 0.1% of the bounds' scale. Such a
-    # miss is what `verify` exists to report; the test pins that it stays small.
-    scale = max(np.abs(mf.bounds["curvature"]).max(), np.max(mf.bounds["coupling"]))
-    for c in check.failures:
-        assert c.how == "sampled", c.message
-        assert abs(float(c.found) - float(c.stored)) <= 1e-2 * scale, c.message
+    # Every recomputed, traced and re-measured claim holds, with fresh seeds too: verify must
+    # not reject the tool's own certificate. (With the short fixed ascent used before, a fresh
+    # seed beat a coupling or Lipschitz bound on every one of 20 seeds; the searches now run to
+    # local extremes: benchmarks/README.md, "Matrix-free verify with fresh seeds".)
+    assert not check.failures, [c.message for c in check.failures]
+    for seed in (3, 11):
+        fresh = sgn.verify(again, game, seed=seed)
+        assert not fresh.failures, [c.message for c in fresh.failures]
 
 
 def test_auto_selection_by_size(monkeypatch):
