@@ -256,7 +256,10 @@ def test_network_example_certifies_where_the_euclidean_test_fails(network_certif
 
 
 def test_sparse_and_dense_certify_agree_on_a_small_network():
-    game = network(60)
+    # 30 players, the layout of test_sparse_bounds_equal_dense_sample_extremes[network-30]
+    # (shared compiled programs). It was 60: the dense screen ranks every one of the
+    # N^2 + 2 quantities' sample values, a minute of the suite at 60 players.
+    game = network(30)
     sparse = sgn.certify(game, estimator=SparseSampled(samples=16, eigen_points=16))
     dense = sgn.certify(game, estimator=sgn.Sampled(samples=16, refine_steps=0))
     assert sparse.status == dense.status
