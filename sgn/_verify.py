@@ -54,7 +54,7 @@ from ._sparse_bounds import DEFAULT_SAMPLES as SPARSE_SAMPLES
 from ._weights import two_player_band
 from ._weights._sparse import margin_matrix as sparse_margin_matrix
 from ._weights._sparse import sparse_rho, sparse_tau, z_matrix_lambda_min
-from ._wording import structure_text
+from ._wording import margin_route, structure_text
 
 #: Relative agreement asked of spectral radii and margins recomputed by ARPACK from a sparse
 #: coupling (iterative: converged to about this, not to rounding).
@@ -217,15 +217,18 @@ def _recomputed(cert: Certificate) -> list[Check]:
         C[np.diag_indices_from(C)] = 2.0 * w * mu
         root = 1.0 / np.sqrt(w)
         alpha = 0.5 * float(np.linalg.eigvalsh(root[:, None] * C * root[None, :])[0])
-    if cert.diagnostics.get("certified_by") == "euclidean":
+    # Which test the stored margin is (also for a certificate the equilibrium step made
+    # inconclusive, whose certified_by is null but whose margin is still that test's).
+    route = margin_route(cert)
+    if route == "euclidean":
         alpha = float(cert.bounds["euclidean_margin"])
-    elif cert.diagnostics.get("certified_by") == "metric":
+    elif route == "metric":
         # Weights searched from the Jacobians: the margin is the metric pass's own (stored as
         # diagnostics.metric_margin), re-measured below with fresh samples.
         alpha = float(cert.diagnostics["metric_margin"])
     stored_alpha = float(cert.margin)
     ok = _close(stored_alpha, alpha, 1e-12 * scale)  # two eigen-solves of the same matrix
-    if sparse and cert.diagnostics.get("certified_by") not in ("euclidean", "metric"):
+    if sparse and route == "sgn":
         # ARPACK's estimate is at or above lambda_min, the Collatz-Wielandt bound at or below
         # it (sgn/_weights/_sparse.py): the stored margin must lie between, up to rounding.
         ok = alpha_low - SPARSE_RTOL * scale <= stored_alpha <= alpha + 1e-12 * scale

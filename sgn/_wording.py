@@ -42,6 +42,26 @@ def metric_route(diagnostics: dict) -> bool:
     return by == "metric" or (by is None and diagnostics.get("optimizer") == METRIC_SEARCH)
 
 
+def margin_route(cert) -> str:
+    """Which quantity `cert.margin` is: "euclidean" (the equal-weights test's gamma), "sgn"
+    (SGN's alpha(w) for the reported weights) or "metric" (the metric margin, measured or
+    proved in M(w), of block weights found from the Jacobians), read off the certificate's own
+    fields.
+
+    `diagnostics.certified_by` says it whenever a test certified. Otherwise (not certified,
+    inconclusive) the weights' route says it: weights from the metric search keep
+    `diagnostics.optimizer = "metric search"` also when the equilibrium step makes the status
+    inconclusive; else the margin is gamma exactly when it is the stored Euclidean margin: the
+    decision stores the same number in both (docs/certificate.md, `margin`).
+    """
+    by = cert.diagnostics.get("certified_by")
+    if by in ("sgn", "euclidean", "metric"):
+        return by
+    if metric_route(cert.diagnostics):
+        return "metric"
+    return "euclidean" if cert.margin == cert.bounds["euclidean_margin"] else "sgn"
+
+
 def how_measured(verified: bool) -> str:
     """How a metric margin was obtained, in the words of the certificate's reason: proved for
     verified bounds (exact or interval), else measured."""

@@ -493,3 +493,23 @@ def test_malformed_values_are_bad_input_not_internal_errors(tmp_path, toy_data, 
     MALFORMED_VALUES[case](data)
     path = _write(tmp_path, data)
     assert_bad_input(_cli("verify", path, SCALAR_TOY, "--samples", 64))
+
+
+def test_verify_accepts_an_inconclusive_certificate_whose_margin_is_gamma():
+    """The Euclidean test certifies F = (x + 2y - 10, y - 2x) (gamma = 1, while SGN's rho = 2
+    fails), but its equilibrium (2, 4) lies outside [-1, 1]^2, so the certificate is
+    inconclusive with certified_by null: its margin is still gamma, and verify must recompute
+    gamma, not SGN's alpha (it used to, and rejected sgn's own certificate)."""
+    import json
+
+    game = sgn.Game.from_field(lambda x, y: [x + 2 * y - 10.0, y - 2 * x], dims=[1, 1],
+                               region=sgn.Box(-1.0, 1.0), name="outside")
+    cert = sgn.certify(game)
+    assert cert.status is sgn.Status.INCONCLUSIVE
+    assert cert.diagnostics["certified_by"] is None
+    assert cert.margin == pytest.approx(1.0, abs=1e-12)
+    result = sgn.verify(cert, game)
+    assert result.ok, [c.message for c in result.failures]
+    data = json.loads(cert.to_json())
+    data["margin"] = 0.5                       # not gamma, not SGN's alpha: refused
+    assert not sgn.verify(sgn.Certificate.from_json(json.dumps(data)), game).ok

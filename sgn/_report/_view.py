@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from .._certificate import Certificate, Status
+from .._wording import margin_route as margin_test  # noqa: F401 (the report's name)
 from .._wording import (
     DIRECT,
     NOT_PROVED,
@@ -42,26 +43,6 @@ def number(x, digits: int = 6, missing: str = "not available") -> str:
     if isinstance(x, int):
         return str(x).replace("-", "\u2212")
     return figure(x, digits, missing).replace("-", "\u2212")  # a minus, not a hyphen
-
-
-def margin_test(cert: Certificate) -> str:
-    """Which quantity `cert.margin` is: "euclidean" (the equal-weights test's gamma), "sgn"
-    (SGN's alpha(w) for the reported weights) or "metric" (the metric margin, measured or
-    proved in M(w), of block weights found from the Jacobians), read off the certificate's own
-    fields.
-
-    `diagnostics.certified_by` says it whenever a test certified. Otherwise (not certified,
-    inconclusive) the weights' route says it: weights from the metric search keep
-    `diagnostics.optimizer = "metric search"` also when the equilibrium step makes the status
-    inconclusive; else the margin is gamma exactly when it is the stored Euclidean margin: the
-    decision stores the same number in both (docs/certificate.md, `margin`).
-    """
-    by = cert.diagnostics.get("certified_by")
-    if by in ("sgn", "euclidean", "metric"):
-        return by
-    if metric_route(cert.diagnostics):
-        return "metric"
-    return "euclidean" if cert.margin == cert.bounds["euclidean_margin"] else "sgn"
 
 
 def measured(cert: Certificate) -> str:
