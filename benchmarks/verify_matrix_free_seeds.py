@@ -19,37 +19,15 @@ import argparse
 import json
 import time
 
-import jax.numpy as jnp
-import numpy as np
-
 import sgn
+from sgn._testing.games import quadratic_tanh_game
 
 CASES = [([6, 10, 8], 5, 0.15), ([5, 9, 14], 2, 0.2), ([12, 12], 11, 0.3),
          ([40, 60], 4, 0.2), ([100, 100], 21, 0.25), ([30, 50, 40, 80], 8, 0.15)]
 
 
 def random_game(dims, seed=0, coupling=0.2):
-    rng = np.random.default_rng(seed)
-    n = len(dims)
-    H = [jnp.asarray(np.eye(d) + 0.3 * (lambda A: A @ A.T)(rng.standard_normal((d, d))
-                                                            / np.sqrt(d))) for d in dims]
-    C = {(i, j): jnp.asarray(coupling * rng.standard_normal((dims[i], dims[j]))
-                             / np.sqrt(dims[j]))
-         for i in range(n) for j in range(n) if i != j}
-
-    def cost(i):
-        def f(*xs):
-            x = xs[i]
-            value = 0.5 * x @ H[i] @ x + 0.1 * jnp.sum(jnp.cos(x))
-            for j in range(n):
-                if j != i:
-                    value = value + x @ jnp.tanh(C[i, j] @ xs[j] + 0.3)
-            return value
-        return f
-
-    d = sum(dims)
-    return sgn.Game([cost(i) for i in range(n)], dims, sgn.Box(-np.ones(d), np.ones(d)),
-                    name="random")
+    return quadratic_tanh_game(dims, seed, coupling)
 
 
 def run(dims, seed, coupling, seeds, options) -> dict:

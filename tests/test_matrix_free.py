@@ -7,6 +7,7 @@ import pytest
 
 import sgn
 from sgn import _config
+from sgn._testing.games import quadratic_tanh_game
 
 #: Agreement asked of matrix-free and dense bounds beyond both estimators' stated allowances,
 #: relative to the bounds' scale: both are sampled estimates from different points and searches
@@ -17,26 +18,7 @@ AGREEMENT = 5e-3
 
 def random_game(dims, seed=0, coupling=0.2, name="random"):
     """A smooth nonlinear game: own quadratic + cosine curvature, tanh couplings."""
-    rng = np.random.default_rng(seed)
-    n = len(dims)
-    H = [jnp.asarray(np.eye(d) + 0.3 * (lambda A: A @ A.T)(rng.standard_normal((d, d)) / np.sqrt(d)))
-         for d in dims]
-    C = {(i, j): jnp.asarray(coupling * rng.standard_normal((dims[i], dims[j])) / np.sqrt(dims[j]))
-         for i in range(n) for j in range(n) if i != j}
-
-    def cost(i):
-        def f(*xs):
-            x = xs[i]
-            value = 0.5 * x @ H[i] @ x + 0.1 * jnp.sum(jnp.cos(x))
-            for j in range(n):
-                if j != i:
-                    value = value + x @ jnp.tanh(C[i, j] @ xs[j] + 0.3)
-            return value
-        return f
-
-    d = sum(dims)
-    return sgn.Game([cost(i) for i in range(n)], dims, sgn.Box(-np.ones(d), np.ones(d)),
-                    name=name)
+    return quadratic_tanh_game(dims, seed, coupling, name)
 
 
 # Sizes are chosen for the suite's time (each new layout compiles its programs afresh; the dense

@@ -570,7 +570,29 @@ def _split(low, high, owner, depth, data, order, owners, bound):
     were both bounded are split, the worst first, as if `order` had been that short. Halves
     are bounded in pairs for that, and laid out as always (left halves, then right halves).
     """
-    axis = np.argmax(data["smear"][order], axis=1)
+    order, right_low, left_high, children, done = bisect(low, high, data["smear"], order, bound)
+    child_low = np.concatenate([low[order], right_low])
+    child_high = np.concatenate([left_high, high[order]])
+    child_owner = np.tile(owner[order], 2)
+    child_data = _own_smear(children, child_owner, owners)
+    keep = np.setdiff1d(np.arange(low.shape[0]), order)
+
+    def merged(old, new):
+        return np.concatenate([old[keep], new])
+
+    return (merged(low, child_low), merged(high, child_high),
+            merged(owner, child_owner), merged(depth, np.tile(depth[order] + 1, 2)),
+            {k: merged(v, child_data[k]) for k, v in data.items()}, done)
+
+
+def bisect(low, high, smear, order, bound):
+    """Halve the boxes `order` (worst first) along their largest smear and bound the halves
+    in pairs with `bound(lows, highs) -> {name: (2k, ...)}`, which may stop early (the
+    deadline): only the boxes whose two halves were both bounded count, as if `order` had been
+    that short; OutOfTime when not one was. Returns (the boxes split, their right halves' lows,
+    their left halves' highs, each quantity for the left halves then the right halves, how
+    many)."""
+    axis = np.argmax(smear[order], axis=1)
     picked = np.arange(order.size)
     mid = 0.5 * low[order, axis] + 0.5 * high[order, axis]
     left_high, right_low = high[order].copy(), low[order].copy()
@@ -580,20 +602,8 @@ def _split(low, high, owner, depth, data, order, owners, bound):
     done = next(iter(pairs.values())).shape[0] // 2
     if done == 0:
         raise OutOfTime
-    order, right_low, left_high = order[:done], right_low[:done], left_high[:done]
-    child_low = np.concatenate([low[order], right_low])
-    child_high = np.concatenate([left_high, high[order]])
-    child_owner = np.tile(owner[order], 2)
-    child_data = _own_smear({k: np.concatenate([v[0:2 * done:2], v[1:2 * done:2]])
-                             for k, v in pairs.items()}, child_owner, owners)
-    keep = np.setdiff1d(np.arange(low.shape[0]), order)
-
-    def merged(old, new):
-        return np.concatenate([old[keep], new])
-
-    return (merged(low, child_low), merged(high, child_high),
-            merged(owner, child_owner), merged(depth, np.tile(depth[order] + 1, 2)),
-            {k: merged(v, child_data[k]) for k, v in data.items()}, done)
+    children = {k: np.concatenate([v[0:2 * done:2], v[1:2 * done:2]]) for k, v in pairs.items()}
+    return order[:done], right_low[:done], left_high[:done], children, done
 
 
 def _interleave(first, second):

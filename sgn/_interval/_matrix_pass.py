@@ -38,7 +38,7 @@ import numpy as np
 
 from .._bounds import MetricBounds
 from .._game import Game
-from ._branch import DEFAULT_METRIC_TOLERANCE, _interleave, box_centres, map_batches
+from ._branch import DEFAULT_METRIC_TOLERANCE, bisect, box_centres, map_batches
 from ._budget import DEFAULT_MAX_SECONDS, Deadline, OutOfTime, PassRecord, default_metric_boxes
 from ._congruence import Congruence
 from ._enclose import jacobian_enclosure
@@ -132,19 +132,8 @@ def _split(low, high, data, order, bound):
     bounded in pairs, so a round the deadline cuts short splits a leading part of `order`.
     Returns the new partition (kept boxes, then left halves, then right halves), its data and
     how many boxes were split."""
-    axis = np.argmax(data["smear"][order], axis=1)
-    picked = np.arange(order.size)
-    mid = 0.5 * low[order, axis] + 0.5 * high[order, axis]
-    left_high, right_low = high[order].copy(), low[order].copy()
-    left_high[picked, axis] = mid
-    right_low[picked, axis] = mid
-    pairs = bound(_interleave(low[order], right_low), _interleave(left_high, high[order]))
-    done = next(iter(pairs.values())).shape[0] // 2
-    if done == 0:
-        raise OutOfTime
-    order, right_low, left_high = order[:done], right_low[:done], left_high[:done]
+    order, right_low, left_high, children, done = bisect(low, high, data["smear"], order, bound)
     keep = np.setdiff1d(np.arange(low.shape[0]), order)
-    children = {k: np.concatenate([v[0:2 * done:2], v[1:2 * done:2]]) for k, v in pairs.items()}
     # A half is inside its box, so the box's bounds hold on it too: keep the better of the two.
     # (The mean-value form is not inclusion-monotone; without this a split could loosen a
     # bound, and a larger budget give a worse margin.)

@@ -1,7 +1,8 @@
 """Nonlinear test games whose every Jacobian block depends on x, so the sampled path runs.
 
-Used by tests/test_screening.py (against brute force) and by the estimator benchmarks
-(benchmarks/bench_estimator.py, repro_refine_hang.py, probe_prebounds.py).
+Used by tests/test_screening.py (against brute force), tests/test_matrix_free.py (against
+dense bounds) and by the estimator benchmarks (benchmarks/bench_estimator.py,
+repro_refine_hang.py, probe_prebounds.py, verify_matrix_free_seeds.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,33 @@ def coupled_game(n: int, dims, seed: int = 0, name: str | None = None) -> sgn.Ga
 
     return sgn.Game([cost(i) for i in range(n)], dims, sgn.Box(-1.0, 1.0),
                     name=name or f"tanh dims {dims}")
+
+
+def quadratic_tanh_game(dims, seed: int = 0, coupling: float = 0.2,
+                        name: str = "random") -> sgn.Game:
+    """A smooth nonlinear game on [-1, 1]^d: own quadratic (random SPD Hessian) plus cosine
+    curvature, tanh couplings of strength `coupling`."""
+    rng = np.random.default_rng(seed)
+    n = len(dims)
+    H = [jnp.asarray(np.eye(d) + 0.3 * (lambda A: A @ A.T)(rng.standard_normal((d, d))
+                                                            / np.sqrt(d))) for d in dims]
+    C = {(i, j): jnp.asarray(coupling * rng.standard_normal((dims[i], dims[j]))
+                             / np.sqrt(dims[j]))
+         for i in range(n) for j in range(n) if i != j}
+
+    def cost(i):
+        def f(*xs):
+            x = xs[i]
+            value = 0.5 * x @ H[i] @ x + 0.1 * jnp.sum(jnp.cos(x))
+            for j in range(n):
+                if j != i:
+                    value = value + x @ jnp.tanh(C[i, j] @ xs[j] + 0.3)
+            return value
+        return f
+
+    d = sum(dims)
+    return sgn.Game([cost(i) for i in range(n)], dims, sgn.Box(-np.ones(d), np.ones(d)),
+                    name=name)
 
 
 def ring_game(n: int = 16, dim: int = 1, coupling: float = 0.03, wobble: float = 0.05,
