@@ -321,6 +321,10 @@ class MarkovGame(Game):
     def non_smooth(self) -> None:
         return None   # softmax policies and linear solves: smooth by construction
 
+    @property
+    def single_precision(self) -> None:
+        return None   # sgn builds the program from float64 tables (not worth a trace)
+
     #: The local search differentiates the bounds numerically: autodiff would take third
     #: derivatives of a program with linear solves, which costs far more to compile than the
     #: 2 d + 1 extra evaluations per step cost to run on these small games. The large plan

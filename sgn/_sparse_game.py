@@ -102,8 +102,7 @@ class JointFieldGame(Game):
     def non_smooth(self) -> str | None:
         from ._jaxpr import non_smooth_operation
 
-        return non_smooth_operation(jax.make_jaxpr(self.pseudo_gradient)(
-            jnp.asarray(self.region.centre)))
+        return non_smooth_operation(self._field_program)    # traced once, as for Game
 
     # --- the coupling graph and the Jacobian's pattern -------------------------------------
 

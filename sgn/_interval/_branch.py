@@ -585,6 +585,13 @@ def _split(low, high, owner, depth, data, order, owners, bound):
             {k: merged(v, child_data[k]) for k, v in data.items()}, done)
 
 
+def loosest(score, room: int) -> np.ndarray:
+    """The boxes to split next: those within half of the worst score, worst first (ties by
+    index, so the order is reproducible), as many as `room` more boxes allow (two per split)."""
+    loose = np.flatnonzero(score >= 0.5 * score.max())
+    return loose[np.lexsort((loose, -score[loose]))][:room // 2]
+
+
 def bisect(low, high, smear, order, bound):
     """Halve the boxes `order` (worst first) along their largest smear and bound the halves
     in pairs with `bound(lows, highs) -> {name: (2k, ...)}`, which may stop early (the
@@ -782,8 +789,7 @@ def interval_metric_pass(game: Game, weights, result: IntervalBounds, *, executo
             if spent + 2 > max_boxes:
                 stopped = "boxes"
                 break
-            loose = np.flatnonzero(score >= 0.5 * score.max())
-            order = loose[np.lexsort((loose, -score[loose]))][:(max_boxes - spent) // 2]
+            order = loosest(score, max_boxes - spent)
             try:
                 low, high, owner, depth, data, done = _split(low, high, owner, depth, data,
                                                              order, owners, bound_sgn)

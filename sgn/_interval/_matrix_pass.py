@@ -38,7 +38,7 @@ import numpy as np
 
 from .._bounds import MetricBounds
 from .._game import Game
-from ._branch import DEFAULT_METRIC_TOLERANCE, bisect, box_centres, map_batches
+from ._branch import DEFAULT_METRIC_TOLERANCE, bisect, box_centres, loosest, map_batches
 from ._budget import DEFAULT_MAX_SECONDS, Deadline, OutOfTime, PassRecord, default_metric_boxes
 from ._congruence import Congruence
 from ._enclose import jacobian_enclosure
@@ -98,8 +98,7 @@ def interval_matrix_pass(game: Game, metric, *, executor=None, batch_size: int |
         if enclosed + 2 > max_boxes:
             stopped = "boxes"
             break
-        loose = np.flatnonzero(score >= 0.5 * score.max())
-        order = loose[np.lexsort((loose, -score[loose]))][:(max_boxes - enclosed) // 2]
+        order = loosest(score, max_boxes - enclosed)
         try:
             low, high, data, done = _split(low, high, data, order, bound)
         except OutOfTime:      # not one box split

@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from .._certificate import Certificate, Status
-from .._wording import margin_route as margin_test  # noqa: F401 (the report's name)
+from .._wording import margin_route as margin_test  # the report's name for it
 from .._wording import (
     DIRECT,
     NOT_PROVED,

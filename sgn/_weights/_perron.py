@@ -50,10 +50,19 @@ def perron_weights(mu: np.ndarray, L: np.ndarray, tau: float,
         if inner is None:
             return None
         log_w[members] = inner - inner.max()
+    return component_weights(log_w, edges, label, n_comp, lambda w: sgn_margin(w, mu, L),
+                             tau, target_gap)
+
+
+def component_weights(log_w, edges, label, n_comp: int, margin_of, tau: float,
+                      target_gap: float):
+    """The weights from each strong component's Perron weights `log_w` (each normalised to
+    max 0): as they are for one component, else stacked along the components' order
+    (`component_heights`, `stacked_weights`); dense or sparse `edges`."""
     if n_comp == 1:
         return np.exp(log_w - log_w[0])
     height = component_heights(edges, label, n_comp)[label]
-    return stacked_weights(log_w, height, lambda w: sgn_margin(w, mu, L), tau, target_gap)
+    return stacked_weights(log_w, height, margin_of, tau, target_gap)
 
 
 def stacked_weights(log_w, height, margin_of, tau: float, target_gap: float):

@@ -26,7 +26,7 @@ import scipy.sparse.linalg as spla
 from scipy.sparse.csgraph import connected_components
 
 from ._margin import _positive
-from ._perron import EDGE_THRESHOLD, _perron_log_weights, component_heights, stacked_weights
+from ._perron import EDGE_THRESHOLD, _perron_log_weights, component_weights
 
 #: Below this many players (or members of a component), dense eigen-solves: exact and fast.
 DENSE_LIMIT = 64
@@ -240,10 +240,8 @@ def sparse_perron_weights(mu, L, tau: float, target_gap: float) -> np.ndarray | 
         if inner is None:
             return None
         log_w[members] = inner - inner.max()
-    if n_comp == 1:
-        return np.exp(log_w - log_w[0])
-    height = component_heights(edges, label, n_comp)[label]
-    return stacked_weights(log_w, height, lambda w: sparse_margin(w, mu, L), tau, target_gap)
+    return component_weights(log_w, edges, label, n_comp, lambda w: sparse_margin(w, mu, L),
+                             tau, target_gap)
 
 
 def _sparse_perron_log_weights(mu, L) -> np.ndarray | None:
