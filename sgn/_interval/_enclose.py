@@ -22,17 +22,18 @@ Two enclosures are intersected (both are valid, so their intersection is):
   games such as log-cosh curvatures, where the natural extension is very loose. Up to
   SLOPE_CHUNK_DIM that program is jax.jacfwd(game.jacobian), all d directions at once (d^3
   numbers per box); above it, the program of J's jvp along a chunk of unit tangents, evaluated
-  chunk by chunk so that one box never holds more than about SLOPE_CHUNK_DIM^3 slopes.
+  chunk by chunk so that one box holds about SLOPE_CHUNK_DIM^3 slopes at a time (one
+  direction's d^2 at least).
 
 The same derivative enclosure gives each box's "smear" sum_ab |dJ_ab/dx_k| width_k, the
 standard choice of which side to split (Kearfott's maximal smear).
 
-Why MEAN_VALUE_MAX_DIM is 16, not more: the derivative program costs about d/2 times the
-Jacobian program per box (benchmarks/README.md, "The centred form on tanh_gan": 40x at
-d = 59), and a form that is tighter only on boxes that are already small does not pay where a
-box budget cannot make every side small. On examples/tanh_gan.py (d = 59) the centred form is
-looser than the natural extension on every box with half-width above 0.03 (the whole region's
-is 0.5), so raising the limit there would spend 40 times the work per box for no tighter bound.
+Why MEAN_VALUE_MAX_DIM is 16, not more: the derivative program costs about d Jacobian
+programs' values per box (78 times the natural extension's box_cost at d = 59), and a form that
+is tighter only on boxes that are already small does not pay where a box budget cannot make
+every side small. On examples/tanh_gan.py (d = 59) the centred form is looser than the natural
+extension on every box of half-width 0.05 or more (the region's is 0.5), so raising the limit
+there spends the work for no tighter bound (docs/verified.md, "The centred form on a wide box").
 """
 
 from __future__ import annotations
@@ -48,13 +49,12 @@ import numpy as np
 
 from .._game import Game
 from .._jaxpr import SMOOTH
-from . import _arith as ia
 from ._arith import Interval
 from ._centred import centred_form, slope_chunks
 from ._interpret import NotEnclosable, Program, UnsupportedPrimitive, compile_program
 
 #: Largest joint dimension for which the mean-value form is used: its derivative program has
-#: d^3 outputs per box and costs about d/2 Jacobian programs (module docstring).
+#: d^3 outputs per box and costs about d Jacobian programs (module docstring).
 MEAN_VALUE_MAX_DIM = 16
 #: Largest d for which every direction's slope is evaluated in one pass (jax.jacfwd of J);
 #: above it the slopes come a chunk of directions at a time, about SLOPE_CHUNK_DIM^3 per box.
