@@ -55,13 +55,16 @@ TIME_CUT = ("seconds", "skipped")
 
 def box_cost(enclosure) -> int:
     """Interval values computed per box: the Jacobian program at the box and at its centre,
-    plus the derivative program (mean-value form) when there is one. A count read off the
+    plus the derivative program (mean-value form) when there is one (once per chunk of
+    directions when it is evaluated in chunks, `_centred.py`). A count read off the
     traced programs, so the same game always gets the same number; the time per box follows it
     within a factor of about 4 across the games measured (benchmarks/README.md)."""
     def values(program) -> int:
         return sum(math.prod(shape) for step in program.steps for shape in step.out_shapes)
 
     derivative = 0 if enclosure.derivative is None else values(enclosure.derivative)
+    if enclosure.chunk:
+        derivative *= -(-enclosure.dim // enclosure.chunk)
     return max(1, 2 * values(enclosure.program) + derivative)
 
 

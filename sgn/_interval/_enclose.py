@@ -13,16 +13,27 @@ Two enclosures are intersected (both are valid, so their intersection is):
 
 * the natural interval extension of J's program over the box: cheap, but it over-estimates
   (every occurrence of x is treated as independent), by an amount linear in the box width;
-* for small d (d <= MEAN_VALUE_MAX_DIM) and a smooth, non-constant J (its program uses only
-  smooth primitives: the mean-value theorem fails across the jumps of a `where`, `max` or
-  `abs`), the mean-value form
+* for d <= MEAN_VALUE_MAX_DIM and a smooth, non-constant J (its program uses only smooth
+  primitives: the mean-value theorem fails across the jumps of a `where`, `max` or `abs`), the
+  centred (mean-value) form of `_centred.py`,
   J(x) in J(c) + sum_k dJ/dx_k(box) (x_k - c_k), with c the box centre, J(c) a thin enclosure
-  and dJ/dx_k(box) the natural enclosure of the program of jax.jacfwd(game.jacobian): its
+  and dJ/dx_k(box) the natural enclosure of the program of J's directional derivatives: its
   over-estimation is quadratic in the width, which is what makes branch and bound converge on
-  games such as log-cosh curvatures, where the natural extension is very loose.
+  games such as log-cosh curvatures, where the natural extension is very loose. Up to
+  SLOPE_CHUNK_DIM that program is jax.jacfwd(game.jacobian), all d directions at once (d^3
+  numbers per box); above it, the program of J's jvp along a chunk of unit tangents, evaluated
+  chunk by chunk so that one box holds about SLOPE_CHUNK_DIM^3 slopes at a time (one
+  direction's d^2 at least).
 
 The same derivative enclosure gives each box's "smear" sum_ab |dJ_ab/dx_k| width_k, the
 standard choice of which side to split (Kearfott's maximal smear).
+
+Why MEAN_VALUE_MAX_DIM is 16, not more: the derivative program costs about d Jacobian
+programs' values per box (78 times the natural extension's box_cost at d = 59), and a form that
+is tighter only on boxes that are already small does not pay where a box budget cannot make
+every side small. On examples/tanh_gan.py (d = 59) the centred form is looser than the natural
+extension on every box of half-width 0.05 or more (the region's is 0.5), so raising the limit
+there spends the work for no tighter bound (docs/verified.md, "The centred form on a wide box").
 """
 
 from __future__ import annotations
@@ -38,13 +49,16 @@ import numpy as np
 
 from .._game import Game
 from .._jaxpr import SMOOTH
-from . import _arith as ia
 from ._arith import Interval
+from ._centred import centred_form, slope_chunks
 from ._interpret import NotEnclosable, Program, UnsupportedPrimitive, compile_program
 
 #: Largest joint dimension for which the mean-value form is used: its derivative program has
-#: d^3 outputs per box.
+#: d^3 outputs per box and costs about d Jacobian programs (module docstring).
 MEAN_VALUE_MAX_DIM = 16
+#: Largest d for which every direction's slope is evaluated in one pass (jax.jacfwd of J);
+#: above it the slopes come a chunk of directions at a time, about SLOPE_CHUNK_DIM^3 per box.
+SLOPE_CHUNK_DIM = 16
 
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -56,6 +70,9 @@ class JacobianEnclosure:
     program: Program
     dims: tuple[int, ...]
     derivative: Program | None = None  # dJ/dx (d, d, d), for the mean-value form
+    #: 0: `derivative` is jacfwd(J), x -> (d, d, d); n > 0: it is (x, T) -> (n, d, d), J's
+    #: derivatives along n tangents, evaluated n unit directions at a time (`_centred.py`).
+    chunk: int = 0
     key: str = ""  # content hash (see `content_key`): names the program in worker caches
 
     @property
@@ -90,16 +107,13 @@ class JacobianEnclosure:
         at_centre = self._evaluate(self.program, centre, centre, (self.dim, self.dim))
         if self.derivative is None:
             return J.lo, J.hi, None, at_centre
-        slope = self._evaluate(self.derivative, low, high, (self.dim,) * 3)
-        offset = ia.sub(Interval(low, high), Interval(centre))
-        step = ia.mul(slope, Interval(offset.lo[:, None, None, :], offset.hi[:, None, None, :]))
-        mean_value = ia.add(at_centre, ia.reduce_sum(step, (3,)))
-        edges = np.cumsum((0, *self.dims))[:-1]
-        with np.errstate(invalid="ignore"):  # inf * 0: NaN, made inf (unknown) below
-            per_entry = ia.magnitude(slope) * (high - low)[:, None, None, :]
-        smear = np.add.reduceat(np.add.reduceat(per_entry, edges, axis=1), edges, axis=2)
-        return (np.maximum(J.lo, mean_value.lo), np.minimum(J.hi, mean_value.hi),
-                np.where(np.isfinite(smear), smear, np.inf), at_centre)
+        if self.chunk:
+            slopes = slope_chunks(self.derivative, self.chunk, low, high)
+        else:
+            slopes = [(0, self._evaluate(self.derivative, low, high, (self.dim,) * 3))]
+        mean_value, smear = centred_form(at_centre, slopes, low, high, self.dims)
+        return (np.maximum(J.lo, mean_value.lo), np.minimum(J.hi, mean_value.hi), smear,
+                at_centre)
 
     @staticmethod
     def _evaluate(program: Program, low, high, shape) -> Interval:
@@ -119,7 +133,8 @@ def jacobian_enclosure(game: Game) -> JacobianEnclosure:
     if cached is None:
         x0 = jnp.asarray(game.region.centre)
         program = compile_program(_jacobian_jaxpr(game, x0))
-        enclosure = JacobianEnclosure(program, tuple(game.dims), _derivative_program(game, x0))
+        derivative, chunk = _derivative_program(game, x0)
+        enclosure = JacobianEnclosure(program, tuple(game.dims), derivative, chunk)
         cached = _PROGRAMS[game] = dataclasses.replace(enclosure, key=content_key(enclosure))
     return cached
 
@@ -141,7 +156,10 @@ def _jacobian_jaxpr(game: Game, x0):
 def content_key(enclosure: JacobianEnclosure) -> str:
     """A hash of the programs and dims: equal keys mean the same interval function, so a
     worker that already holds the program under this key can be sent the key alone."""
-    body = pickle.dumps((enclosure.program, enclosure.dims, enclosure.derivative), protocol=5)
+    programs = (enclosure.program, enclosure.dims, enclosure.derivative)
+    if enclosure.chunk:   # (the key of an unchunked program is what it was before chunks)
+        programs = (*programs, enclosure.chunk)
+    body = pickle.dumps(programs, protocol=5)
     return hashlib.sha256(body).hexdigest()
 
 
@@ -164,16 +182,26 @@ def is_smooth_in_input(program: Program) -> bool:
     return True
 
 
-def _derivative_program(game: Game, x0) -> Program | None:
-    """The program of dJ/dx when the mean-value form pays off and can be evaluated."""
-    if game.dim > MEAN_VALUE_MAX_DIM or game.has_constant_jacobian:
-        return None
+def _derivative_program(game: Game, x0) -> tuple[Program | None, int]:
+    """(the program of J's derivatives, its chunk) when the mean-value form pays off and can be
+    evaluated; (None, 0) otherwise. Chunk 0: jacfwd(J), all directions in one pass."""
+    d = game.dim
+    if d > MEAN_VALUE_MAX_DIM or game.has_constant_jacobian:
+        return None, 0
     if not is_smooth_in_input(compile_program(jax.make_jaxpr(game.jacobian)(x0))):
-        return None  # J may jump: no mean-value theorem
+        return None, 0  # J may jump: no mean-value theorem
     try:
-        return compile_program(jax.make_jaxpr(jax.jacfwd(game.jacobian))(x0))
+        if d <= SLOPE_CHUNK_DIM:
+            return compile_program(jax.make_jaxpr(jax.jacfwd(game.jacobian))(x0)), 0
+        chunk = max(1, SLOPE_CHUNK_DIM ** 3 // d ** 2)
+
+        def along(x, tangents):   # J's derivative along each tangent: (chunk, d, d)
+            return jax.vmap(lambda t: jax.jvp(game.jacobian, (x,), (t,))[1])(tangents)
+
+        tangents = jnp.zeros((chunk, d), dtype=x0.dtype)
+        return compile_program(jax.make_jaxpr(along)(x0, tangents)), chunk
     except UnsupportedPrimitive:
-        return None  # the natural extension alone is still rigorous
+        return None, 0  # the natural extension alone is still rigorous
 
 
 def enclose_jacobian(game: Game, low, high) -> tuple[np.ndarray, np.ndarray]:
