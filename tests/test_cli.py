@@ -639,8 +639,11 @@ def f2(x1, x2):
 """))
     out = tmp_path / "cert.json"
     env = {k: v for k, v in os.environ.items() if k != "SGN_DEBUG"}
+    # A shell's background job (`pytest ... &`) inherits SIGINT ignored, and Python then never
+    # raises KeyboardInterrupt: give the child the default disposition a terminal's sgn has.
     proc = subprocess.Popen([sgn_exe, "certify", str(game), "--out", str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for _ in range(1200):
             if marker.exists() or proc.poll() is not None:
