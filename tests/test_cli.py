@@ -639,8 +639,15 @@ def f2(x1, x2):
 """))
     out = tmp_path / "cert.json"
     env = {k: v for k, v in os.environ.items() if k != "SGN_DEBUG"}
-    proc = subprocess.Popen([sgn_exe, "certify", str(game), "--out", str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A shell's background job (`pytest ... &`) inherits SIGINT ignored, which exec passes on,
+    # and Python then never raises KeyboardInterrupt. A handled signal is reset to the default
+    # by exec: handle it here while the child starts (no preexec_fn: forking JAX's threads).
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen([sgn_exe, "certify", str(game), "--out", str(out)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, before)
     try:
         for _ in range(1200):
             if marker.exists() or proc.poll() is not None:
