@@ -224,8 +224,26 @@ def _rung(game: Game, estimator, bounds: Bounds, points: np.ndarray, rung: str, 
         measured = _measure(game, estimator, metric, bounds, progress)
         if measured.margin > tol:
             return metric, measured
+        if _inactive(game, metric, measured.margin_point, found.margin):
+            # A proof fell short at a point where the metric contracts at least as much as
+            # the LMI asked of every scenario: the enclosures, not the metric, are too loose
+            # there, and as a scenario the point would constrain nothing, so another round
+            # would propose this metric again and fail the same proof (a sampled pass's
+            # point is where it saw the margin at or below tol, so this never ends it).
+            return None
         points = np.vstack([points, measured.margin_point[None, :]])
     return None
+
+
+def _inactive(game: Game, metric, point: np.ndarray, level: float) -> bool:
+    """Whether the metric margin lambda_min(sym(M^1/2 J M^-1/2)) at `point` reaches the
+    LMI's level (within its bisection tolerance)."""
+    from ._config import BISECTION_RTOL
+
+    J = np.asarray(game.bound_jacobians_fn(jnp.asarray(point))[1])
+    A = metric.scale(J)
+    value = float(np.linalg.eigvalsh(0.5 * (A + A.T))[0])
+    return value >= level - BISECTION_RTOL * abs(level)
 
 
 def scenario_points(game: Game, bounds: Bounds) -> np.ndarray:
