@@ -22,6 +22,7 @@ scales by sqrt(w_i / w_1), which keeps the numbers on the Jacobian's own scale.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -332,33 +333,52 @@ class BlockMatrix:
         return float(_config.ROUNDING_SLACK_FACTOR * error)
 
     def root_error(self) -> float:
-        """E + eta: the relative error of taking the float S and T for P^1/2 and P^-1/2, so
-        that ||S J S^-1 - A_P||_2 <= (E + eta) ||S J T||_2 to first order, for every J (before
-        the slack factor the callers apply, ROUNDING_SLACK_FACTOR):
+        """A rigorous bound c on the relative error of taking the float S and T for P^1/2 and
+        P^-1/2: ||S J S^-1 - A_P||_2 <= c ||S J T||_2 for every J, to be multiplied by the
+        callers' slack (ROUNDING_SLACK_FACTOR) as all rounding allowances are.
 
-        - T is S^-1 only to rounding: S J T = S J S^-1 (I + E), E = S T - I, which moves the
-          result by at most ||S J S^-1||_2 ||E||_2;
-        - S is the exact square root of S^2, not of P: the margin and norms in S^2 and in P
-          differ by a relative eta <= ||S^2 - P||_2 ||P^-1||_2 (as x^T P x and x^T S^2 x do),
-          so by at most eta ||A||_2 more.
-        E and S^2 - P are computed in floating point; their own rounding (d eps ||S|| ||T||
-        and d eps ||S||^2) is added before use. It depends on the metric alone, so the exact
+        - T is S^-1 only to rounding. With E = S T - I, S^-1 = T (I + E)^-1, so
+          S J S^-1 = S J T (I + E)^-1, which differs from S J T by at most
+          ||S J T||_2 ||E||_2 / (1 - ||E||_2) (Neumann series).
+        - S is the exact square root of S^2, not of P. With D = S^2 - P, x^T P x and x^T S^2 x
+          differ by at most ||D||_2 ||x||^2 <= eta x^T P x, eta = ||D||_2 ||P^-1||_2, and
+          ||P^-1||_2 <= s / (1 - s ||D||_2) with s = ||S^-1||_2^2 <= (||T||_2 / (1 - ||E||_2))^2:
+          the margin and norms in S^2 and in P differ by at most eta ||A||_2 more.
+        Every norm is a Frobenius norm (an upper bound of the 2-norm) of the computed E or D
+        plus the a-priori bound on its rounding (gamma_n |X| |Y| for a product of n-term dot
+        products, u |.| for the subtraction), and is rounded up by a relative allowance that
+        covers the norms' own floating-point sums. It depends on the metric alone, so the exact
         pass (`rounding_error`) and the interval passes (sgn/_interval/_congruence.py, whose
-        products S J T are enclosed rigorously) share it.
+        products S J T are enclosed rigorously) share it. inf when S or T is too far from a
+        square root or its inverse for the series to converge.
         """
         S, T = self.root, self.inverse_root
         d = S.shape[-1]
-        eps = np.finfo(float).eps
-        nS, nT = float(np.linalg.norm(S)), float(np.linalg.norm(T))
-        E = float(np.linalg.norm(S @ T - np.eye(d), 2)) + d * eps * nS * nT
+        u = np.finfo(float).eps / 2
+        gamma = (d + 2) * u / (1.0 - (d + 2) * u)   # one extra u for forming |X| |Y| itself
+        up = 1.0 + 4.0 * (d * d + 2) * u            # the Frobenius norms' own rounding
+
+        def norm_up(computed, rounding):
+            """An upper bound of ||X||_2 for the exact X whose computed value is `computed`
+            and whose rounding is at most `rounding` entrywise."""
+            return up * (float(np.linalg.norm(computed)) + float(np.linalg.norm(rounding)))
+
+        E_hat = S @ T - np.eye(d)
+        E = norm_up(E_hat, gamma * (np.abs(S) @ np.abs(T)) + u * np.abs(E_hat))
+        if not E < 1.0:
+            return math.inf
         P = np.zeros((d, d))
         start = 0
         for b in self.blocks:
             P[start:start + len(b), start:start + len(b)] = b
             start += len(b)
-        P_inverse = float(np.linalg.norm(T @ T, 2)) * (1.0 + E) ** 2
-        eta = (float(np.linalg.norm(S @ S - P, 2)) + d * eps * nS ** 2) * P_inverse
-        return E + eta
+        D_hat = S @ S - P
+        D = norm_up(D_hat, gamma * (np.abs(S) @ np.abs(S)) + u * np.abs(D_hat))
+        s = (up * float(np.linalg.norm(T)) / (1.0 - E)) ** 2
+        if not s * D < 1.0:
+            return math.inf
+        eta = D * s / (1.0 - s * D)
+        return up * (E / (1.0 - E) + eta)
 
     def to_dict(self) -> dict:
         """What a certificate records: the blocks, or the eigenbasis recipe that rebuilds

@@ -295,3 +295,37 @@ def test_the_allowance_for_forming_s_and_its_inverse_is_counted():
     A = large.root @ J[0] @ large.inverse_root
     assert out["margin"][0] < lowest_symmetric(A)
     assert out["lipschitz"][0] > np.linalg.norm(A, 2)
+
+
+def _exact_frobenius(X) -> float:
+    """||X||_F of a matrix of Fractions, as a float rounded up by a hair."""
+    return float(sum(x * x for row in X for x in row)) ** 0.5 * (1 + 1e-15)
+
+
+def _exact(A, B, minus=None):
+    """A B (- minus) in exact rational arithmetic, for float matrices A, B."""
+    n = len(A)
+    out = [[sum(Fraction(float(A[i][k])) * Fraction(float(B[k][j])) for k in range(n))
+            for j in range(n)] for i in range(n)]
+    if minus is not None:
+        out = [[out[i][j] - Fraction(float(minus[i][j])) for j in range(n)] for i in range(n)]
+    return out
+
+
+@pytest.mark.parametrize("blocks", [
+    [np.array([[1.0]]), np.array([[9.0]])],                 # S = diag(1, 3), fl(3 fl(1/3)) = 1
+    [random_spd(np.random.default_rng(5), 2, 1e3), random_spd(np.random.default_rng(6), 2, 10.0)],
+])
+def test_the_root_allowance_covers_the_exact_errors_of_s_and_its_inverse(blocks):
+    """root_error bounds ||S T - I|| and ||S^2 - P|| ||P^-1|| as they are in exact arithmetic,
+    where the float products may show nothing (3 * fl(1/3) rounds to exactly 1)."""
+    metric = BlockMatrix.from_blocks(blocks)
+    S, T = metric.root, metric.inverse_root
+    d = S.shape[0]
+    P = sla.block_diag(*metric.blocks)          # (the blocks as normalised by from_blocks)
+    E = _exact_frobenius(_exact(S, T, np.eye(d)))
+    D = _exact_frobenius(_exact(S, S, P))
+    eta = D * np.linalg.norm(np.linalg.inv(P), 2)
+    assert metric.root_error() >= E / (1 - E) + eta
+    if len(blocks[0]) == 1:
+        assert S[1, 1] == 3.0 and (S @ T)[1, 1] == 1.0 and E > 0   # the float product hides E
