@@ -175,6 +175,7 @@ class MarkovGame(Game):
                            f"{P.shape[0] * math.prod(actions)} > {LARGE_GAME_SIZE}"
                            if plan == "auto" else "given"),
                 "solve_derivatives": solve_derivatives,
+                "jacobians": "structured",
                 "jacobian_batching": self.jacobian_batching,
                 "search_gradient": self.search_gradient,
                 "search_limits": {"starts": starts, "max_evaluations": steps},
@@ -328,8 +329,12 @@ class MarkovGame(Game):
             # state): applied block by block, O(d^2 A) instead of four dense d^3 products,
             # which at d = 600 cost more than the Jacobian itself (benchmarks/README.md,
             # "Issue 15"). The same values to rounding, so only the large plan does it.
+            # The Jacobians themselves are assembled from the game's structure (a logit moves
+            # one state's policy: sgn/_markov_jacobian.py), not by forward mode.
+            from ._markov_jacobian import partial_jacobians
+
             blocks = self.fisher_factor_blocks(x)
-            H, dN = jax.jacfwd(both)(x)
+            H, dN = partial_jacobians(self, x)
             R_s = [b[0] for b in blocks]
             R_inv_s = [b[1] for b in blocks]
             return (_apply_blocks(_apply_blocks(H, R_inv_s, self.states, True), R_inv_s,
