@@ -144,3 +144,28 @@ def test_huge_games_look_at_fewer_points_and_say_so():
     assert note["default_samples"] == _markov.HUGE_SAMPLES
     # three starts: the search allowance still reads a spread of three finite ends
     assert _markov.HUGE_SEARCH_STARTS >= 3
+
+
+def test_use_compilation_cache_sets_the_folder_or_stays_off(tmp_path, monkeypatch):
+    """sgn.use_compilation_cache: the folder given, else $SGN_CACHE_DIR, else the user cache;
+    "" leaves JAX's configuration alone (recorded, not applied: the test process keeps its
+    own configuration)."""
+    from sgn import _config
+
+    calls = []
+    monkeypatch.setattr(_config.jax.config, "update", lambda *a: calls.append(a))
+    assert sgn.use_compilation_cache is _config.use_compilation_cache
+    assert _config.use_compilation_cache("") is None and calls == []
+    monkeypatch.setenv("SGN_CACHE_DIR", "")
+    assert _config.use_compilation_cache() is None and calls == []
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SGN_CACHE_DIR", str(folder))
+    assert _config.use_compilation_cache() == str(folder) and folder.is_dir()
+    assert ("jax_compilation_cache_dir", str(folder)) in calls
+    assert ("jax_persistent_cache_min_compile_time_secs", 0.0) in calls
+    monkeypatch.delenv("SGN_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert _config.use_compilation_cache() == str(tmp_path / "xdg" / "sgn" / "jax")
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    assert _config.use_compilation_cache(str(blocked / "sub")) is None   # cannot be made
