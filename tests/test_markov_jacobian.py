@@ -169,3 +169,27 @@ def test_use_compilation_cache_sets_the_folder_or_stays_off(tmp_path, monkeypatc
     blocked = tmp_path / "file"
     blocked.write_text("")
     assert _config.use_compilation_cache(str(blocked / "sub")) is None   # cannot be made
+
+
+def test_large_games_of_one_size_share_their_compiled_jacobians():
+    """A sweep over large Markov games compiles once per program structure: two games of one
+    size (different tables, discount and entropy) trace to the same structure key, and their
+    compiled bound Jacobians are one jitted routine called with each game's constants."""
+    from sgn import _shared
+
+    first = built(3, (3, 3), "occupancy")
+    first = random_game(3, (3, 3), "occupancy", plan="large", equilibrium=first.equilibrium)
+    rng = np.random.default_rng(5)
+    P = rng.dirichlet(np.ones(3), size=(3, 3, 3))
+    other = sgn.MarkovGame(transitions=P, rewards=[rng.uniform(-1, 1, (3, 3, 3))] * 2,
+                           discount=0.6, entropy=1.3, entropy_weighting="occupancy",
+                           initial=rng.dirichlet(np.ones(3)), plan="large")
+    keys = [_shared._trace(g, "bound_jacobians")[0] for g in (first, other)]
+    assert keys[0] is not None and keys[0] == keys[1]
+    assert first.bound_jacobians_fn.func is other.bound_jacobians_fn.func
+    # and each gets its own values: the shared routine reads the game's own tables
+    x = jnp.asarray(other.region.centre)
+    H, dN = forward_mode(other, x)
+    R, R_inv = (np.asarray(M) for M in other.fisher_factors(x))
+    np.testing.assert_allclose(np.asarray(other.bound_jacobians_fn(x)[1]), R @ dN @ R_inv,
+                               atol=1e-12 * np.abs(dN).max())
