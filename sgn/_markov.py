@@ -99,12 +99,13 @@ LARGE_SAMPLES = 1024
 
 #: Past this size (S * prod(A_i)) the large plan looks at fewer points: `HUGE_SEARCH_STARTS`
 #: starts of at most `HUGE_SEARCH_STEPS` evaluations, and `HUGE_SAMPLES` default samples. At
-#: 100 states with 4 x 4 actions (1600; d = 600) one point's Jacobians cost ~0.1-0.3 s and
-#: one search evaluation ~1 s, so the large plan's 1024 samples in three passes and 4 x 40
-#: evaluations for each of 13 quantities would take over an hour (benchmarks/README.md,
-#: "Issue 15"). Three starts still give the search allowance three finite ends (the spread
-#: of the best two above the lowest: sgn._bounds.search_allowance); a shorter search shows
-#: as a wider allowance, not as a tighter bound.
+#: 100 states with 4 x 4 actions (1600; d = 600) one search evaluation (reverse mode through
+#: the Jacobians and a 600 x 600 eigen-solve) costs ~0.5 s and a sample point's screen
+#: ~50 ms, so the large plan's 4 x 40 evaluations for each of 11 quantities (2 players) and
+#: 1024 samples in three passes would take ~20 minutes (benchmarks/README.md, "Issue 15,
+#: part 3"). Three starts still give the search allowance three finite ends (the spread of
+#: the best two above the lowest: sgn._bounds.search_allowance); a shorter search shows as a
+#: wider allowance, not as a tighter bound.
 HUGE_GAME_SIZE = 1024
 HUGE_SEARCH_STARTS = 3
 HUGE_SEARCH_STEPS = 12
