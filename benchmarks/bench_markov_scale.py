@@ -1,10 +1,11 @@
 """Benchmark: issue 15's Markov targets, and the large-game plan's growth (docs/fisher.md).
 
     python benchmarks/bench_markov_scale.py [--baseline DIR] [--repeats 3] [--no-100]
-                                            [--growth] [--probe-points 64]
+                                            [--growth] [--probe-points 64] [--skip ...]
 
 Targets (issue 15), each measured in fresh Python processes (no compiled code carried over:
-sgn's in-process API keeps no compilation cache on disk, and each child is a new process):
+sgn's in-process API keeps no compilation cache on disk unless sgn.use_compilation_cache() is
+called, and each child is a new process):
 
   coordination   examples/markov_coordination.py: building the game (its equilibrium) and its
                  first certificate in the process (target: first certificate under 2 s);
@@ -12,15 +13,17 @@ sgn's in-process API keeps no compilation cache on disk, and each child is a new
                  certify (target: under 2 minutes cold); MarkovGame's "auto" plan = "large";
   S=100 4x4      the same at 100 states, 4 x 4 actions (target: under 10 minutes).
 
-Against today's path in the same run: the coordination game with the sgn of --baseline DIR
-(a checkout of main before this work, e.g. `git worktree add --detach /tmp/old main`) or, without
-one, plan="standard" here (the same path, kept bit for bit). Today's path at S = 30 does not
-finish in reasonable time, so it is probed, not run: in one fresh process, the screen on
---probe-points points (twice: compile + run, then run) and 3 steps of its local search (the
-first compiles; one step = the bound Jacobians at 2 d + 1 central-difference points), and the
-whole run is extrapolated from them (printed as a projection, with its formula).
+Against the sgn of --baseline DIR (a checkout of main before this work, e.g. `git worktree add
+--detach /tmp/old main`) in the same run: the coordination game, alternating (without a
+baseline: plan="standard" here, the same path kept bit for bit); S = 30 with 3 x 3 actions
+cold (both on their "auto" plan); and at S = 100 with 4 x 4, where the baseline does not finish
+in reasonable time, a probe of the baseline's auto plan: in one fresh process, the screen on
+--probe-points points (twice: compile + run, then run) and 3 evaluations of its local search
+(the first compiles), extrapolated to the whole run with the plan's own sample count and
+search caps (printed as a projection, with its formula). `--skip probe` leaves the probes out;
+`--skip standard-probe` leaves out the probe of the standard (pre-large) path at S = 30.
 
---growth adds the large plan at S = 60 with 3 x 3 and S = 30 with 4 x 4 actions (cold, one
+--growth adds the new code at S = 60 with 3 x 3 and S = 30 with 4 x 4 actions (cold, one
 process each), for growth with states and actions.
 """
 
@@ -55,10 +58,12 @@ def probe_child(spec: dict, points: int) -> dict:
     game = random_game(spec["states"], spec["actions"], plan=spec.get("plan"))
     build = time.perf_counter() - t0
     X = sample_points(game.region, points, 0)
+    limits = getattr(game, "search_limits", None) or (16, 200)
     seconds = []
     for _ in range(2):      # first: compile + run; second: run
         t0 = time.perf_counter()
-        _screening.worst_points(game, "bounds", _bounds._bounds_families, None, X, 16, 0)
+        _screening.worst_points(game, "bounds", _bounds._bounds_families, None, X,
+                                limits[0], 0)
         seconds.append(time.perf_counter() - t0)
     search = compiled(game, ("bound_jacobians",), ("bounds", "search"),
                       lambda g: _bounds._search_program(
@@ -75,7 +80,36 @@ def probe_child(spec: dict, points: int) -> dict:
         steps.append(time.perf_counter() - t0)
     return {"build": build, "screen_first": seconds[0], "screen_per_point": seconds[1] / points,
             "search_first": first_step, "search_step": statistics.median(steps),
-            "dim": int(game.dim)}
+            "dim": int(game.dim), "plan": getattr(game, "plan", "standard"),
+            "starts": int(limits[0]), "max_evaluations": int(limits[1]),
+            "samples": int(getattr(game, "default_samples", None) or 4096)}
+
+
+def projection(probe: dict) -> tuple[float, str]:
+    """The whole cold run extrapolated from a probe, and its formula.
+
+    Standard plan: the screen of 4096 points in each of two passes (its Jacobian memo is off at
+    these sizes) and 128 climbs (16 starts x 8 quantities); at S = 8 they averaged ~14
+    evaluations each (benchmarks/README.md, "Issue 15"), taken as the lower end. Large plan:
+    its samples in three passes (bounds, metric, contraction: the memo is off past its byte
+    budget) and 11 quantities (2 players: 2 curvatures, 2 couplings, the Euclidean margin and
+    Lipschitz; beta and the margin in the metric; 2 Euler factors and the spread) x its starts
+    x its evaluation cap (searches may stop earlier: an upper end of the search, with the
+    searches' compiles counted once).
+    """
+    if probe["plan"] == "standard":
+        points, passes, climbs, per_climb = probe["samples"], 2, 128, 14
+    else:
+        points, passes, climbs, per_climb = (probe["samples"], 3, 11 * probe["starts"],
+                                             probe["max_evaluations"])
+    total = (probe["build"] + probe["screen_first"] + probe["search_first"]
+             + passes * points * probe["screen_per_point"]
+             + climbs * per_climb * probe["search_step"])
+    formula = (f"build {probe['build']:.1f} s + compiles ~"
+               f"{probe['screen_first'] + probe['search_first']:.0f} s + {passes} x {points} x "
+               f"{probe['screen_per_point'] * 1e3:.1f} ms (screens) + {climbs} x {per_climb} x "
+               f"{probe['search_step']:.2f} s (search evaluations) = {total:.0f} s")
+    return total, formula
 
 
 def run_probe(spec: dict, points: int, timeout: float, root: Path) -> dict:
@@ -105,7 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-100", action="store_true", help="skip S = 100 with 4 x 4 actions")
     ap.add_argument("--growth", action="store_true", help="add S = 60, 3 x 3 and S = 30, 4 x 4")
     ap.add_argument("--probe-points", type=int, default=64)
-    ap.add_argument("--skip", nargs="*", default=(), choices=("coordination", "probe"),
+    ap.add_argument("--skip", nargs="*", default=(),
+                    choices=("coordination", "probe", "standard-probe"),
                     help="leave out the coordination rows or today's-path probe")
     ap.add_argument("--timeout", type=float, default=3600.0)
     ap.add_argument("--probe-child", default=None, help=argparse.SUPPRESS)
@@ -146,21 +181,35 @@ def main(argv=None) -> int:
     sizes = [(30, 3)] + ([] if args.no_100 else [(100, 4)])
     if args.growth:
         sizes += [(60, 3), (30, 4)]
-    large = {}
+    large, large_old = {}, {}
     for S, A in sizes:
         spec = {"kind": "random", "states": S, "actions": A}
-        large[(S, A)] = [with_total(measure(spec, 0, 0, args.timeout))   # 0: the plan's samples
-                         for _ in range(args.large_repeats)]
-        r = large[(S, A)][-1]
-        note(f"S={S} {A}x{A} ({r['plan']} plan, d = {r['dim']}, {r['samples']} samples): "
-             f"build {r['build']:.1f} s, first certify {r['cold']:.1f} s "
-             f"(cpu {r['cold_cpu']:.1f} s), {r['status']}")
+        large[(S, A)], large_old[(S, A)] = [], []
+        for _ in range(args.large_repeats):
+            if old_root and (S, A) == (30, 3):
+                large_old[(S, A)].append(with_total(measure(spec, 0, 0, args.timeout, old_root)))
+                r = large_old[(S, A)][-1]
+                note(f"S={S} {A}x{A} baseline ({r['plan']} plan, {r['samples']} samples): build "
+                     f"{r['build']:.1f} s, first certify {r['cold']:.1f} s "
+                     f"(cpu {r['cold_cpu']:.1f} s), {r['status']}")
+            # 0 samples: the plan's own default
+            large[(S, A)].append(with_total(measure(spec, 0, 0, args.timeout)))
+            r = large[(S, A)][-1]
+            note(f"S={S} {A}x{A} ({r['plan']} plan, d = {r['dim']}, {r['samples']} samples): "
+                 f"build {r['build']:.1f} s, first certify {r['cold']:.1f} s "
+                 f"(cpu {r['cold_cpu']:.1f} s), {r['status']}")
+    probe_100 = None
+    if old_root and (100, 4) in large and "probe" not in args.skip:
+        probe_100 = run_probe({"kind": "random", "states": 100, "actions": 4},
+                              args.probe_points, args.timeout, old_root)
+        rounded = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in probe_100.items()}
+        note(f"baseline at S=100 4x4 probed: {json.dumps(rounded)}")
 
     # 3. today's path at S = 30, probed
     probe_spec = {"kind": "random", "states": 30, "actions": 3}
     if old_root is None:
         probe_spec["plan"] = "standard"
-    probe = (None if "probe" in args.skip else
+    probe = (None if {"probe", "standard-probe"} & set(args.skip) else
              run_probe(probe_spec, args.probe_points, args.timeout, old_root or ROOT))
     if probe:
         rounded = {k: round(v, 4) for k, v in probe.items()}
@@ -186,22 +235,29 @@ def main(argv=None) -> int:
     for (S, A), runs in large.items():
         target = {(30, 3): 120.0, (100, 4): 600.0}.get((S, A))
         print(line(f"S={S} {A}x{A} cold, large plan (d = {runs[0]['dim']})", runs, target))
+        olds = large_old.get((S, A))
+        if olds:
+            print(line(f"S={S} {A}x{A} cold, baseline's {olds[0]['plan']} plan", olds))
+            for key, what in (("total", "wall"), ("cold_cpu", "first certify cpu")):
+                ratio = (statistics.median(r[key] for r in olds)
+                         / statistics.median(r[key] for r in runs))
+                print(f"  S={S} {A}x{A} baseline / now ({what}): {ratio:.2f}x")
+    if probe_100 is not None:
+        projected, formula = projection(probe_100)
+        print(f"  S=100 4x4 baseline ({probe_100['plan']} plan), PROJECTED from the probe: "
+              f"{formula}")
+        if (100, 4) in large:
+            now = statistics.median(r["total"] for r in large[(100, 4)])
+            print(f"  S=100 4x4 baseline (projected) / now: {projected / now:.1f}x")
     if probe is None:
         print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
         return 0
-    d = probe["dim"]
-    # today's run: the screen of 4096 points in each of two passes (its Jacobian memo is off at
-    # this size) and 128 climbs (16 starts x 8 quantities); at S = 8 they averaged ~14
-    # evaluations each (benchmarks/README.md, "Issue 15"), taken as the lower end here.
-    projected = (probe["build"] + probe["screen_first"] + probe["search_first"]
-                 + 2 * 4096 * probe["screen_per_point"] + 128 * 14 * probe["search_step"])
-    print(f"  S=30 3x3 today's path (d = {d}), PROJECTED from the probe: build "
-          f"{probe['build']:.1f} s + compiles ~{probe['screen_first'] + probe['search_first']:.0f}"
-          f" s + 2 x 4096 x {probe['screen_per_point'] * 1e3:.1f} ms (screens) + 128 x 14 x "
-          f"{probe['search_step']:.2f} s (search steps) = {projected:.0f} s (a lower estimate)")
+    projected, formula = projection(probe)
+    print(f"  S=30 3x3 {probe['plan']} path (d = {probe['dim']}), PROJECTED from the probe: "
+          f"{formula} (a lower estimate)")
     if (30, 3) in large:
         now = statistics.median(r["total"] for r in large[(30, 3)])
-        print(f"  S=30 3x3 today's (projected) / now: {projected / now:.0f}x")
+        print(f"  S=30 3x3 {probe['plan']} path (projected) / now: {projected / now:.0f}x")
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -34,6 +34,7 @@ _PUBLIC = {
     "_bounds": ("Bounds", "MetricBounds", "Sampled", "estimate_bounds", "estimate_in_metric"),
     "_certificate": ("SCHEMA_VERSION", "Certificate", "Status"),
     "_certify": ("certify",),
+    "_config": ("use_compilation_cache",),
     "_errors": ("CertificateFormatError", "GameDefinitionError", "GameLoadError",
                 "OutputPathError", "SGNError"),
     "_dynamics": ("Basin", "Equilibrium", "basin", "find_equilibrium"),

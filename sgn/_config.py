@@ -6,6 +6,8 @@ nearly equal numbers somewhere (a margin near zero, a band edge), and float32 wo
 
 from __future__ import annotations
 
+import os
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
@@ -50,3 +52,37 @@ ROUNDING_SLACK_FACTOR = 4.0
 #: costs d products and d^2 memory per point at thousands of points. Measured where the dense
 #: path falls behind (benchmarks/README.md, "Matrix-free bounds").
 MATRIX_FREE_DIM = 1024
+
+
+def use_compilation_cache(folder: str | None = None) -> str | None:
+    """Keep XLA's compiled programs on disk, so that a later process skips compiling them.
+
+    A small game's first certificate in a process is mostly compilation (the Markov
+    coordination game: ~12 s of compiling against ~0.3 s of running, benchmarks/README.md,
+    "Issue 15"). With the cache a fresh process loads the programs an earlier one compiled
+    for the same program structure; the loaded programs are the same code, so certificates
+    are the same bits. The `sgn` command turns it on; in a script or notebook call this
+    once (it sets JAX's process-wide `jax_compilation_cache_dir`, so the caller's own JAX
+    programs are cached there too).
+
+    folder: where to keep it; default $SGN_CACHE_DIR, else $XDG_CACHE_HOME/sgn/jax or
+    ~/.cache/sgn/jax. SGN_CACHE_DIR="" (and folder="") leaves the cache off. Returns the
+    folder used, or None when the cache is off or the folder cannot be made.
+    """
+    if folder is None:
+        folder = os.environ.get("SGN_CACHE_DIR")
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "sgn", "jax")
+    if not folder:
+        return None
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None  # an unwritable home is no reason to fail: run without the cache
+    jax.config.update("jax_compilation_cache_dir", folder)
+    # Every program, however quick to compile: loading one from disk is still faster than
+    # compiling it, and a small game is made of many small programs (measured: warm certify
+    # 2.19 -> 1.99 s, benchmarks/bench_startup.py).
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return folder

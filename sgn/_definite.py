@@ -106,6 +106,14 @@ def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (teste
             out[first + lane] = ok[lane] > 0.0
 
 
+#: Above this side the matrices are tested one at a time by LAPACK's Cholesky factorisation
+#: (`_below_lapack`) instead of LANES at a time: a lane group of large matrices leaves every
+#: cache (at side 600 one group held 92 MB and took seconds per matrix, where LAPACK takes
+#: milliseconds; benchmarks/README.md, "Issue 15"). Either test is sound with the same
+#: allowance, and which points pass a sound test does not change the worst values found.
+LAPACK_SIDE = 96
+
+
 def proved_below(kind: str, M: np.ndarray, t: np.ndarray, slack: float,
                  floor: float) -> np.ndarray:
     """True where the badness of M (..., k, k) is proved below t (broadcast to M's batch)."""
@@ -114,5 +122,32 @@ def proved_below(kind: str, M: np.ndarray, t: np.ndarray, slack: float,
     t = np.ascontiguousarray(np.broadcast_to(t, batch), dtype=np.float64).reshape(-1)
     out = np.empty(t.size, dtype=bool)
     if out.size:
-        _below(M.reshape(-1, k, k), kind == "norm", t, float(slack), float(floor), out)
+        below = _below_lapack if k > LAPACK_SIDE else _below
+        below(M.reshape(-1, k, k), kind == "norm", t, float(slack), float(floor), out)
     return out.reshape(batch)
+
+
+def _below_lapack(M, norm, t, slack, floor, out):
+    """`_below`'s test, one matrix at a time: the same shifted matrix and allowance, factorised
+    by LAPACK's Cholesky (dpotrf), which fails exactly when a pivot is not positive. Its
+    backward error is of the same k^2 eps ||A|| kind as the elimination's (module doc)."""
+    from scipy.linalg import lapack
+
+    k = M.shape[-1]
+    eye = np.eye(k, dtype=bool)
+    for q in range(M.shape[0]):
+        if norm:
+            A = -(M[q].T @ M[q])                         # -M^T M; size = ||M||_F^2
+            size = float(np.sum(M[q] * M[q]))
+            t2 = t[q] * t[q] if 0.0 < t[q] < np.inf else 0.0
+            shift = t2 - slack * (max(size, floor * floor) + t2)
+        else:                                           # size = k max |S_ij| >= ||S||_2
+            A = 0.5 * (M[q] + M[q].T)
+            size = k * float(np.max(np.abs(A)))
+            shift = t[q] - slack * (max(size, floor) + abs(t[q]))
+        if not (np.isfinite(shift) and np.isfinite(A).all()):
+            out[q] = False                              # NaN or inf fails, as in _below
+            continue
+        A[eye] += shift
+        _, info = lapack.dpotrf(A, lower=1, clean=0, overwrite_a=1)
+        out[q] = info == 0

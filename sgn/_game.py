@@ -108,6 +108,12 @@ class Game:
     #: (starts, evaluations) caps on the sampled estimator's local search for this game, or
     #: None: the estimator's own (a large Markov game's plan, docs/fisher.md "Scale").
     search_limits = None
+    #: BLAS threads for the sampled screen's host-side solves (numpy's eigen-solves, LAPACK's
+    #: Cholesky), or None: numpy's default. On large matrices the default's threads spin beside
+    #: XLA's and beside other jobs, and one 600 x 600 eigen-solve took seconds instead of
+    #: tens of milliseconds at load (a large Markov game's plan sets 1; benchmarks/README.md,
+    #: "Issue 15"). Small matrices never start BLAS threads, so other games leave it.
+    blas_threads = None
     #: Sample points `certify` takes when neither samples nor an estimator is given (None:
     #: sgn.Sampled's default, _config.DEFAULT_SAMPLES).
     default_samples = None

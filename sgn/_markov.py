@@ -97,6 +97,20 @@ LARGE_SEARCH_STEPS = 40
 #: the screen's memo (_screening.MEMO_BYTES), so the metric pass computes none again.
 LARGE_SAMPLES = 1024
 
+#: Past this size (S * prod(A_i)) the large plan looks at fewer points: `HUGE_SEARCH_STARTS`
+#: starts of at most `HUGE_SEARCH_STEPS` evaluations, and `HUGE_SAMPLES` default samples. At
+#: 100 states with 4 x 4 actions (1600; d = 600) one search evaluation (reverse mode through
+#: the Jacobians and a 600 x 600 eigen-solve) costs ~0.5 s and a sample point's screen
+#: ~50 ms, so the large plan's 4 x 40 evaluations for each of 11 quantities (2 players) and
+#: 1024 samples in three passes would take ~20 minutes (benchmarks/README.md, "Issue 15,
+#: part 3"). Three starts still give the search allowance three finite ends (the spread of
+#: the best two above the lowest: sgn._bounds.search_allowance); a shorter search shows as a
+#: wider allowance, not as a tighter bound.
+HUGE_GAME_SIZE = 1024
+HUGE_SEARCH_STARTS = 3
+HUGE_SEARCH_STEPS = 12
+HUGE_SAMPLES = 256
+
 
 class MarkovGame(Game):
     """An entropy-regularised tabular Markov game; players learn softmax policies by NPG.
@@ -149,19 +163,24 @@ class MarkovGame(Game):
             # of the two plans never share a compiled search.
             self.search_gradient = "autodiff"
             self.jacobian_batching = "map"
-            self.search_limits = (LARGE_SEARCH_STARTS, LARGE_SEARCH_STEPS)
-            self.default_samples = LARGE_SAMPLES
+            huge = P.shape[0] * math.prod(actions) > HUGE_GAME_SIZE
+            starts, steps, samples = ((HUGE_SEARCH_STARTS, HUGE_SEARCH_STEPS, HUGE_SAMPLES)
+                                      if huge else
+                                      (LARGE_SEARCH_STARTS, LARGE_SEARCH_STEPS, LARGE_SAMPLES))
+            self.search_limits = (starts, steps)
+            self.default_samples = samples
+            self.blas_threads = 1
             self.estimator_notes = {"markov_plan": {
                 "plan": "large",
                 "chosen": ("automatically: S * prod(actions) = "
                            f"{P.shape[0] * math.prod(actions)} > {LARGE_GAME_SIZE}"
                            if plan == "auto" else "given"),
                 "solve_derivatives": solve_derivatives,
+                "jacobians": "structured",
                 "jacobian_batching": self.jacobian_batching,
                 "search_gradient": self.search_gradient,
-                "search_limits": {"starts": LARGE_SEARCH_STARTS,
-                                  "max_evaluations": LARGE_SEARCH_STEPS},
-                "default_samples": LARGE_SAMPLES,
+                "search_limits": {"starts": starts, "max_evaluations": steps},
+                "default_samples": samples,
             }}
         self.transitions, self.rewards, self.initial = P, R, rho
         self.actions = actions
@@ -273,6 +292,17 @@ class MarkovGame(Game):
     def fisher_factors(self, x):
         """(R, R^{-1}), block diagonal with F(x) = R^T R (closed forms, see the module doc)."""
         R, R_inv = [], []
+        for R_s, R_inv_s in self._factor_blocks(x):   # (one player at a time, as traced before)
+            R.append(_state_block_diag(R_s))
+            R_inv.append(_state_block_diag(R_inv_s))
+        return block_diag(*R), block_diag(*R_inv)
+
+    def fisher_factor_blocks(self, x) -> list:
+        """Per player, the state blocks (R_s, R_s^{-1}), each (S, A_i - 1, A_i - 1), of which
+        `fisher_factors` are the block-diagonal matrices."""
+        return list(self._factor_blocks(x))
+
+    def _factor_blocks(self, x):
         for pi in self.policies(x):
             p, last = pi[:, :-1], pi[:, -1]
             v = jnp.sqrt(p)
@@ -280,9 +310,7 @@ class MarkovGame(Game):
             eye = jnp.eye(p.shape[1])
             R_s = eye * v[:, None, :] - v[:, :, None] * p[:, None, :] / (1.0 + root)
             R_inv_s = eye / v[:, None, :] + v[:, None, :] / (root * (1.0 + root))
-            R.append(_state_block_diag(R_s))
-            R_inv.append(_state_block_diag(R_inv_s))
-        return block_diag(*R), block_diag(*R_inv)
+            yield R_s, R_inv_s
 
     def fisher(self, x):
         """The joint Fisher matrix blockdiag_i F_i(x) (dense, for checks and reports)."""
@@ -297,6 +325,23 @@ class MarkovGame(Game):
             return (_euclidean_gradient(partials, self.policies(x)),
                     _natural_gradient(partials))
 
+        if self.plan == "large":
+            # The factors are block-diagonal (one (A_i - 1)-square block per player and
+            # state): applied block by block, O(d^2 A) instead of four dense d^3 products,
+            # which at d = 600 cost more than the Jacobian itself (benchmarks/README.md,
+            # "Issue 15"). The same values to rounding, so only the large plan does it.
+            # The Jacobians themselves are assembled from the game's structure (a logit moves
+            # one state's policy: sgn/_markov_jacobian.py), not by forward mode.
+            from ._markov_jacobian import partial_jacobians
+
+            blocks = self.fisher_factor_blocks(x)
+            H, dN = partial_jacobians(self, x)
+            R_s = [b[0] for b in blocks]
+            R_inv_s = [b[1] for b in blocks]
+            return (_apply_blocks(_apply_blocks(H, R_inv_s, self.states, True), R_inv_s,
+                                  self.states, False, right=True),
+                    _apply_blocks(_apply_blocks(dN, R_s, self.states, False), R_inv_s,
+                                  self.states, False, right=True))
         R, R_inv = self.fisher_factors(x)
         H, dN = jax.jacfwd(both)(x)
         return R_inv.T @ H @ R_inv, R @ dN @ R_inv
@@ -537,6 +582,22 @@ def _marginal(Q, pis, i: int):
             operands.append(pi)
             subscripts.append("s" + letters[j])
     return jnp.einsum(",".join(subscripts) + "->s" + letters[i], *operands)
+
+
+def _apply_blocks(M, blocks, states: int, transpose: bool, *, right: bool = False):
+    """B M (right=False) or M B (right=True) for B = blockdiag over players and states of
+    `blocks` (per player (S, m_i, m_i)), each block transposed when `transpose`, without
+    forming B: O(d^2 m) instead of O(d^3)."""
+    if right:
+        return _apply_blocks(M.T, blocks, states, not transpose).T
+    parts, at = [], 0
+    for b in blocks:
+        m = b.shape[-1]
+        rows = M[at:at + states * m].reshape(states, m, -1)
+        parts.append(jnp.einsum("sba,sbk->sak" if transpose else "sab,sbk->sak", b, rows)
+                     .reshape(states * m, -1))
+        at += states * m
+    return jnp.concatenate(parts, axis=0)
 
 
 def _state_block_diag(blocks):

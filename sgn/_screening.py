@@ -296,7 +296,7 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
     # pool: _bounds._Sequential).
     # Timed runs go one stage after another.
     solved = rounds = 0
-    with concurrent.futures.ThreadPoolExecutor(1) as host:
+    with _blas_threads(game.blas_threads), concurrent.futures.ThreadPoolExecutor(1) as host:
         testing = None
         for lo in range(0, total, size):
             work = device_round(lo)
@@ -315,6 +315,15 @@ def worst_points(game, kind: str, families_for, params, points: np.ndarray, star
     if progress:
         progress(total, total, f"sampling {kind}")
     return worst.values, worst.index, ScreenStats(rounds, solved, total * Q, clock.seconds)
+
+
+def _blas_threads(limit):
+    """BLAS limited to `limit` threads (Game.blas_threads) while the screen runs; None: as is."""
+    if limit is None:
+        return contextlib.nullcontext()
+    import threadpoolctl
+
+    return threadpoolctl.threadpool_limits(limits=int(limit), user_api="blas")
 
 
 class _Clock:

@@ -67,26 +67,11 @@ def main():
 
 
 def _use_compilation_cache() -> None:
-    """Keep XLA's compiled programs on disk between runs: certifying the same game again skips
-    most of the compile time, which dominates small games. SGN_CACHE_DIR moves the cache;
-    SGN_CACHE_DIR="" turns it off."""
-    folder = os.environ.get("SGN_CACHE_DIR")
-    if folder is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        folder = os.path.join(base, "sgn", "jax")
-    if not folder:
-        return
-    import jax
+    """Keep XLA's compiled programs on disk between runs (sgn._config.use_compilation_cache:
+    SGN_CACHE_DIR moves the cache; SGN_CACHE_DIR="" turns it off)."""
+    from ._config import use_compilation_cache
 
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return  # an unwritable home is no reason to fail: run without the cache
-    jax.config.update("jax_compilation_cache_dir", folder)
-    # Every program, however quick to compile: loading one from disk is still faster than
-    # compiling it, and a small game is made of many small programs (measured: warm certify
-    # 2.19 -> 1.99 s, benchmarks/bench_startup.py).
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    use_compilation_cache()
 
 
 def _game_options(command):
