@@ -27,14 +27,15 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Programs:
-    """The three compiled programs of one estimator run, as callables with the game's
-    constants bound (`here`), or serialized for a worker (`ship`, `load`)."""
+    """The compiled programs of one estimator run, as callables with the game's constants
+    bound (`here`), or serialized for a worker (`ship`, `load`)."""
 
     screen: object          # values(xs (B, d), scale, kinds, masks_r, masks_c, key) -> (B, Q)
     measure: object         # (x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol) -> ...
     gradient: object        # (x, a, b) -> d/dx a^T J(x) b
+    step: object = None     # `measure` with the search's shorter cycles (None: `measure`)
 
-    def ship(self, screen_args, measure_args, gradient_args) -> "Shipped":
+    def ship(self, screen_args, measure_args, gradient_args, step_args=None) -> "Shipped":
         """Export each program (a `functools.partial(jitted, consts)` from
         sgn._shared.compiled) for the argument shapes given, consts as arguments."""
         def export(partial, args):
@@ -47,13 +48,14 @@ class Programs:
 
         parts = [export(p, a) for p, a in ((self.screen, screen_args),
                                            (self.measure, measure_args),
-                                           (self.gradient, gradient_args))]
+                                           (self.gradient, gradient_args),
+                                           (self.step, step_args)) if p is not None]
         return Shipped(tuple(p[0] for p in parts), tuple(p[1] for p in parts))
 
 
 @dataclasses.dataclass(frozen=True)
 class Shipped:
-    """Serialized programs (screen, measure, gradient) and each one's constants."""
+    """Serialized programs (screen, measure, gradient[, step]) and each one's constants."""
 
     programs: tuple
     consts: tuple
