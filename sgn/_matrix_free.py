@@ -101,7 +101,7 @@ class MatrixFree:
     refine_starts: int = 8
     refine_steps: int = 100
     search_iterations: int | None = None
-    search_dim: int = 10_000
+    search_dim: int = 2_000
     batch_bytes: int | None = None
     executor: object = dataclasses.field(default=None, compare=False, repr=False)
     name = "matrix-free"
@@ -460,6 +460,7 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
             for q in range(Q) for s in range(starts)]
     trails = _run(executor, _search_task, jobs, progress,
                   f"refining {kind} extremes (matrix-free)")
+    _converge_ends(executor, task, trails, Q, starts, progress, kind)
     best = np.full(Q, -np.inf)
     best_res, best_at = np.zeros(Q), np.repeat(points[:1], Q, axis=0)
     ends, first = np.full((Q, starts), -np.inf), np.full(Q, -np.inf)
@@ -472,7 +473,7 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
         first[q] = max(first[q], trail.start_value)
         ends[q, s] = trail.value
         visited.append(trail.x)
-        if trail.value > best[q]:
+        if trail.converged and trail.value > best[q]:
             best[q], best_res[q], best_at[q] = trail.value, trail.residual, trail.x
     if not np.isfinite(best).all():
         raise not_finite_error(best_at[int(np.flatnonzero(~np.isfinite(best))[0])])
@@ -481,6 +482,34 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
     return _Found(best, best_res, search, best_at,
                   np.vstack([points, np.asarray(visited).reshape(-1, d)]), evaluated, products,
                   batch, starts, tuple(used.tolist()), max_evaluations, steps)
+
+
+def _converge_ends(executor, task, trails, Q, starts, progress, kind) -> None:
+    """Run to convergence (full cycles, restarted to rtol) the search ends that can be a
+    quantity's worst: first each quantity's highest end, then every other end whose value plus
+    its Ritz residual reaches that converged value (some eigenvalue lies within the residual,
+    so such an end might converge past it). The others keep their one-cycle values: lower
+    estimates of their own extremes, which can only widen the spread of the ends, the search
+    allowance (sgn._bounds.search_allowance), never narrow it. Converging every end cost up
+    to 7 full cycles per search on clustered extremes (d = 1e5: most of the run).
+    Updates `trails` in place."""
+    def converge(picks, what):
+        done = _run(executor, _converge_task,
+                    [(task, q, trails[q * starts + s]) for q, s in picks], progress, what)
+        for (q, s), trail in zip(picks, done):
+            trails[q * starts + s] = trail
+
+    values = np.array([t.value for t in trails]).reshape(Q, starts)
+    top = [(q, int(np.argmax(values[q]))) for q in range(Q) if np.isfinite(values[q]).any()]
+    converge(top, f"converging {kind} extremes (matrix-free)")
+    rest = []
+    for q, s_top in top:
+        reached = trails[q * starts + s_top].value
+        rest += [(q, s) for s in range(starts)
+                 if s != s_top and np.isfinite(values[q, s])
+                 and values[q, s] + trails[q * starts + s].residual >= reached]
+    if rest:
+        converge(rest, f"converging {kind} extremes (matrix-free)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -512,22 +541,35 @@ def _search_task(task: _Task, q: int, x0: np.ndarray, v0: np.ndarray) -> _Trail:
     """One local search of quantity q from x0 (`_climb`)."""
     programs = programs_of(task.work)
     kind, mask_r, mask_c = task.kinds[q], task.masks_r[q], task.masks_c[q]
-    restarts, rtol = np.int64(task.restarts), np.float64(task.rtol)
+    rtol = np.float64(task.rtol)
 
-    def measure(x, v, converged):
+    def measure(x, v):
         # The search's runs are one cycle each (of search_iterations steps: the `step`
         # program), warm-started from the previous point's Krylov vector, so they keep
-        # converging along the way (one consistent kind of value for L-BFGS-B to compare); the
-        # best point is then restarted with full cycles until the residual is within rtol.
-        # (Restarting every run cost up to 7 cycles per step where one cycle cannot reach
-        # rtol: a clustered extreme, such as a large diagonal own block.)
-        if converged:
-            return programs.measure(x, task.scale, kind, mask_r, mask_c, v, task.key,
-                                    restarts, rtol)
+        # converging along the way (one consistent kind of value for L-BFGS-B to compare);
+        # the ends that can be the worst are then restarted with full cycles until the
+        # residual is within rtol (`_converge_ends`). (Restarting every run cost up to 7
+        # cycles per step where one cycle cannot reach rtol: a clustered extreme, such as a
+        # large diagonal own block.)
         return (programs.step or programs.measure)(x, task.scale, kind, mask_r, mask_c, v,
                                                    task.key, np.int64(0), rtol)
 
     return _climb(measure, programs.gradient, x0, v0, task.refine_steps, task.low, task.width)
+
+
+def _converge_task(task: _Task, q: int, trail: _Trail) -> _Trail:
+    """A search's best point measured to convergence: full cycles from its own Krylov vector,
+    restarted until the residual is within rtol (the value can only grow: the restarted space
+    contains that vector)."""
+    programs = programs_of(task.work)
+    value, residual = (float(v) for v in programs.measure(
+        jnp.asarray(trail.x), task.scale, task.kinds[q], task.masks_r[q], task.masks_c[q],
+        jnp.asarray(trail.vector), task.key, np.int64(task.restarts),
+        np.float64(task.rtol))[:2])
+    if not value >= trail.value:
+        value, residual = trail.value, trail.residual
+    return dataclasses.replace(trail, value=value, residual=residual,
+                               evaluations=trail.evaluations + 1, converged=True)
 
 
 def _run(executor, fn, jobs, progress, what):
@@ -558,6 +600,8 @@ class _Trail:
     residual: float
     start_value: float
     evaluations: int
+    vector: np.ndarray = None    # the Krylov vector at x (a converged run starts from it)
+    converged: bool = False
 
 
 def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
@@ -566,8 +610,8 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
     (warm-started from the previous point's Krylov vector) giving the value and the vectors
     (a, b), and the gradient of a^T J(x) b with the vectors fixed (for a simple extreme, the
     extreme's own gradient). The best point measured is kept, whatever the optimiser reports
-    (every value is a Krylov measurement, inside the spectrum), and measured again to
-    convergence from its own vector.
+    (every value is a Krylov measurement, inside the spectrum), with its Krylov vector, from
+    which `_converge_task` measures it to convergence if it can be the worst end.
 
     Why a search that runs to a local extreme: the allowance added to each bound is the spread
     of the searches' ends (`search_allowance`), which says how far apart the local extremes
@@ -587,7 +631,7 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
             raise _Stalled
         x = low + np.clip(z, 0.0, 1.0) * width
         state["evaluations"] += 1
-        value, residual, vector, a, b = measure(jnp.asarray(x), state["vector"], False)
+        value, residual, vector, a, b = measure(jnp.asarray(x), state["vector"])
         value = float(value)
         if state["start"] is None:
             state["start"] = value
@@ -614,13 +658,7 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
                 pass
     else:
         negated((x0 - low) / safe)
-    if np.isfinite(state["value"]):
-        # The best point to convergence, from its own Krylov vector (the value can only grow:
-        # the restarted space contains that vector).
-        value, residual = (float(v) for v in measure(jnp.asarray(state["x"]),
-                                                      state["best_vector"], True)[:2])
-        state["evaluations"] += 1
-        if value >= state["value"]:
-            state.update(value=value, residual=residual)
     start = state["start"] if state["start"] is not None else -np.inf
-    return _Trail(state["x"], state["value"], state["residual"], start, state["evaluations"])
+    vector = state.get("best_vector")
+    return _Trail(state["x"], state["value"], state["residual"], start, state["evaluations"],
+                  None if vector is None else np.asarray(vector))
