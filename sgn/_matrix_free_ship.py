@@ -1,12 +1,13 @@
 """sgn.MatrixFree's work as plain data, so it runs the same here or on an executor's workers.
 
-The matrix-free estimator (sgn/_matrix_free.py) has two kinds of independent work: screen
-batches (every quantity's badness at a batch of points) and local searches (one quantity from
-one start). With `MatrixFree(executor=...)` each is a task on a concurrent.futures.Executor
-(threads, or Dask: sgn._interval.dask_executor). Dask serializes every task, even on a
-threads-only cluster, and the programs close over the user's game, so they travel as jax.export
-StableHLO (`Programs`): the very jitted functions the in-process path runs (sgn._shared.compiled),
-exported with the game's constants as explicit arguments, so a worker traces no user code.
+The matrix-free estimator (sgn/_matrix_free.py) has three kinds of independent work: screen
+batches (every quantity's badness at a batch of points), local searches (one quantity from one
+start) and converged runs at the searches' ends. With `MatrixFree(executor=...)` each is a
+task on a concurrent.futures.Executor (threads, or Dask: sgn._interval.dask_executor). Dask
+serializes every task, even on a threads-only cluster, and the programs close over the user's
+game, so they travel as jax.export StableHLO (`Programs`): the very jitted functions the
+in-process path runs (sgn._shared.compiled), exported with the game's constants as explicit
+arguments, so a worker traces no user code.
 
 Results must not depend on where the work runs (the issue asks it; tests/test_scale_dask.py
 checks it): tasks are pure functions of their arguments (the start vectors are drawn before any
