@@ -297,24 +297,19 @@ def _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations, restarts
 
 
 def _screen_program(iterations):
-    """values(xs (B, d), scale, kinds, masks_r, masks_c, key) -> (B, Q): every quantity's
-    badness at every point with `iterations` Lanczos steps each, no restart (lower estimates)."""
+    """values(xs (B, d), scale, kind, mask_r, mask_c, key, q) -> (B,): quantity q's badness at
+    every point with `iterations` Lanczos steps, no restart (lower estimates). One quantity per
+    call, so that one compiled program serves the bounds pass and the metric pass (their
+    numbers of quantities differ: a program over all of them compiled once for each, about a
+    third of a small game's cold run)."""
     def make(game):
-        def one(x, scale, kinds, masks_r, masks_c, key):
+        def one(x, scale, kind, mask_r, mask_c, key, q):
             key = jax.random.wrap_key_data(key)     # raw key data: exportable (shipping)
+            k = jax.random.fold_in(key, q)
+            v0 = jax.random.normal(jax.random.fold_in(k, 7), (game.dim,))
+            return _measure(game, x, scale, kind, mask_r, mask_c, v0, k, iterations, 0, 0.0)[0]
 
-            def quantity(_, item):
-                q, kind, mask_r, mask_c = item
-                k = jax.random.fold_in(key, q)
-                v0 = jax.random.normal(jax.random.fold_in(k, 7), (game.dim,))
-                return None, _measure(game, x, scale, kind, mask_r, mask_c, v0, k, iterations,
-                                      0, 0.0)[0]
-
-            _, values = jax.lax.scan(quantity, None, (jnp.arange(kinds.shape[0]), kinds,
-                                                      masks_r, masks_c))
-            return values
-
-        return jax.vmap(one, in_axes=(0, None, None, None, None, None))
+        return jax.vmap(one, in_axes=(0, None, None, None, None, None, None))
     return make
 
 
@@ -438,7 +433,8 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
         measure_args = (scale, scale, kinds[0], masks_r[0], masks_c[0], scale, task.key,
                         np.int64(task.restarts), np.float64(task.rtol))
         task = dataclasses.replace(task, work=programs.ship(
-            (np.zeros((batch, d)), scale, kinds, masks_r, masks_c, task.key),
+            (np.zeros((batch, d)), scale, kinds[0], masks_r[0], masks_c[0], task.key,
+             np.int64(0)),
             measure_args, (scale, scale, scale), measure_args))
     # 1. The screen, in batches padded to one shape (one compiled program).
     chunks = []
@@ -533,8 +529,10 @@ class _Task:
 def _screen_task(task: _Task, chunk: np.ndarray) -> np.ndarray:
     """Every quantity's screen value at a batch of points, (B, Q)."""
     programs = programs_of(task.work)
-    return np.asarray(programs.screen(jnp.asarray(chunk), task.scale, task.kinds,
-                                      task.masks_r, task.masks_c, task.key))
+    xs = jnp.asarray(chunk)
+    return np.stack([np.asarray(programs.screen(xs, task.scale, task.kinds[q], task.masks_r[q],
+                                                task.masks_c[q], task.key, np.int64(q)))
+                     for q in range(len(task.kinds))], axis=1)
 
 
 def _search_task(task: _Task, q: int, x0: np.ndarray, v0: np.ndarray) -> _Trail:

@@ -31,7 +31,7 @@ class Programs:
     """The compiled programs of one estimator run, as callables with the game's constants
     bound (`here`), or serialized for a worker (`ship`, `load`)."""
 
-    screen: object          # values(xs (B, d), scale, kinds, masks_r, masks_c, key) -> (B, Q)
+    screen: object          # values(xs (B, d), scale, kind, mask_r, mask_c, key, q) -> (B,)
     measure: object         # (x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol) -> ...
     gradient: object        # (x, a, b) -> d/dx a^T J(x) b
     step: object = None     # `measure` with the search's shorter cycles (None: `measure`)
