@@ -172,8 +172,8 @@ def _check(game: Game, estimator: MatrixFree) -> None:
 
 #: Lanczos steps per search evaluation past SHORT_CYCLE_DIM coordinates (MatrixFree's
 #: search_iterations=None). Each evaluation is warm-started from the previous point's Ritz
-#: vector, so along a search the runs keep converging; only the best point of each search is
-#: then run to convergence with `iterations` steps per cycle. Measured on the wide game of
+#: vector, so along a search the runs keep converging; only the ends that can be a quantity's
+#: worst are then run to convergence with `iterations` steps per cycle. Measured on the wide game of
 #: benchmarks/bench_matrix_free.py at d = 10^4: a 40-step cycle 0.05 s, mostly the
 #: reorthogonalisation (steps^2 * d), not the products.
 SEARCH_ITERATIONS = 12
@@ -189,8 +189,9 @@ MIN_SEARCH_STEPS = 12
 
 #: A search stops when its best value rose by at most STALL_RTOL (relative, floor 1) over its
 #: last STALL_EVALUATIONS evaluations: with Krylov values L-BFGS-B's own ftol (1e-12, meant for
-#: exact values) is rarely met, and each evaluation past such a stall moves the end by less
-#: than the allowances ever are (1e-6 and up relative on the games measured).
+#: exact values) is rarely met, and evaluations past such a stall move the end by far less than
+#: the search allowances seen where the searches' ends differ (1e-4 relative and more on the
+#: wide and MLP games of benchmarks/bench_matrix_free.py).
 STALL_EVALUATIONS = 10
 STALL_RTOL = 1e-9
 
