@@ -63,8 +63,8 @@ def test_bounds_agree_with_dense(pair):
 
 
 def test_values_are_measurements(pair):
-    """Every value before its allowance is what the dense Jacobian shows at the point where it
-    was found: a Krylov value lies inside the spectrum (mu above the dense lambda_min, L below
+    """Every value before its allowance is what the dense Jacobian (jacfwd, compiled once per
+    game: op by op it was most of this test's time) shows at the point where it was found: a Krylov value lies inside the spectrum (mu above the dense lambda_min, L below
     the dense norm, up to rounding) and, converged, within its recorded Ritz residual of it."""
     game, _, mf = pair
     allow, residuals = mf.allowances, mf.estimator_record["krylov"]["residuals"]
@@ -74,21 +74,21 @@ def test_values_are_measurements(pair):
         return inside * (measured - exact) >= -tiny and abs(measured - exact) <= residual + 1e-8 * (1 + abs(exact))
 
     for i in range(game.n_players):
-        J = np.asarray(game.jacobian(jnp.asarray(mf.locations["curvature"][i])))
+        J = np.asarray(game.jacobian_fn(jnp.asarray(mf.locations["curvature"][i])))
         B = J[game.block(i, i)]
         exact = np.linalg.eigvalsh((B + B.T) / 2)[0]
         assert agrees(mf.curvature[i] + allow["curvature"][i], exact,
                       residuals[f"curvature[{i + 1}]"], +1), i
         for j in range(game.n_players):
             if i != j:
-                J = np.asarray(game.jacobian(jnp.asarray(mf.locations["coupling"][i, j])))
+                J = np.asarray(game.jacobian_fn(jnp.asarray(mf.locations["coupling"][i, j])))
                 exact = np.linalg.norm(J[game.block(i, j)], 2)
                 assert agrees(mf.coupling[i, j] - allow["coupling"][i, j], exact,
                               residuals[f"coupling[{i + 1},{j + 1}]"], -1), (i, j)
-    J = np.asarray(game.jacobian(jnp.asarray(mf.locations["lipschitz"])))
+    J = np.asarray(game.jacobian_fn(jnp.asarray(mf.locations["lipschitz"])))
     assert agrees(mf.lipschitz - allow["lipschitz"], np.linalg.norm(J, 2),
                   residuals["lipschitz"], -1)
-    J = np.asarray(game.jacobian(jnp.asarray(mf.locations["euclidean_margin"])))
+    J = np.asarray(game.jacobian_fn(jnp.asarray(mf.locations["euclidean_margin"])))
     assert agrees(mf.euclidean_margin + allow["euclidean_margin"],
                   np.linalg.eigvalsh((J + J.T) / 2)[0], residuals["euclidean_margin"], +1)
 
@@ -103,7 +103,7 @@ def test_metric_pass_agrees_with_dense(pair):
                   scale)
     assert _close(b.margin, b.allowances["margin"], a.margin, a.allowances["margin"], scale)
     # The margin is measured at its point: the dense scaled Jacobian there agrees.
-    J = np.asarray(game.jacobian(jnp.asarray(b.margin_point)))
+    J = np.asarray(game.jacobian_fn(jnp.asarray(b.margin_point)))
     A = game.metric(w).scale(J)
     exact = np.linalg.eigvalsh((A + A.T) / 2)[0]
     assert abs(b.margin + b.allowances["margin"] - exact) <= 1e-8 * scale
