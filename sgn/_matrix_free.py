@@ -75,8 +75,16 @@ class MatrixFree:
         restarts: most restarts of such a run from its own Ritz vector, until the residual is
             at most `rtol` times the value's scale.
         refine_starts: local searches per quantity, from its worst screen points.
-        refine_steps: Lanczos runs per local search (0: no search; the screen's worst points
-            are still measured to convergence).
+        refine_steps: most evaluations (Lanczos cycles) per local search up to `search_dim`
+            coordinates (0: no search; the screen's worst points are still measured to
+            convergence). Past `search_dim` the cap shrinks as refine_steps * search_dim / d
+            (at least MIN_SEARCH_STEPS), so that the search's products times d, its cost,
+            stays level as d grows (`search_steps`); the certificate records the cap used.
+        search_iterations: Lanczos steps of each search evaluation (one cycle, warm-started
+            from the previous point's vector). None: `iterations` up to SHORT_CYCLE_DIM
+            coordinates (small blocks: one cycle spans them), SEARCH_ITERATIONS past it (the
+            basis is reorthogonalised at every step, so a cycle costs about steps^2 * d).
+        search_dim: see refine_steps.
         batch_bytes: memory for one vmapped batch of screen points (default: a sixteenth of
             free memory, at most 1 GiB).
         executor: a concurrent.futures.Executor (threads, or Dask: sgn._interval.dask_executor)
@@ -92,6 +100,8 @@ class MatrixFree:
     rtol: float = 1e-8
     refine_starts: int = 8
     refine_steps: int = 100
+    search_iterations: int | None = None
+    search_dim: int = 2_000
     batch_bytes: int | None = None
     executor: object = dataclasses.field(default=None, compare=False, repr=False)
     name = "matrix-free"
@@ -125,8 +135,8 @@ class MatrixFree:
                        "euclidean_margin": found.where[-2], "lipschitz": found.where[-1]},
             allowances={"curvature": allow[:n], "coupling": A,
                         "euclidean_margin": float(allow[-2]), "lipschitz": float(allow[-1])},
-            search={"starts": self.refine_starts if self.refine_steps > 0 else 0,
-                    "max_evaluations": self.refine_steps},
+            search={"starts": found.starts if self.refine_steps > 0 else 0,
+                    "max_evaluations": search_steps(self, game.dim)},
             estimator_record=record)
 
     def in_metric(self, game: Game, metric, bounds: Bounds, *,
@@ -153,9 +163,54 @@ def _check(game: Game, estimator: MatrixFree) -> None:
                        f"is {game.geometry!r}: use sgn.Sampled()")
     if estimator.samples < 1:
         raise GameDefinitionError("samples must be >= 1")
-    for name in ("screen_iterations", "iterations"):
+    for name in ("screen_iterations", "iterations", "search_dim"):
         if getattr(estimator, name) < 1:
             raise GameDefinitionError(f"{name} must be >= 1")
+    if estimator.search_iterations is not None and estimator.search_iterations < 1:
+        raise GameDefinitionError("search_iterations must be >= 1 (or None: chosen by size)")
+
+
+#: Lanczos steps per search evaluation past SHORT_CYCLE_DIM coordinates (MatrixFree's
+#: search_iterations=None). Each evaluation is warm-started from the previous point's Ritz
+#: vector, so along a search the runs keep converging; only the ends that can be a quantity's
+#: worst are then run to convergence with `iterations` steps per cycle. Measured on the wide game of
+#: benchmarks/bench_matrix_free.py at d = 10^4: a 40-step cycle 0.05 s, mostly the
+#: reorthogonalisation (steps^2 * d), not the products.
+SEARCH_ITERATIONS = 12
+
+#: Up to this many coordinates a search evaluation is a full `iterations`-step cycle: on such
+#: games (every block of the random games of tests/test_matrix_free.py and of
+#: benchmarks/verify_matrix_free_seeds.py) a cycle is cheap, and with blocks of at most
+#: `iterations` coordinates it spans the block, so the search sees converged values.
+SHORT_CYCLE_DIM = _config.MATRIX_FREE_DIM
+
+#: The fewest evaluations a search may be cut to past MatrixFree.search_dim coordinates.
+MIN_SEARCH_STEPS = 12
+
+#: A search stops when its best value rose by at most STALL_RTOL (relative, floor 1) over its
+#: last STALL_EVALUATIONS evaluations: with Krylov values L-BFGS-B's own ftol (1e-12, meant for
+#: exact values) is rarely met, and evaluations past such a stall move the end by far less than
+#: the search allowances seen where the searches' ends differ (1e-4 relative and more on the
+#: wide and MLP games of benchmarks/bench_matrix_free.py).
+STALL_EVALUATIONS = 10
+STALL_RTOL = 1e-9
+
+
+def search_iterations(estimator: MatrixFree, dim: int) -> int:
+    """Lanczos steps per search evaluation for a game of `dim` coordinates."""
+    if estimator.search_iterations is not None:
+        return min(int(estimator.search_iterations), int(estimator.iterations))
+    return int(estimator.iterations) if dim <= SHORT_CYCLE_DIM else min(
+        SEARCH_ITERATIONS, int(estimator.iterations))
+
+
+def search_steps(estimator: MatrixFree, dim: int) -> int:
+    """Most evaluations per search: refine_steps up to search_dim coordinates, then shrinking
+    as 1/d (at least MIN_SEARCH_STEPS, never more than refine_steps)."""
+    steps = int(estimator.refine_steps)
+    if steps <= 0 or dim <= estimator.search_dim:
+        return max(steps, 0)
+    return min(steps, max(MIN_SEARCH_STEPS, steps * int(estimator.search_dim) // int(dim)))
 
 
 def bounds_quantities(n: int) -> tuple:
@@ -243,24 +298,19 @@ def _measure(game, x, scale, kind, mask_r, mask_c, v0, key, iterations, restarts
 
 
 def _screen_program(iterations):
-    """values(xs (B, d), scale, kinds, masks_r, masks_c, key) -> (B, Q): every quantity's
-    badness at every point with `iterations` Lanczos steps each, no restart (lower estimates)."""
+    """values(xs (B, d), scale, kind, mask_r, mask_c, key, q) -> (B,): quantity q's badness at
+    every point with `iterations` Lanczos steps, no restart (lower estimates). One quantity per
+    call, so that one compiled program serves the bounds pass and the metric pass (their
+    numbers of quantities differ: a program over all of them compiled once for each, about a
+    third of a small game's cold run)."""
     def make(game):
-        def one(x, scale, kinds, masks_r, masks_c, key):
+        def one(x, scale, kind, mask_r, mask_c, key, q):
             key = jax.random.wrap_key_data(key)     # raw key data: exportable (shipping)
+            k = jax.random.fold_in(key, q)
+            v0 = jax.random.normal(jax.random.fold_in(k, 7), (game.dim,))
+            return _measure(game, x, scale, kind, mask_r, mask_c, v0, k, iterations, 0, 0.0)[0]
 
-            def quantity(_, item):
-                q, kind, mask_r, mask_c = item
-                k = jax.random.fold_in(key, q)
-                v0 = jax.random.normal(jax.random.fold_in(k, 7), (game.dim,))
-                return None, _measure(game, x, scale, kind, mask_r, mask_c, v0, k, iterations,
-                                      0, 0.0)[0]
-
-            _, values = jax.lax.scan(quantity, None, (jnp.arange(kinds.shape[0]), kinds,
-                                                      masks_r, masks_c))
-            return values
-
-        return jax.vmap(one, in_axes=(0, None, None, None, None, None))
+        return jax.vmap(one, in_axes=(0, None, None, None, None, None, None))
     return make
 
 
@@ -298,6 +348,10 @@ class _Found:
     evaluated: int               # linearisations (points where products were taken)
     products: int                # Lanczos runs (screen and converged)
     batch: int
+    starts: int = 0              # searches per quantity
+    evaluations: tuple = ()      # (Q,) search evaluations used per quantity (all its starts)
+    max_evaluations: int = 0     # the cap per search
+    search_iterations: int = 0   # Lanczos steps per search evaluation
 
     @property
     def allowances(self) -> np.ndarray:
@@ -317,6 +371,9 @@ class _Found:
             "iterations": estimator.iterations, "restarts": estimator.restarts,
             "rtol": estimator.rtol, "screen_points": int(len(self.points)),
             "batch": self.batch, "lanczos_runs": self.products,
+            "search_iterations": self.search_iterations,
+            "search": {"starts": self.starts, "max_evaluations": self.max_evaluations,
+                       "evaluations": dict(zip(names, (int(e) for e in self.evaluations)))},
             "residuals": dict(zip(names, self.residuals.tolist())),
             "search_allowances": dict(zip(names, self.search.tolist())),
         }
@@ -352,25 +409,34 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
     d, Q = game.dim, len(quantities)
     scale = np.ones(d) if scale is None else np.asarray(scale, dtype=np.float64)
     kinds, masks_r, masks_c = _masks(game, quantities)
+    steps = search_iterations(estimator, d)
+
+    def point(iterations):
+        return compiled(game, ("pseudo_gradient",), ("matrix-free", "point", iterations),
+                        _point_program(iterations))
+
     programs = Programs(
         compiled(game, ("pseudo_gradient",),
                  ("matrix-free", "screen", estimator.screen_iterations),
                  _screen_program(estimator.screen_iterations)),
-        compiled(game, ("pseudo_gradient",), ("matrix-free", "point", estimator.iterations),
-                 _point_program(estimator.iterations)),
-        compiled(game, ("pseudo_gradient",), ("matrix-free", "gradient"), _gradient_program))
+        point(estimator.iterations),
+        compiled(game, ("pseudo_gradient",), ("matrix-free", "gradient"), _gradient_program),
+        # the search's short cycles: the converged program itself when they are as long
+        None if steps == estimator.iterations else point(steps))
     batch = min(_batch_size(game, estimator, Q), len(points))
+    max_evaluations = search_steps(estimator, d)
     task = _Task(programs, scale, kinds, masks_r, masks_c,
                  np.asarray(jax.random.key_data(jax.random.key(estimator.seed))),
                  game.region.low, game.region.width, int(estimator.restarts),
-                 float(estimator.rtol), int(estimator.refine_steps))
+                 float(estimator.rtol), max_evaluations)
     executor = estimator.executor
     if executor is not None:
+        measure_args = (scale, scale, kinds[0], masks_r[0], masks_c[0], scale, task.key,
+                        np.int64(task.restarts), np.float64(task.rtol))
         task = dataclasses.replace(task, work=programs.ship(
-            (np.zeros((batch, d)), scale, kinds, masks_r, masks_c, task.key),
-            (scale, scale, kinds[0], masks_r[0], masks_c[0], scale, task.key,
-             np.int64(task.restarts), np.float64(task.rtol)),
-            (scale, scale, scale)))
+            (np.zeros((batch, d)), scale, kinds[0], masks_r[0], masks_c[0], task.key,
+             np.int64(0)),
+            measure_args, (scale, scale, scale), measure_args))
     # 1. The screen, in batches padded to one shape (one compiled program).
     chunks = []
     for start in range(0, len(points), batch):
@@ -391,18 +457,20 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
             for q in range(Q) for s in range(starts)]
     trails = _run(executor, _search_task, jobs, progress,
                   f"refining {kind} extremes (matrix-free)")
+    _converge_ends(executor, task, trails, Q, starts, progress, kind)
     best = np.full(Q, -np.inf)
     best_res, best_at = np.zeros(Q), np.repeat(points[:1], Q, axis=0)
     ends, first = np.full((Q, starts), -np.inf), np.full(Q, -np.inf)
-    visited, evaluated = [], len(points)
+    visited, evaluated, used = [], len(points), np.zeros(Q, dtype=int)
     for k, trail in enumerate(trails):
         q, s = divmod(k, starts)
         evaluated += trail.evaluations
         products += trail.evaluations
+        used[q] += trail.evaluations
         first[q] = max(first[q], trail.start_value)
         ends[q, s] = trail.value
         visited.append(trail.x)
-        if trail.value > best[q]:
+        if trail.converged and trail.value > best[q]:
             best[q], best_res[q], best_at[q] = trail.value, trail.residual, trail.x
     if not np.isfinite(best).all():
         raise not_finite_error(best_at[int(np.flatnonzero(~np.isfinite(best))[0])])
@@ -410,7 +478,35 @@ def _extremes(game, estimator: MatrixFree, quantities, scale, points, progress, 
               else np.zeros(Q))
     return _Found(best, best_res, search, best_at,
                   np.vstack([points, np.asarray(visited).reshape(-1, d)]), evaluated, products,
-                  batch)
+                  batch, starts, tuple(used.tolist()), max_evaluations, steps)
+
+
+def _converge_ends(executor, task, trails, Q, starts, progress, kind) -> None:
+    """Run to convergence (full cycles, restarted to rtol) the search ends that can be a
+    quantity's worst: first each quantity's highest end, then every other end whose value plus
+    its Ritz residual reaches that converged value (some eigenvalue lies within the residual,
+    so such an end might converge past it). The others keep their one-cycle values: lower
+    estimates of their own extremes, which can only widen the spread of the ends, the search
+    allowance (sgn._bounds.search_allowance), never narrow it. Converging every end cost up
+    to 7 full cycles per search on clustered extremes (d = 1e5: most of the run).
+    Updates `trails` in place."""
+    def converge(picks, what):
+        done = _run(executor, _converge_task,
+                    [(task, q, trails[q * starts + s]) for q, s in picks], progress, what)
+        for (q, s), trail in zip(picks, done):
+            trails[q * starts + s] = trail
+
+    values = np.array([t.value for t in trails]).reshape(Q, starts)
+    top = [(q, int(np.argmax(values[q]))) for q in range(Q) if np.isfinite(values[q]).any()]
+    converge(top, f"converging {kind} extremes (matrix-free)")
+    rest = []
+    for q, s_top in top:
+        reached = trails[q * starts + s_top].value
+        rest += [(q, s) for s in range(starts)
+                 if s != s_top and np.isfinite(values[q, s])
+                 and values[q, s] + trails[q * starts + s].residual >= reached]
+    if rest:
+        converge(rest, f"converging {kind} extremes (matrix-free)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,32 +524,51 @@ class _Task:
     width: np.ndarray
     restarts: int
     rtol: float
-    refine_steps: int
+    refine_steps: int          # most evaluations per search (`search_steps`)
 
 
 def _screen_task(task: _Task, chunk: np.ndarray) -> np.ndarray:
     """Every quantity's screen value at a batch of points, (B, Q)."""
     programs = programs_of(task.work)
-    return np.asarray(programs.screen(jnp.asarray(chunk), task.scale, task.kinds,
-                                      task.masks_r, task.masks_c, task.key))
+    xs = jnp.asarray(chunk)
+    return np.stack([np.asarray(programs.screen(xs, task.scale, task.kinds[q], task.masks_r[q],
+                                                task.masks_c[q], task.key, np.int64(q)))
+                     for q in range(len(task.kinds))], axis=1)
 
 
 def _search_task(task: _Task, q: int, x0: np.ndarray, v0: np.ndarray) -> _Trail:
     """One local search of quantity q from x0 (`_climb`)."""
     programs = programs_of(task.work)
     kind, mask_r, mask_c = task.kinds[q], task.masks_r[q], task.masks_c[q]
-    restarts, rtol = np.int64(task.restarts), np.float64(task.rtol)
+    rtol = np.float64(task.rtol)
 
-    def measure(x, v, converged):
-        # The search's runs are one cycle each, warm-started from the previous point's Krylov
-        # vector, so they keep converging along the way (one consistent kind of value for
-        # L-BFGS-B to compare); the best point is then restarted until the residual is within
-        # rtol. (Restarting every run cost up to 7 cycles per step where one cycle cannot
-        # reach rtol: a clustered extreme, such as a large diagonal own block.)
-        return programs.measure(x, task.scale, kind, mask_r, mask_c, v, task.key,
-                                restarts if converged else np.int64(0), rtol)
+    def measure(x, v):
+        # The search's runs are one cycle each (of search_iterations steps: the `step`
+        # program), warm-started from the previous point's Krylov vector, so they keep
+        # converging along the way (one consistent kind of value for L-BFGS-B to compare);
+        # the ends that can be the worst are then restarted with full cycles until the
+        # residual is within rtol (`_converge_ends`). (Restarting every run cost up to 7
+        # cycles per step where one cycle cannot reach rtol: a clustered extreme, such as a
+        # large diagonal own block.)
+        return (programs.step or programs.measure)(x, task.scale, kind, mask_r, mask_c, v,
+                                                   task.key, np.int64(0), rtol)
 
     return _climb(measure, programs.gradient, x0, v0, task.refine_steps, task.low, task.width)
+
+
+def _converge_task(task: _Task, q: int, trail: _Trail) -> _Trail:
+    """A search's best point measured to convergence: full cycles from its own Krylov vector,
+    restarted until the residual is within rtol (the value can only grow: the restarted space
+    contains that vector)."""
+    programs = programs_of(task.work)
+    value, residual = (float(v) for v in programs.measure(
+        jnp.asarray(trail.x), task.scale, task.kinds[q], task.masks_r[q], task.masks_c[q],
+        jnp.asarray(trail.vector), task.key, np.int64(task.restarts),
+        np.float64(task.rtol))[:2])
+    if not value >= trail.value:
+        value, residual = trail.value, trail.residual
+    return dataclasses.replace(trail, value=value, residual=residual,
+                               evaluations=trail.evaluations + 1, converged=True)
 
 
 def _run(executor, fn, jobs, progress, what):
@@ -473,6 +588,10 @@ def _run(executor, fn, jobs, progress, what):
     return results
 
 
+class _Stalled(Exception):
+    """A search's best value stopped rising (STALL_EVALUATIONS, STALL_RTOL)."""
+
+
 @dataclasses.dataclass
 class _Trail:
     x: np.ndarray
@@ -480,6 +599,8 @@ class _Trail:
     residual: float
     start_value: float
     evaluations: int
+    vector: np.ndarray = None    # the Krylov vector at x (a converged run starts from it)
+    converged: bool = False
 
 
 def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
@@ -488,8 +609,8 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
     (warm-started from the previous point's Krylov vector) giving the value and the vectors
     (a, b), and the gradient of a^T J(x) b with the vectors fixed (for a simple extreme, the
     extreme's own gradient). The best point measured is kept, whatever the optimiser reports
-    (every value is a Krylov measurement, inside the spectrum), and measured again to
-    convergence from its own vector.
+    (every value is a Krylov measurement, inside the spectrum), with its Krylov vector, from
+    which `_converge_task` measures it to convergence if it can be the worst end.
 
     Why a search that runs to a local extreme: the allowance added to each bound is the spread
     of the searches' ends (`search_allowance`), which says how far apart the local extremes
@@ -500,12 +621,16 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
     x0 = np.asarray(x0, dtype=np.float64)
     safe = np.where(width > 0, width, 1.0)
     state = {"vector": jnp.asarray(v0), "x": x0, "value": -np.inf, "residual": 0.0,
-             "start": None, "evaluations": 0}
+             "start": None, "evaluations": 0, "bests": []}
 
     def negated(z):
+        bests = state["bests"]
+        if (len(bests) > STALL_EVALUATIONS and bests[-1] - bests[-1 - STALL_EVALUATIONS]
+                <= STALL_RTOL * max(1.0, abs(bests[-1]))):
+            raise _Stalled
         x = low + np.clip(z, 0.0, 1.0) * width
         state["evaluations"] += 1
-        value, residual, vector, a, b = measure(jnp.asarray(x), state["vector"], False)
+        value, residual, vector, a, b = measure(jnp.asarray(x), state["vector"])
         value = float(value)
         if state["start"] is None:
             state["start"] = value
@@ -514,6 +639,7 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
         state["vector"] = vector
         if value > state["value"]:
             state.update(x=x, value=value, residual=float(residual), best_vector=vector)
+        bests.append(state["value"])
         g = np.asarray(gradient(jnp.asarray(x), a, b), dtype=np.float64) * width
         if not np.isfinite(g).all():
             return -value, np.zeros_like(x)
@@ -521,20 +647,17 @@ def _climb(measure, gradient, x0, v0, max_evaluations, low, width) -> _Trail:
 
     if max_evaluations > 0:
         with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-            scipy.optimize.minimize(
-                negated, np.clip((x0 - low) / safe, 0.0, 1.0), jac=True, method="L-BFGS-B",
-                bounds=scipy.optimize.Bounds(0.0, 1.0),
-                options={"maxfun": max_evaluations, "maxiter": max_evaluations,
-                         "ftol": SEARCH_FTOL, "gtol": SEARCH_GTOL})
+            try:
+                scipy.optimize.minimize(
+                    negated, np.clip((x0 - low) / safe, 0.0, 1.0), jac=True,
+                    method="L-BFGS-B", bounds=scipy.optimize.Bounds(0.0, 1.0),
+                    options={"maxfun": max_evaluations, "maxiter": max_evaluations,
+                             "ftol": SEARCH_FTOL, "gtol": SEARCH_GTOL})
+            except _Stalled:
+                pass
     else:
         negated((x0 - low) / safe)
-    if np.isfinite(state["value"]):
-        # The best point to convergence, from its own Krylov vector (the value can only grow:
-        # the restarted space contains that vector).
-        value, residual = (float(v) for v in measure(jnp.asarray(state["x"]),
-                                                      state["best_vector"], True)[:2])
-        state["evaluations"] += 1
-        if value >= state["value"]:
-            state.update(value=value, residual=residual)
     start = state["start"] if state["start"] is not None else -np.inf
-    return _Trail(state["x"], state["value"], state["residual"], start, state["evaluations"])
+    vector = state.get("best_vector")
+    return _Trail(state["x"], state["value"], state["residual"], start, state["evaluations"],
+                  None if vector is None else np.asarray(vector))

@@ -1,12 +1,13 @@
 """sgn.MatrixFree's work as plain data, so it runs the same here or on an executor's workers.
 
-The matrix-free estimator (sgn/_matrix_free.py) has two kinds of independent work: screen
-batches (every quantity's badness at a batch of points) and local searches (one quantity from
-one start). With `MatrixFree(executor=...)` each is a task on a concurrent.futures.Executor
-(threads, or Dask: sgn._interval.dask_executor). Dask serializes every task, even on a
-threads-only cluster, and the programs close over the user's game, so they travel as jax.export
-StableHLO (`Programs`): the very jitted functions the in-process path runs (sgn._shared.compiled),
-exported with the game's constants as explicit arguments, so a worker traces no user code.
+The matrix-free estimator (sgn/_matrix_free.py) has three kinds of independent work: screen
+batches (every quantity's badness at a batch of points), local searches (one quantity from one
+start) and converged runs at the searches' ends. With `MatrixFree(executor=...)` each is a
+task on a concurrent.futures.Executor (threads, or Dask: sgn._interval.dask_executor). Dask
+serializes every task, even on a threads-only cluster, and the programs close over the user's
+game, so they travel as jax.export StableHLO (`Programs`): the very jitted functions the
+in-process path runs (sgn._shared.compiled), exported with the game's constants as explicit
+arguments, so a worker traces no user code.
 
 Results must not depend on where the work runs (the issue asks it; tests/test_scale_dask.py
 checks it): tasks are pure functions of their arguments (the start vectors are drawn before any
@@ -27,14 +28,15 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class Programs:
-    """The three compiled programs of one estimator run, as callables with the game's
-    constants bound (`here`), or serialized for a worker (`ship`, `load`)."""
+    """The compiled programs of one estimator run, as callables with the game's constants
+    bound (`here`), or serialized for a worker (`ship`, `load`)."""
 
-    screen: object          # values(xs (B, d), scale, kinds, masks_r, masks_c, key) -> (B, Q)
+    screen: object          # values(xs (B, d), scale, kind, mask_r, mask_c, key, q) -> (B,)
     measure: object         # (x, scale, kind, mask_r, mask_c, v0, key, restarts, rtol) -> ...
     gradient: object        # (x, a, b) -> d/dx a^T J(x) b
+    step: object = None     # `measure` with the search's shorter cycles (None: `measure`)
 
-    def ship(self, screen_args, measure_args, gradient_args) -> "Shipped":
+    def ship(self, screen_args, measure_args, gradient_args, step_args=None) -> "Shipped":
         """Export each program (a `functools.partial(jitted, consts)` from
         sgn._shared.compiled) for the argument shapes given, consts as arguments."""
         def export(partial, args):
@@ -47,13 +49,14 @@ class Programs:
 
         parts = [export(p, a) for p, a in ((self.screen, screen_args),
                                            (self.measure, measure_args),
-                                           (self.gradient, gradient_args))]
+                                           (self.gradient, gradient_args),
+                                           (self.step, step_args)) if p is not None]
         return Shipped(tuple(p[0] for p in parts), tuple(p[1] for p in parts))
 
 
 @dataclasses.dataclass(frozen=True)
 class Shipped:
-    """Serialized programs (screen, measure, gradient) and each one's constants."""
+    """Serialized programs (screen, measure, gradient[, step]) and each one's constants."""
 
     programs: tuple
     consts: tuple

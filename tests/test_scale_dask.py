@@ -77,7 +77,7 @@ def test_matrix_free_on_threads_is_identical(here):
     assert (metric.lipschitz, metric.margin) == (metric_there.lipschitz, metric_there.margin)
     # and the numbers are real: the curvature is lambda_min of the dense own block where it
     # was found (the Krylov space of a 3- or 4-dimensional block is the whole block)
-    J = np.asarray(game.jacobian(jnp.asarray(there.locations["curvature"][1])))
+    J = np.asarray(game.jacobian_fn(jnp.asarray(there.locations["curvature"][1])))
     own = J[game.block(1, 1)]
     assert abs(there.curvature[1] + there.allowances["curvature"][1]
                - np.linalg.eigvalsh((own + own.T) / 2)[0]) <= 1e-10
