@@ -131,6 +131,17 @@ def line(label, runs, target=None, key="total"):
     return f"  {label:<48} {med:8.1f} s{spread}{met}"
 
 
+def print_projection(probe: dict, runs, label: str, detail: str, caveat: str,
+                     ratio_format: str) -> None:
+    """The baseline's time projected from a probe of a few of its steps, and its ratio to
+    this run's median where this run measured the same game."""
+    projected, formula = projection(probe)
+    print(f"  {label} {detail}, PROJECTED from the probe: {formula}{caveat}")
+    if runs:
+        now = statistics.median(r["total"] for r in runs)
+        print(f"  {label} (projected) / now: {projected / now:{ratio_format}}x")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", default=None, help="checkout of today's main, for ratios")
@@ -243,21 +254,11 @@ def main(argv=None) -> int:
                          / statistics.median(r[key] for r in runs))
                 print(f"  S={S} {A}x{A} baseline / now ({what}): {ratio:.2f}x")
     if probe_100 is not None:
-        projected, formula = projection(probe_100)
-        print(f"  S=100 4x4 baseline ({probe_100['plan']} plan), PROJECTED from the probe: "
-              f"{formula}")
-        if (100, 4) in large:
-            now = statistics.median(r["total"] for r in large[(100, 4)])
-            print(f"  S=100 4x4 baseline (projected) / now: {projected / now:.1f}x")
-    if probe is None:
-        print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
-        return 0
-    projected, formula = projection(probe)
-    print(f"  S=30 3x3 {probe['plan']} path (d = {probe['dim']}), PROJECTED from the probe: "
-          f"{formula} (a lower estimate)")
-    if (30, 3) in large:
-        now = statistics.median(r["total"] for r in large[(30, 3)])
-        print(f"  S=30 3x3 {probe['plan']} path (projected) / now: {projected / now:.0f}x")
+        print_projection(probe_100, large.get((100, 4)), "S=100 4x4 baseline",
+                         f"({probe_100['plan']} plan)", "", ".1f")
+    if probe is not None:
+        print_projection(probe, large.get((30, 3)), f"S=30 3x3 {probe['plan']} path",
+                         f"(d = {probe['dim']})", " (a lower estimate)", ".0f")
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
     return 0
 
