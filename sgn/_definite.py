@@ -29,6 +29,17 @@ import numpy as np
 LANES = 64
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _shift(norm, size, t, slack, floor):  # pragma: no cover - compiled (tested via callers)
+    """The diagonal shift of the tested matrix: t - allowance (lambda_min), or t^2 - allowance
+    (norm, where the matrix is -M^T M), the allowance slack * (size + |t|) floored (module
+    doc). Shared by the lane kernel and the one-at-a-time LAPACK test."""
+    if norm:
+        t2 = t * t if t > 0.0 and t < np.inf else 0.0
+        return t2 - slack * (max(size, floor * floor) + t2)
+    return t - slack * (max(size, floor) + abs(t))
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
             fastmath={"contract"})
 def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (tested via callers)
@@ -78,12 +89,7 @@ def _below(M, norm, t, slack, floor, out):  # pragma: no cover - compiled (teste
                 for lane in range(LANES):
                     size[lane] = size[lane] - diagonal[lane]
         for lane in range(LANES):
-            q = first + min(lane, lanes - 1)
-            if norm:
-                t2 = t[q] * t[q] if t[q] > 0.0 and t[q] < np.inf else 0.0
-                shift = t2 - slack * (max(size[lane], floor * floor) + t2)
-            else:
-                shift = t[q] - slack * (max(size[lane], floor) + abs(t[q]))
+            shift = _shift(norm, size[lane], t[first + min(lane, lanes - 1)], slack, floor)
             for i in range(k):
                 W[i * (i + 1) // 2 + i, lane] += shift
         ok[:] = 1.0
@@ -139,12 +145,10 @@ def _below_lapack(M, norm, t, slack, floor, out):
         if norm:
             A = -(M[q].T @ M[q])                         # -M^T M; size = ||M||_F^2
             size = float(np.sum(M[q] * M[q]))
-            t2 = t[q] * t[q] if 0.0 < t[q] < np.inf else 0.0
-            shift = t2 - slack * (max(size, floor * floor) + t2)
         else:                                           # size = k max |S_ij| >= ||S||_2
             A = 0.5 * (M[q] + M[q].T)
             size = k * float(np.max(np.abs(A)))
-            shift = t[q] - slack * (max(size, floor) + abs(t[q]))
+        shift = _shift(norm, size, float(t[q]), slack, floor)
         if not (np.isfinite(shift) and np.isfinite(A).all()):
             out[q] = False                              # NaN or inf fails, as in _below
             continue
